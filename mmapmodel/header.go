@@ -1,8 +1,7 @@
 package mmapmodel
 
-//go:generate go run github.com/tinylib/msgp -file header.go -o header_gen.go -tests=false -io=false
-
-// The header schema. It is encoded with MessagePack (tinylib/msgp) as maps
+// The header schema (generated code: header_gen.go, by the go:generate
+// directive in doc.go). It is encoded with MessagePack (tinylib/msgp) as maps
 // keyed by the short field names below, so a later minor revision can add a
 // field that older readers skip. Every collection carries a limit, enforced
 // by the generated decoder before it allocates, so a hostile header cannot
@@ -11,7 +10,7 @@ package mmapmodel
 // width depends on its value, and the streaming writer must know the
 // header's exact length before it has seen the data it checksums.
 
-//msgp:limit arrays:65536 maps:64 marshal:true
+//msgp:limit arrays:16384 maps:64 marshal:true
 //msgp:noduplicates
 
 // header is the decoded header of one file.
@@ -20,7 +19,7 @@ type header struct {
 	Arch       string        `msg:"arch"`
 	Params     []paramEntry  `msg:"params,limit=256"`
 	Components []compEntry   `msg:"components,limit=4096"`
-	Tensors    []tensorEntry `msg:"tensors,limit=65536"`
+	Tensors    []tensorEntry `msg:"tensors,limit=16384"`
 	DataSize   uint64        `msg:"data_size"`
 }
 
