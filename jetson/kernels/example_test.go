@@ -1,0 +1,22 @@
+package kernels_test
+
+import (
+	"fmt"
+
+	"github.com/speakez/barewire/jetson/kernels"
+)
+
+// The kernels of each embedded PTX module.
+func Example() {
+	for _, mod := range kernels.Modules {
+		ptx, err := kernels.PTX(mod)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(mod, kernels.Entries(ptx))
+	}
+	// Output:
+	// ternary [bw_i8matvec bw_tmatmul bw_tmatvec]
+	// float [bw_mul bw_quantize bw_relu2 bw_rmsnorm bw_rope bw_silu bw_softmax]
+}

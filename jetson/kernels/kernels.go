@@ -1,0 +1,69 @@
+package kernels
+
+//go:generate sh gen.sh
+
+import (
+	"embed"
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+//go:embed ptx/*.ptx
+var ptxFS embed.FS
+
+// Modules are the PTX modules, by name (the .cu file's base name).
+var Modules = []string{"ternary", "float"}
+
+// PTX returns the embedded PTX of a module.
+func PTX(module string) ([]byte, error) {
+	b, err := ptxFS.ReadFile("ptx/" + module + ".ptx")
+	if err != nil {
+		return nil, fmt.Errorf("kernels: no PTX module %q (have %v)", module, Modules)
+	}
+	return b, nil
+}
+
+// Kernel entry points. The argument lists are in the .cu sources.
+const (
+	TMatVec  = "bw_tmatvec"
+	TMatMul  = "bw_tmatmul"
+	I8MatVec = "bw_i8matvec"
+	RMSNorm  = "bw_rmsnorm"
+	RoPE     = "bw_rope"
+	Softmax  = "bw_softmax"
+	SiLU     = "bw_silu"
+	ReLU2    = "bw_relu2"
+	Mul      = "bw_mul"
+	Quantize = "bw_quantize"
+)
+
+// Launch geometry fixed by the sources.
+const (
+	// WarpsPerBlock rows per block of the matrix kernels (blockDim 128).
+	WarpsPerBlock = 4
+	// MatrixThreads is the block size of the matrix kernels.
+	MatrixThreads = 32 * WarpsPerBlock
+	// TokenTile tokens per blockIdx.y of bw_tmatmul.
+	TokenTile = 4
+	// RowThreads is the block size of the per-token float kernels.
+	RowThreads = 256
+)
+
+// ModuleOf maps each kernel to its module.
+var ModuleOf = map[string]string{
+	TMatVec: "ternary", TMatMul: "ternary", I8MatVec: "ternary",
+	RMSNorm: "float", RoPE: "float", Softmax: "float", SiLU: "float", ReLU2: "float", Mul: "float", Quantize: "float",
+}
+
+var entryRE = regexp.MustCompile(`(?m)^\.visible \.entry ([A-Za-z_][A-Za-z0-9_]*)\(`)
+
+// Entries lists the kernel entry points declared in a PTX text.
+func Entries(ptx []byte) []string {
+	var names []string
+	for _, m := range entryRE.FindAllSubmatch(ptx, -1) {
+		names = append(names, string(m[1]))
+	}
+	sort.Strings(names)
+	return names
+}

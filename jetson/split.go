@@ -1,0 +1,182 @@
+package jetson
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/speakez/barewire/jetson/cuda"
+)
+
+// CPUMatVec computes rows [r0, r1) of the same ternary matrix-vector
+// product on the CPU into dst (len r1-r0): for example a closure around
+// simd's matvec on the mapped weights, w[r0*stride:].
+type CPUMatVec func(dst []int32, r0, r1 int, x []int8, xsum int32)
+
+// TensorParallel splits the rows of one i2b128 matrix between the GPU
+// (rows [0, GPURows())) and the CPU (the rest), in proportion to their
+// measured speed (DESIGN.md "TensorParallel"). Both halves write into one
+// result slice: on an integrated GPU that slice is mapped pinned memory the
+// GPU writes directly, so the merge costs no copy; on a discrete GPU the GPU
+// rows are copied back. Not safe for concurrent use.
+type TensorParallel struct {
+	b       *Backend
+	w       cuda.DevicePtr
+	stride  int
+	rows    int
+	blocks  int
+	cpu     CPUMatVec
+	gpuRows int
+
+	x      Buffer
+	out    []int32
+	outRaw []byte         // out's bytes; driver memory when mapped
+	dOut   cuda.DevicePtr // where the GPU writes
+	dBuf   Buffer         // device result buffer (discrete only)
+	mapped bool
+}
+
+// NewTensorParallel prepares a split product over rows rows of k weights
+// (k padded to a multiple of 128) starting at byte off of w. It starts with
+// every row on the GPU; call Calibrate or SetGPUFraction.
+func (b *Backend) NewTensorParallel(w *Weights, off, stride, rows, k int, cpu CPUMatVec) (*TensorParallel, error) {
+	blocks := ceilDiv(k, 128)
+	if rows <= 0 || k <= 0 || stride%32 != 0 || stride < blocks*32 {
+		return nil, fmt.Errorf("jetson: TensorParallel: %d rows of %d weights at stride %d (want a multiple of 32, at least %d)", rows, k, stride, blocks*32)
+	}
+	if need := off + (rows-1)*stride + blocks*32; off < 0 || need > w.Len {
+		return nil, fmt.Errorf("jetson: TensorParallel: matrix needs bytes %d..%d, weights hold %d", off, need, w.Len)
+	}
+	tp := &TensorParallel{b: b, w: w.At(off), stride: stride, rows: rows, blocks: blocks, cpu: cpu, gpuRows: rows}
+	var err error
+	if tp.x, err = b.Alloc(blocks * 128); err != nil {
+		return nil, err
+	}
+	d := b.drv
+	if b.caps.Integrated && b.caps.CanMapHostMemory {
+		// Mapped pinned memory: uncached on the iGPU, which is harmless for
+		// a result written once (CUDA for Tegra app note §4.1).
+		if raw, err := d.MemAllocHost(4*rows, cuda.HostAllocDeviceMap); err == nil {
+			if p, err := d.HostDevicePointer(raw); err == nil {
+				tp.outRaw, tp.dOut, tp.mapped = raw, p, true
+			} else {
+				d.MemFreeHost(raw)
+			}
+		}
+	}
+	if !tp.mapped {
+		if tp.dBuf, err = b.Alloc(4 * rows); err != nil {
+			b.Free(tp.x)
+			return nil, err
+		}
+		tp.dOut = tp.dBuf.Ptr
+		tp.outRaw = make([]byte, 4*rows)
+	}
+	tp.out = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(tp.outRaw))), rows)
+	return tp, nil
+}
+
+// Mapped reports whether the GPU writes the result slice directly.
+func (tp *TensorParallel) Mapped() bool { return tp.mapped }
+
+// GPURows is the number of rows the GPU computes.
+func (tp *TensorParallel) GPURows() int { return tp.gpuRows }
+
+// SetGPUFraction gives the GPU round(f·rows) rows (f clamped to [0,1]),
+// rounded to whole warps-per-block groups of 4 rows.
+func (tp *TensorParallel) SetGPUFraction(f float64) {
+	if math.IsNaN(f) {
+		f = 1
+	}
+	f = min(max(f, 0), 1)
+	g := int(math.Round(f*float64(tp.rows)/4)) * 4
+	tp.gpuRows = min(g, tp.rows)
+}
+
+// MatVec computes all rows for x (blocks*128 int8 values, sum xsum) and
+// returns the result, valid until the next call.
+func (tp *TensorParallel) MatVec(x []int8, xsum int32) ([]int32, error) {
+	if len(x) != tp.blocks*128 {
+		return nil, fmt.Errorf("jetson: TensorParallel.MatVec: %d activations, want %d", len(x), tp.blocks*128)
+	}
+	g := tp.gpuRows
+	if g > 0 {
+		d := tp.b.drv
+		if err := d.MemcpyHtoD(tp.x.Ptr, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), len(x))); err != nil {
+			return nil, fmt.Errorf("jetson: TensorParallel: %w", err)
+		}
+		if err := tp.b.TMatVec(tp.dOut, tp.w, tp.stride, g, tp.x.Ptr, tp.blocks, xsum); err != nil {
+			return nil, err
+		}
+	}
+	// The CPU share runs while the GPU works (the launch is asynchronous).
+	if g < tp.rows {
+		tp.cpu(tp.out[g:], g, tp.rows, x, xsum)
+	}
+	if g > 0 {
+		if err := tp.b.drv.Synchronize(); err != nil {
+			return nil, fmt.Errorf("jetson: TensorParallel: %w", err)
+		}
+		if !tp.mapped {
+			if err := tp.b.drv.MemcpyDtoH(tp.outRaw[:4*g], tp.dOut); err != nil {
+				return nil, fmt.Errorf("jetson: TensorParallel: %w", err)
+			}
+		}
+	}
+	return tp.out, nil
+}
+
+// Calibration is the outcome of Calibrate.
+type Calibration struct {
+	GPU, CPU    time.Duration // median time for all rows on each side
+	GPUFraction float64
+}
+
+// Calibrate times the whole product on the GPU alone and on the CPU alone
+// (median of iters runs each, after one warm-up) and sets the GPU's share to
+// its share of the combined speed: tCPU/(tGPU+tCPU).
+func (tp *TensorParallel) Calibrate(x []int8, xsum int32, iters int) (Calibration, error) {
+	iters = max(iters, 1)
+	measure := func(f float64) (time.Duration, error) {
+		tp.SetGPUFraction(f)
+		ts := make([]time.Duration, 0, iters)
+		for i := 0; i <= iters; i++ {
+			t0 := time.Now()
+			if _, err := tp.MatVec(x, xsum); err != nil {
+				return 0, err
+			}
+			if i > 0 {
+				ts = append(ts, time.Since(t0))
+			}
+		}
+		slices.Sort(ts)
+		return max(ts[len(ts)/2], time.Nanosecond), nil
+	}
+	var c Calibration
+	var err error
+	if c.GPU, err = measure(1); err != nil {
+		return c, err
+	}
+	if c.CPU, err = measure(0); err != nil {
+		return c, err
+	}
+	c.GPUFraction = float64(c.CPU) / float64(c.GPU+c.CPU)
+	tp.SetGPUFraction(c.GPUFraction)
+	return c, nil
+}
+
+// Close frees the buffers.
+func (tp *TensorParallel) Close() error {
+	d := tp.b.drv
+	err := tp.b.Free(tp.x)
+	if tp.mapped {
+		err = errors.Join(err, d.MemFreeHost(tp.outRaw))
+	} else {
+		err = errors.Join(err, tp.b.Free(tp.dBuf))
+	}
+	tp.out, tp.outRaw = nil, nil
+	return err
+}
