@@ -1,0 +1,1082 @@
+// Command _asm generates the amd64 kernels of package simd with avo
+// (github.com/mmcloughlin/avo). Run it through go generate in simd:
+//
+//	go run . -out ../tdot_amd64.s -stubs ../tdot_stub_amd64.go -pkg simd
+//
+// Every kernel is coarse: one call covers a block of rows (and, for prefill,
+// four tokens), never one element. Physical registers are named throughout
+// so the register plans below stay visible and so the VEX BYTE encodings
+// (vex.go) know their operands.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/buildtags"
+	"github.com/mmcloughlin/avo/ir"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// inst emits an instruction avo's database lacks (the EVEX VNNI forms) but
+// the Go assembler knows. Operands are in Go order; the last is written.
+func inst(op string, ops ...Op) {
+	Instruction(&ir.Instruction{Opcode: op, Operands: ops, Inputs: ops, Outputs: ops[len(ops)-1:]})
+}
+
+// vpdpbusd: acc += Σ4 u8(u)·s8(s) per dword (Go order: s, u, acc).
+func vpdpbusd(s, u, acc Op) { inst("VPDPBUSD", s, u, acc) }
+
+// vpdpwssd: acc += Σ2 s16(a)·s16(b) per dword.
+func vpdpwssd(a, b, acc Op) { inst("VPDPWSSD", a, b, acc) }
+
+var (
+	zs = []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}
+	xs = []VecPhysical{X0, X1, X2, X3, X4, X5, X6, X7, X8, X9, X10, X11, X12, X13, X14, X15}
+)
+
+// Constants, 64 bytes each so zmm and ymm code can share them.
+var (
+	cMask03, cMask0C, cMask30, cMaskC0 Mem
+	cMaskFF00, cOnesW, cOnesB, cSign   Mem
+	cPow3                              [6]Mem // words 3^k, k = 1..5
+)
+
+func bytes64(name string, f func(i int) byte) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 64; i++ {
+		DATA(i, U8(f(i)))
+	}
+	return m
+}
+
+func consts() {
+	cMask03 = bytes64("mask03", func(int) byte { return 0x03 })
+	cMask0C = bytes64("mask0c", func(int) byte { return 0x0c })
+	cMask30 = bytes64("mask30", func(int) byte { return 0x30 })
+	cMaskC0 = bytes64("maskc0", func(int) byte { return 0xc0 })
+	cMaskFF00 = bytes64("maskff00", func(i int) byte { return byte(i % 2 * 0xff) })
+	cOnesW = bytes64("onesw", func(i int) byte { return byte(1 - i%2) })
+	cOnesB = bytes64("onesb", func(int) byte { return 0x01 })
+	cSign = bytes64("sign80", func(int) byte { return 0x80 })
+	p := 1
+	for k := 1; k <= 5; k++ {
+		p *= 3
+		v := p
+		cPow3[k] = bytes64(fmt.Sprintf("pow3w%d", k), func(i int) byte { return byte(v >> (8 * (i % 2))) })
+	}
+}
+
+func main() {
+	Constraint(buildtags.Term("gc"))
+	Constraint(buildtags.Not("purego"))
+	Constraint(buildtags.Not("noasm"))
+	consts()
+	t2DecodeZ()
+	t2DecodeAVX2()
+	t2DecodeVEXVNNI()
+	t16DecodeZ()
+	t16DecodeAVX2()
+	t16DecodeVEXVNNI()
+	t2MatMulZ()
+	t2MatMulAVX2()
+	t2MatMulVEXVNNI()
+	i8Z()
+	i8AVX2()
+	i8VEXVNNI()
+	readStream()
+	Generate()
+}
+
+// rowMem addresses row i (0..3) of a group from base b: b, b+s, b+2s, b+s3.
+func rowMem(b, s, s3 Register, i, disp int) Mem {
+	switch i {
+	case 0:
+		return Mem{Base: b, Disp: disp}
+	case 1:
+		return Mem{Base: b, Index: s, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: b, Index: s, Scale: 2, Disp: disp}
+	case 3:
+		return Mem{Base: b, Index: s3, Scale: 1, Disp: disp}
+	}
+	panic("rowMem")
+}
+
+// hsumY reduces the eight dwords of y (Y0..Y15) into the low dword of its xmm
+// register, using tmp as scratch, and moves it to out.
+func hsumY(y int, tmp int, out Register) {
+	VEXTRACTI128(U8(1), ys[y], xs[tmp])
+	VPADDD(xs[tmp], xs[y], xs[y])
+	VPSHUFD(U8(0x4e), xs[y], xs[tmp])
+	VPADDD(xs[tmp], xs[y], xs[y])
+	VPSHUFD(U8(0xb1), xs[y], xs[tmp])
+	VPADDD(xs[tmp], xs[y], xs[y])
+	VMOVD(xs[y], out)
+}
+
+// zeroZ clears zmm registers.
+func zeroZ(rs ...int) {
+	for _, r := range rs {
+		VPXORD(zs[r], zs[r], zs[r])
+	}
+}
+
+func zeroY(rs ...int) {
+	for _, r := range rs {
+		VPXOR(ys[r], ys[r], ys[r])
+	}
+}
+
+// storePairs stores rows of a zmm row-pair group: accumulator zs[acc[p]]
+// holds row 2p in its low half and row 2p+1 in its high half. The high
+// halves go to ys[hiTmp[p]]. Results minus the xsum in sub are written to
+// dst+4*row for row < n.
+func storePairs(acc, hiTmp []int, n int, dst Register, sub Op, out Register) {
+	for p := range acc {
+		VEXTRACTI64X4(U8(1), zs[acc[p]], ys[hiTmp[p]])
+	}
+	for p := range acc {
+		for h, y := range []int{acc[p], hiTmp[p]} {
+			row := 2*p + h
+			if row >= n {
+				continue
+			}
+			hsumY(y, 15, out)
+			SUBL(sub, out)
+			MOVL(out, Mem{Base: dst, Disp: 4 * row})
+		}
+	}
+}
+
+// yz returns the ymm alias of zmm register i (0..31).
+func yz(i int) VecPhysical { return yAll[i] }
+
+var yAll = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15,
+	Y16, Y17, Y18, Y19, Y20, Y21, Y22, Y23, Y24, Y25, Y26, Y27, Y28, Y29, Y30, Y31}
+
+// loadPair loads the 32-byte blocks of rows r0 and r1 (r1 < 0: none, the
+// high half stays zero) into zmm register z.
+func loadPair(z int, m0 Mem, m1 *Mem) {
+	VMOVDQU64(m0, yz(z))
+	if m1 != nil {
+		VINSERTI64X4(U8(1), *m1, zs[z], zs[z])
+	}
+}
+
+// groupRows returns the memory operands of row r (0..7) of a group at
+// block offset disp: rows 0-3 from R14, rows 4-7 from R15 (= R14 + 4·stride).
+func groupRow(r, disp int) Mem {
+	if r < 4 {
+		return rowMem(R14, RDX, R12, r, disp)
+	}
+	return rowMem(R15, RDX, R12, r-4, disp)
+}
+
+// pairRows returns the row memory operands of pair p, nil for the missing
+// partner of a single last row.
+func pairRows(p int, single bool) (Mem, *Mem) {
+	m0 := groupRow(2*p, 0)
+	if single {
+		return m0, nil
+	}
+	m1 := groupRow(2*p+1, 0)
+	return m0, &m1
+}
+
+// prefetchGroup prefetches the current block of the next row group (rows
+// from RCX, and from R8 for rows 4-7). The hardware streamers do not cross
+// 4 KiB pages and see eight interleaved streams per page or fewer, so the
+// next group's rows are requested one group ahead, into L2 (T1): a whole
+// group ahead can exceed L1 next to the activations. PREFETCH never faults,
+// so running past the last row is harmless.
+func prefetchGroup(rows int) {
+	for i := 0; i < rows; i++ {
+		b := RCX
+		if i >= 4 {
+			b = R8
+		}
+		PREFETCHT1(rowMem(b, RDX, R12, i%4, 0))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// i2b128 decode, AVX-512 VNNI.
+//
+// One zmm load takes two blocks (64 bytes) of a row. The caller permutes the
+// activations once per call (t2Permute) so that for each code position
+// (weights j, j+32, j+64, j+96 of a block) the 64 matching activations of
+// the two blocks are contiguous; VPDPBUSD then reads them straight from
+// memory. Each code position is isolated by a mask alone, without a shift
+// (0xc0, 0x30, 0x0c, 0x03), so the codes arrive scaled by 64, 16, 4 and 1
+// and go to four accumulators that are scaled back (exact arithmetic
+// shifts) at the end: per 256 weights of a row four VPANDD and four
+// VPDPBUSD, the dot-product unit's limit. Four rows share the activation
+// lines in L1; an odd last block is loaded as ymm (high half zero, and the
+// permuted activations there are zero too).
+
+// pairGroups emits the group/loop skeleton of the row-pair kernels (t5b160
+// decode): a zmm holds the same block of two rows (VINSERTI64X4), so a
+// broadcast activation slice serves both; rows come in groups of four pairs,
+// then single pairs, then an odd last row (high half zero); body emits one
+// block for the group; finish reduces and stores.
+func pairGroups(prefix string, blockBytes, xStep int, setup func(), zeroAccs func(pairs int), body func(pairs int, single bool), finish func(pairs int, single bool)) {
+	for _, g := range []struct {
+		pairs  int
+		single bool
+	}{{4, false}, {1, false}, {1, true}} {
+		name := fmt.Sprintf("%s_p%d", prefix, g.pairs)
+		rows := 2 * g.pairs
+		if g.single {
+			name += "s"
+			rows = 1
+		}
+		Label(name)
+		CMPQ(R10, U32(rows))
+		JL(LabelRef(name + "_end"))
+		zeroAccs(g.pairs)
+		MOVQ(RSI, R14)
+		LEAQ(Mem{Base: RSI, Index: RDX, Scale: 4}, R15)
+		prefetch := g.pairs == 4
+		if prefetch {
+			// RCX, R8: rows 0-3 and 4-7 of the next group.
+			LEAQ(Mem{Base: R15, Index: RDX, Scale: 4}, RCX)
+			LEAQ(Mem{Base: RCX, Index: RDX, Scale: 4}, R8)
+		}
+		setup()
+		Load(Param("blocks"), R13)
+		TESTQ(R13, R13)
+		JZ(LabelRef(name + "_reduce"))
+		Label(name + "_loop")
+		if prefetch {
+			prefetchGroup(8)
+		}
+		body(g.pairs, g.single)
+		if prefetch {
+			ADDQ(U32(blockBytes), RCX)
+			ADDQ(U32(blockBytes), R8)
+		}
+		ADDQ(U32(blockBytes), R14)
+		ADDQ(U32(blockBytes), R15)
+		ADDQ(U32(xStep), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_reduce")
+		finish(g.pairs, g.single)
+		ADDQ(U32(4*rows), RDI)
+		for i := 0; i < rows; i++ {
+			ADDQ(RDX, RSI)
+		}
+		SUBQ(U32(rows), R10)
+		if g.single {
+			Label(name + "_end")
+		} else {
+			JMP(LabelRef(name))
+			Label(name + "_end")
+		}
+	}
+}
+
+func t2DecodeZ() {
+	TEXT("t2DecodeVNNI512", NOSPLIT, "func(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)")
+	Pragma("noescape")
+	Doc("t2DecodeVNNI512 writes dst[r] = Σ code·x - xsum for r < rows (i2b128, AVX-512 VNNI); xp from t2Permute.")
+	Load(Param("dst"), RDI)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	Load(Param("xsum"), R11L)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+	// Masks for the code of weight j (bits 7:6), j+32, j+64 and j+96.
+	for k, m := range []Mem{cMaskC0, cMask30, cMask0C, cMask03} {
+		VPBROADCASTD(m, zs[28+k])
+	}
+	for _, rows := range []int{4, 1} {
+		name := fmt.Sprintf("t2z_r%d", rows)
+		Label(name)
+		CMPQ(R10, U32(rows))
+		JL(LabelRef(name + "_end"))
+		for i := 0; i < 4*rows; i++ {
+			zeroZ(i)
+		}
+		MOVQ(RSI, R14)
+		if rows == 4 {
+			LEAQ(Mem{Base: RSI, Index: RDX, Scale: 4}, RCX)
+		}
+		Load(Param("xp"), RBX)
+		Load(Param("blocks"), R13)
+		SHRQ(U8(1), R13) // block pairs
+		JZ(LabelRef(name + "_tail"))
+		Label(name + "_loop")
+		if rows == 4 {
+			prefetchGroup(4)
+			ADDQ(U8(64), RCX)
+		}
+		t2zStep(rows, false)
+		ADDQ(U8(64), R14)
+		ADDQ(U32(256), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_tail")
+		Load(Param("blocks"), R13)
+		TESTQ(U32(1), R13)
+		JZ(LabelRef(name + "_reduce"))
+		t2zStep(rows, true)
+		Label(name + "_reduce")
+		for r := 0; r < rows; r++ {
+			a := 4 * r
+			for k, sh := range []int{6, 4, 2} {
+				VPSRAD(U8(sh), zs[a+k], zs[a+k])
+			}
+			VPADDD(zs[a+1], zs[a], zs[a])
+			VPADDD(zs[a+3], zs[a+2], zs[a+2])
+			VPADDD(zs[a+2], zs[a], zs[a])
+			VEXTRACTI64X4(U8(1), zs[a], ys[a+1])
+			VPADDD(ys[a+1], ys[a], ys[a])
+			hsumY(a, a+2, EAX)
+			SUBL(R11L, EAX)
+			MOVL(EAX, Mem{Base: RDI, Disp: 4 * r})
+		}
+		ADDQ(U32(4*rows), RDI)
+		for i := 0; i < rows; i++ {
+			ADDQ(RDX, RSI)
+		}
+		SUBQ(U32(rows), R10)
+		JMP(LabelRef(name))
+		Label(name + "_end")
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// t2zStep is one step of t2DecodeVNNI512: two blocks (64 bytes) of each
+// row, or with tail one block loaded as ymm so the high half is zero. The
+// activations come straight from memory as the s8 operand, already
+// permuted so that 64 bytes line up with the 64 codes of one mask.
+func t2zStep(rows int, tail bool) {
+	for r := 0; r < rows; r++ {
+		w := zs[16+r%2]
+		m := rowMem(R14, RDX, R12, r, 0)
+		if tail {
+			VMOVDQU64(m, yz(16+r%2))
+		} else {
+			VMOVDQU64(m, w)
+		}
+		for k := 0; k < 4; k++ {
+			t := zs[18+(r*4+k)%6]
+			VPANDD(zs[28+k], w, t)
+			vpdpbusd(Mem{Base: RBX, Disp: 64 * k}, t, zs[4*r+k])
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// i2b128 decode, AVX2. Four rows share each activation load. Codes are
+// split with one shift and four masks: w&3 (weights j+96) and (w>>4)&3
+// (j+32) at scale 1, w&0x0c (j+64) and (w>>4)&0x0c (j) at scale 4. VPMADDUBSW
+// (u8 code × s8 activation, pairs summed to s16) gives A = m(j+96) + m(j+32),
+// at most 2·512 in magnitude, and B = m(j+64) + m(j), at most 2·2048; B is a
+// multiple of 4, and A + B>>2 is at most 2048 (x = -128 everywhere, all
+// codes 2), so every block is widened at once with VPMADDWD by ones and no
+// int16 sum can overflow (bitnet.cpp's I2_S kernel instead sums 32 blocks in
+// int16, which can overflow for adversarial activations).
+
+// rowGroups is the ymm skeleton: groups of 4 rows, then single rows.
+func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), zeroAccs func(rows int), body func(rows int), finish func(rows int)) {
+	for _, rows := range []int{4, 1} {
+		name := fmt.Sprintf("%s_r%d", prefix, rows)
+		Label(name)
+		CMPQ(R10, U32(rows))
+		JL(LabelRef(name + "_end"))
+		zeroAccs(rows)
+		MOVQ(RSI, R14)
+		prefetch := rows == 4
+		if prefetch {
+			LEAQ(Mem{Base: RSI, Index: RDX, Scale: 4}, RCX)
+		}
+		setup()
+		Load(Param(countParam), R13)
+		TESTQ(R13, R13)
+		JZ(LabelRef(name + "_reduce"))
+		Label(name + "_loop")
+		if prefetch {
+			prefetchGroup(4)
+			ADDQ(U32(blockBytes), RCX)
+		}
+		body(rows)
+		ADDQ(U32(blockBytes), R14)
+		ADDQ(U32(xStep), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_reduce")
+		finish(rows)
+		ADDQ(U32(4*rows), RDI)
+		for i := 0; i < rows; i++ {
+			ADDQ(RDX, RSI)
+		}
+		SUBQ(U32(rows), R10)
+		JMP(LabelRef(name))
+		Label(name + "_end")
+	}
+}
+
+func storeRowsY(rows int, accs []int, sub Op) {
+	for r := 0; r < rows; r++ {
+		hsumY(accs[r], 13, EAX)
+		if sub != nil {
+			SUBL(sub, EAX)
+		}
+		MOVL(EAX, Mem{Base: RDI, Disp: 4 * r})
+	}
+}
+
+func ymmPrologue(name, sig, doc string) {
+	TEXT(name, NOSPLIT, sig)
+	Pragma("noescape")
+	Doc(doc)
+	Load(Param("dst"), RDI)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+}
+
+func t2DecodeAVX2() {
+	ymmPrologue("t2DecodeAVX2", "func(dst *int32, w *byte, stride int, x *int8, blocks int, rows int, xsum int32)",
+		"t2DecodeAVX2 writes dst[r] = Σ code·x - xsum for r < rows (i2b128, AVX2).")
+	Load(Param("xsum"), R11L)
+	VPBROADCASTD(cMask03, Y15)
+	VMOVDQU(cOnesW.Offset(0), Y14)
+	rowGroups("t2y", "blocks", 32, 128,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3) },
+		func(rows int) {
+			for k := 0; k < 4; k++ {
+				VMOVDQU(Mem{Base: RBX, Disp: 32 * k}, ys[4+k])
+			}
+			for r := 0; r < rows; r++ {
+				VMOVDQU(rowMem(R14, RDX, R12, r, 0), Y8)
+				VPSRLW(U8(4), Y8, Y9)
+				VPAND(Y15, Y8, Y10)
+				VPMADDUBSW(Y7, Y10, Y10)
+				VPAND(cMask0C.Offset(0), Y8, Y11)
+				VPMADDUBSW(Y6, Y11, Y11)
+				VPAND(Y15, Y9, Y12)
+				VPMADDUBSW(Y5, Y12, Y12)
+				VPADDW(Y12, Y10, Y10)
+				VPAND(cMask0C.Offset(0), Y9, Y9)
+				VPMADDUBSW(Y4, Y9, Y9)
+				VPADDW(Y9, Y11, Y11)
+				VPSRAW(U8(2), Y11, Y11)
+				VPADDW(Y11, Y10, Y10)
+				VPMADDWD(Y14, Y10, Y10)
+				VPADDD(Y10, ys[r], ys[r])
+			}
+		},
+		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
+	VZEROUPPER()
+	RET()
+}
+
+// i2b128 decode, AVX-VNNI (VEX VPDPBUSD, ymm): the AVX2 split with the dot
+// product in one instruction, into an accumulator at scale 1 (A) and one at
+// scale 4 (B) per row; the row sum is A + B>>2.
+func t2DecodeVEXVNNI() {
+	ymmPrologue("t2DecodeAVXVNNI", "func(dst *int32, w *byte, stride int, x *int8, blocks int, rows int, xsum int32)",
+		"t2DecodeAVXVNNI writes dst[r] = Σ code·x - xsum for r < rows (i2b128, AVX-VNNI).")
+	Load(Param("xsum"), R11L)
+	VPBROADCASTD(cMask03, Y15)
+	rowGroups("t2v", "blocks", 32, 128,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3, 8, 9, 10, 11) },
+		func(rows int) {
+			for k := 0; k < 4; k++ {
+				VMOVDQU(Mem{Base: RBX, Disp: 32 * k}, ys[4+k])
+			}
+			for r := 0; r < rows; r++ {
+				VMOVDQU(rowMem(R14, RDX, R12, r, 0), Y12)
+				VPSRLW(U8(4), Y12, Y13)
+				VPAND(Y15, Y12, Y14)
+				vexDP(opDPBUSD, ys[r], Y14, Y7)
+				VPAND(cMask0C.Offset(0), Y12, Y14)
+				vexDP(opDPBUSD, ys[8+r], Y14, Y6)
+				VPAND(Y15, Y13, Y14)
+				vexDP(opDPBUSD, ys[r], Y14, Y5)
+				VPAND(cMask0C.Offset(0), Y13, Y14)
+				vexDP(opDPBUSD, ys[8+r], Y14, Y4)
+			}
+		},
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				VPSRAD(U8(2), ys[8+r], ys[8+r])
+				VPADDD(ys[8+r], ys[r], ys[r])
+			}
+			storeRowsY(rows, []int{0, 1, 2, 3}, R11L)
+		})
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// t5b160 decode. With B = byte<<8 in a 16-bit lane, VPMULHUW(B, 3^k) is
+// m_k = floor(byte·3^k/256), the first k base-3 digits, and digit k is
+// m_{k+1} - 3·m_k (see layout.go). So Σ_k c_k·x_k = Σ_{k=1..5} m_k·y_k with
+// y_k = x_{k-1} - 3·x_k (y_5 = x_4), which the caller precomputes once per
+// call as int16 (t16Prep): per digit one VPMULHUW and one word dot product,
+// no digit is ever isolated. Even bytes enter as VPSLLW 8, odd bytes as
+// AND 0xff00; y is stored per block as [k][even|odd][16 words] (320 bytes).
+
+func t16DecodeZ() {
+	TEXT("t16DecodeVNNI512", NOSPLIT, "func(dst *int32, w *byte, stride int, y *int16, blocks int, rows int, xsum int32)")
+	Pragma("noescape")
+	Doc("t16DecodeVNNI512 writes dst[r] = Σ code·x - xsum for r < rows (t5b160, AVX-512 VNNI); y from t16Prep.")
+	Load(Param("dst"), RDI)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	Load(Param("xsum"), R11L)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+	for k := 1; k <= 5; k++ {
+		VMOVDQU64(cPow3[k], zs[23+k]) // Z24..Z28
+	}
+	VMOVDQU64(cMaskFF00, Z29)
+	pairGroups("t16z", 32, 320,
+		func() { Load(Param("y"), RBX) },
+		func(pairs int) {
+			for p := 0; p < pairs; p++ {
+				zeroZ(p, 4+p)
+			}
+		},
+		func(pairs int, single bool) {
+			for p := 0; p < pairs; p++ {
+				m0, m1 := pairRows(p, single)
+				loadPair(20, m0, m1)
+				VPSLLW(U8(8), Z20, zs[8+p])
+				VPANDD(Z29, Z20, zs[12+p])
+			}
+			for k := 1; k <= 5; k++ {
+				ye, yo := zs[16+(k%2)*2], zs[17+(k%2)*2]
+				VBROADCASTI64X4(Mem{Base: RBX, Disp: 64 * (k - 1)}, ye)
+				VBROADCASTI64X4(Mem{Base: RBX, Disp: 64*(k-1) + 32}, yo)
+				for p := 0; p < pairs; p++ {
+					VPMULHUW(zs[23+k], zs[8+p], Z22)
+					vpdpwssd(ye, Z22, zs[p])
+					VPMULHUW(zs[23+k], zs[12+p], Z23)
+					vpdpwssd(yo, Z23, zs[4+p])
+				}
+			}
+		},
+		func(pairs int, single bool) {
+			acc, hi := []int{}, []int{}
+			for p := 0; p < pairs; p++ {
+				VPADDD(zs[4+p], zs[p], zs[p])
+				acc, hi = append(acc, p), append(hi, 4+p)
+			}
+			n := 2 * pairs
+			if single {
+				n = 1
+			}
+			storePairs(acc, hi, n, RDI, R11L, EAX)
+		})
+	VZEROUPPER()
+	RET()
+}
+
+// t5b160 decode, AVX2 (also used by the AVX-VNNI tier): VPMULHUW then
+// VPMADDWD against the precomputed y, four rows per pass.
+func t16DecodeAVX2() {
+	ymmPrologue("t16DecodeAVX2", "func(dst *int32, w *byte, stride int, y *int16, blocks int, rows int, xsum int32)",
+		"t16DecodeAVX2 writes dst[r] = Σ code·x - xsum for r < rows (t5b160, AVX2); y from t16Prep.")
+	Load(Param("xsum"), R11L)
+	VMOVDQU(cMaskFF00.Offset(0), Y15)
+	rowGroups("t16y", "blocks", 32, 320,
+		func() { Load(Param("y"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3) },
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				VMOVDQU(rowMem(R14, RDX, R12, r, 0), Y12)
+				VPSLLW(U8(8), Y12, ys[4+r])
+				VPAND(Y15, Y12, ys[8+r])
+			}
+			for k := 1; k <= 5; k++ {
+				for r := 0; r < rows; r++ {
+					VPMULHUW(cPow3[k].Offset(0), ys[4+r], Y12)
+					VPMADDWD(Mem{Base: RBX, Disp: 64 * (k - 1)}, Y12, Y12)
+					VPADDD(Y12, ys[r], ys[r])
+					VPMULHUW(cPow3[k].Offset(0), ys[8+r], Y13)
+					VPMADDWD(Mem{Base: RBX, Disp: 64*(k-1) + 32}, Y13, Y13)
+					VPADDD(Y13, ys[r], ys[r])
+				}
+			}
+		},
+		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
+	VZEROUPPER()
+	RET()
+}
+
+// t5b160 decode, AVX-VNNI: as AVX2, but per digit and row the odd half is
+// added by VEX VPDPWSSD onto the even half's VPMADDWD product (five ops
+// instead of six), so each product chain is two instructions long and the
+// running sum is a chain of one-cycle adds.
+func t16DecodeVEXVNNI() {
+	ymmPrologue("t16DecodeAVXVNNI", "func(dst *int32, w *byte, stride int, y *int16, blocks int, rows int, xsum int32)",
+		"t16DecodeAVXVNNI writes dst[r] = Σ code·x - xsum for r < rows (t5b160, AVX-VNNI); y from t16Prep.")
+	Load(Param("xsum"), R11L)
+	rowGroups("t16v", "blocks", 32, 320,
+		func() { Load(Param("y"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3) },
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				VMOVDQU(rowMem(R14, RDX, R12, r, 0), Y12)
+				VPSLLW(U8(8), Y12, ys[4+r])
+				VPAND(cMaskFF00.Offset(0), Y12, ys[8+r])
+			}
+			for k := 1; k <= 5; k++ {
+				VMOVDQU(Mem{Base: RBX, Disp: 64 * (k - 1)}, Y12)
+				VMOVDQU(Mem{Base: RBX, Disp: 64*(k-1) + 32}, Y13)
+				for r := 0; r < rows; r++ {
+					VPMULHUW(cPow3[k].Offset(0), ys[4+r], Y14)
+					VPMADDWD(Y12, Y14, Y14)
+					VPMULHUW(cPow3[k].Offset(0), ys[8+r], Y15)
+					vexDP(opDPWSSD, Y14, Y15, Y13)
+					VPADDD(Y14, ys[r], ys[r])
+				}
+			}
+		},
+		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// i2b128 prefill: four tokens per pass over the weights. Each weight block
+// is unpacked once into four code planes (3 shifts, 4 masks) and used for
+// all four tokens.
+
+// tokMem addresses token t (0..3) of the activations at RBX: RBX + t·ldx
+// (RCX = ldx, R9 = 3·ldx).
+func tokMem(t, disp int) Mem {
+	switch t {
+	case 0:
+		return Mem{Base: RBX, Disp: disp}
+	case 1:
+		return Mem{Base: RBX, Index: RCX, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: RBX, Index: RCX, Scale: 2, Disp: disp}
+	}
+	return Mem{Base: RBX, Index: R9, Scale: 1, Disp: disp}
+}
+
+// storeTok stores the eight-dword accumulator y (ymm 0..15) as row `row` of
+// token t: dst[t·ldd + row] = sum - xsum[t]. RAX holds ldd·4 bytes.
+func storeTok(y, t, row int) {
+	hsumY(y, 13, R8L)
+	Load(Param("xsum"), R11)
+	SUBL(Mem{Base: R11, Disp: 4 * t}, R8L)
+	switch t {
+	case 0:
+		MOVL(R8L, Mem{Base: RDI, Disp: 4 * row})
+	case 1:
+		MOVL(R8L, Mem{Base: RDI, Index: RAX, Scale: 1, Disp: 4 * row})
+	case 2:
+		MOVL(R8L, Mem{Base: RDI, Index: RAX, Scale: 2, Disp: 4 * row})
+	case 3:
+		LEAQ(Mem{Base: RAX, Index: RAX, Scale: 2}, R11)
+		MOVL(R8L, Mem{Base: RDI, Index: R11, Scale: 1, Disp: 4 * row})
+	}
+}
+
+func matMulPrologue(name, doc string) {
+	TEXT(name, NOSPLIT, "func(dst *int32, ldd int, w *byte, stride int, rows int, x *int8, ldx int, blocks int, xsum *int32)")
+	Pragma("noescape")
+	Doc(doc)
+	Load(Param("dst"), RDI)
+	Load(Param("ldd"), RAX)
+	SHLQ(U8(2), RAX)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	Load(Param("ldx"), RCX)
+	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, R9)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+}
+
+// unpack4 splits the codes in zmm/ymm register w into planes (j, j+32,
+// j+64, j+96) with mask register m and scratch t.
+func unpack4Z(w VecPhysical, planes []VecPhysical, m, t VecPhysical) {
+	for k, s := range []int{6, 4, 2} {
+		VPSRLW(U8(s), w, t)
+		VPANDD(m, t, planes[k])
+	}
+	VPANDD(m, w, planes[3])
+}
+
+func t2MatMulZ() {
+	matMulPrologue("t2MatMul4VNNI512", "t2MatMul4VNNI512 computes four tokens of i2b128 prefill (AVX-512 VNNI), two row pairs per pass.")
+	VPBROADCASTD(cMask03, Z31)
+	for _, g := range []struct {
+		pairs  int
+		single bool
+	}{{2, false}, {1, false}, {1, true}} {
+		name := fmt.Sprintf("t2mz_p%d", g.pairs)
+		rows := 2 * g.pairs
+		if g.single {
+			name += "s"
+			rows = 1
+		}
+		Label(name)
+		CMPQ(R10, U32(rows))
+		JL(LabelRef(name + "_end"))
+		for p := 0; p < g.pairs; p++ {
+			zeroZ(4*p, 4*p+1, 4*p+2, 4*p+3)
+		}
+		MOVQ(RSI, R14)
+		Load(Param("x"), RBX)
+		Load(Param("blocks"), R13)
+		TESTQ(R13, R13)
+		JZ(LabelRef(name + "_reduce"))
+		Label(name + "_loop")
+		for p := 0; p < g.pairs; p++ {
+			m0 := rowMem(R14, RDX, R12, 2*p, 0)
+			var m1 *Mem
+			if !g.single {
+				m := rowMem(R14, RDX, R12, 2*p+1, 0)
+				m1 = &m
+			}
+			loadPair(20, m0, m1)
+			unpack4Z(Z20, zs[8+4*p:12+4*p], Z31, Z21)
+		}
+		for t := 0; t < 4; t++ {
+			for k := 0; k < 4; k++ {
+				xk := zs[16+k]
+				VBROADCASTI64X4(tokMem(t, 32*k), xk)
+				for p := 0; p < g.pairs; p++ {
+					vpdpbusd(xk, zs[8+4*p+k], zs[4*p+t])
+				}
+			}
+		}
+		ADDQ(U8(32), R14)
+		ADDQ(U32(128), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_reduce")
+		for p := 0; p < g.pairs; p++ {
+			for t := 0; t < 4; t++ {
+				acc := 4*p + t
+				VEXTRACTI64X4(U8(1), zs[acc], Y14)
+				storeTok(acc, t, 2*p)
+				if !g.single {
+					storeTok(14, t, 2*p+1)
+				}
+			}
+		}
+		ADDQ(U32(4*rows), RDI)
+		for i := 0; i < rows; i++ {
+			ADDQ(RDX, RSI)
+		}
+		SUBQ(U32(rows), R10)
+		if g.single {
+			Label(name + "_end")
+		} else {
+			JMP(LabelRef(name))
+			Label(name + "_end")
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// AVX2 prefill: one row × four tokens; per token four VPMADDUBSW (at most
+// 4·512 = 2048 in magnitude together), widened at once with VPMADDWD.
+func t2MatMulAVX2() {
+	matMulPrologue("t2MatMul4AVX2", "t2MatMul4AVX2 computes four tokens of i2b128 prefill (AVX2), one row per pass.")
+	VPBROADCASTD(cMask03, Y15)
+	VMOVDQU(cOnesW.Offset(0), Y14)
+	name := "t2my"
+	Label(name)
+	CMPQ(R10, U8(1))
+	JL(LabelRef(name + "_end"))
+	zeroY(0, 1, 2, 3)
+	MOVQ(RSI, R14)
+	Load(Param("x"), RBX)
+	Load(Param("blocks"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(name + "_reduce"))
+	Label(name + "_loop")
+	VMOVDQU(Mem{Base: R14}, Y12)
+	for k, s := range []int{6, 4, 2} {
+		VPSRLW(U8(s), Y12, Y13)
+		VPAND(Y15, Y13, ys[8+k])
+	}
+	VPAND(Y15, Y12, Y11)
+	for t := 0; t < 4; t++ {
+		for k := 0; k < 4; k++ {
+			VPMADDUBSW(tokMem(t, 32*k), ys[8+k], ys[4+k])
+		}
+		VPADDW(Y5, Y4, Y4)
+		VPADDW(Y7, Y6, Y6)
+		VPADDW(Y6, Y4, Y4)
+		VPMADDWD(Y14, Y4, Y4)
+		VPADDD(Y4, ys[t], ys[t])
+	}
+	ADDQ(U8(32), R14)
+	ADDQ(U32(128), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_reduce")
+	for t := 0; t < 4; t++ {
+		storeTok(t, t, 0)
+	}
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R10)
+	JMP(LabelRef(name))
+	Label(name + "_end")
+	VZEROUPPER()
+	RET()
+}
+
+// AVX-VNNI prefill: one row × four tokens, two accumulators per token
+// (alternating planes) so the dot products' latency overlaps.
+func t2MatMulVEXVNNI() {
+	matMulPrologue("t2MatMul4AVXVNNI", "t2MatMul4AVXVNNI computes four tokens of i2b128 prefill (AVX-VNNI), one row per pass.")
+	VPBROADCASTD(cMask03, Y15)
+	name := "t2mv"
+	Label(name)
+	CMPQ(R10, U8(1))
+	JL(LabelRef(name + "_end"))
+	zeroY(0, 1, 2, 3, 4, 5, 6, 7)
+	MOVQ(RSI, R14)
+	Load(Param("x"), RBX)
+	Load(Param("blocks"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(name + "_reduce"))
+	Label(name + "_loop")
+	VMOVDQU(Mem{Base: R14}, Y12)
+	for k, s := range []int{6, 4, 2} {
+		VPSRLW(U8(s), Y12, Y13)
+		VPAND(Y15, Y13, ys[8+k])
+	}
+	VPAND(Y15, Y12, Y11)
+	for t := 0; t < 4; t++ {
+		for k := 0; k < 4; k++ {
+			xr := ys[12+k%2]
+			VMOVDQU(tokMem(t, 32*k), xr)
+			vexDP(opDPBUSD, ys[t+4*(k%2)], ys[8+k], xr)
+		}
+	}
+	ADDQ(U8(32), R14)
+	ADDQ(U32(128), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_reduce")
+	for t := 0; t < 4; t++ {
+		VPADDD(ys[4+t], ys[t], ys[t])
+		storeTok(t, t, 0)
+	}
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R10)
+	JMP(LabelRef(name))
+	Label(name + "_end")
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// int8 × int8. VNNI multiplies u8 by s8, so weights are biased: (w ^ 0x80)
+// is w+128 as u8, and Σ(w+128)·x = Σw·x + 128·Σx; Σx comes from one more
+// VPDPBUSD against ones. AVX2 sign-extends both to int16 (VPMOVSXBW) and
+// uses VPMADDWD, exact for every int8 pair. The kernels cover steps·64
+// (zmm) or steps·32 (ymm) columns; the caller adds the rest.
+
+func i8Prologue(name, doc string) {
+	TEXT(name, NOSPLIT, "func(dst *int32, w *int8, stride int, x *int8, steps int, rows int)")
+	Pragma("noescape")
+	Doc(doc)
+	Load(Param("dst"), RDI)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+}
+
+func i8Z() {
+	i8Prologue("i8MatVecVNNI512", "i8MatVecVNNI512 writes dst[r] = Σ w·x over steps·64 columns for r < rows (AVX-512 VNNI).")
+	VPBROADCASTD(cSign, Z31)
+	VPBROADCASTD(cOnesB, Z30)
+	// 128·Σx into R11.
+	VPXORD(Z29, Z29, Z29)
+	Load(Param("x"), RBX)
+	Load(Param("steps"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef("i8z_xs_done"))
+	Label("i8z_xs")
+	vpdpbusd(Mem{Base: RBX}, Z30, Z29)
+	ADDQ(U8(64), RBX)
+	DECQ(R13)
+	JNZ(LabelRef("i8z_xs"))
+	Label("i8z_xs_done")
+	VEXTRACTI64X4(U8(1), Z29, Y14)
+	VPADDD(Y14, Y29, Y29)
+	VMOVDQU64(Y29, Y13)
+	hsumY(13, 15, R11L)
+	SHLL(U8(7), R11L)
+	for _, rows := range []int{8, 1} {
+		name := fmt.Sprintf("i8z_r%d", rows)
+		Label(name)
+		CMPQ(R10, U32(rows))
+		JL(LabelRef(name + "_end"))
+		for r := 0; r < rows; r++ {
+			zeroZ(r)
+		}
+		MOVQ(RSI, R14)
+		LEAQ(Mem{Base: RSI, Index: RDX, Scale: 4}, R15)
+		Load(Param("x"), RBX)
+		Load(Param("steps"), R13)
+		TESTQ(R13, R13)
+		JZ(LabelRef(name + "_reduce"))
+		Label(name + "_loop")
+		VMOVDQU64(Mem{Base: RBX}, Z16)
+		for r := 0; r < rows; r++ {
+			t := zs[20+r%4]
+			VPXORD(groupRow(r, 0), Z31, t)
+			vpdpbusd(Z16, t, zs[r])
+		}
+		ADDQ(U8(64), R14)
+		ADDQ(U8(64), R15)
+		ADDQ(U8(64), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_reduce")
+		for r := 0; r < rows; r++ {
+			VEXTRACTI64X4(U8(1), zs[r], Y14)
+			VPADDD(Y14, ys[r], ys[r])
+			hsumY(r, 15, EAX)
+			SUBL(R11L, EAX)
+			MOVL(EAX, Mem{Base: RDI, Disp: 4 * r})
+		}
+		ADDQ(U32(4*rows), RDI)
+		for i := 0; i < rows; i++ {
+			ADDQ(RDX, RSI)
+		}
+		SUBQ(U32(rows), R10)
+		JMP(LabelRef(name))
+		Label(name + "_end")
+	}
+	VZEROUPPER()
+	RET()
+}
+
+func i8AVX2() {
+	i8Prologue("i8MatVecAVX2", "i8MatVecAVX2 writes dst[r] = Σ w·x over steps·32 columns for r < rows (AVX2).")
+	rowGroups("i8y", "steps", 32, 32,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3) },
+		func(rows int) {
+			VPMOVSXBW(Mem{Base: RBX}, Y8)
+			VPMOVSXBW(Mem{Base: RBX, Disp: 16}, Y9)
+			for r := 0; r < rows; r++ {
+				VPMOVSXBW(rowMem(R14, RDX, R12, r, 0), Y10)
+				VPMADDWD(Y8, Y10, Y10)
+				VPADDD(Y10, ys[r], ys[r])
+				VPMOVSXBW(rowMem(R14, RDX, R12, r, 16), Y11)
+				VPMADDWD(Y9, Y11, Y11)
+				VPADDD(Y11, ys[r], ys[r])
+			}
+		},
+		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, nil) })
+	VZEROUPPER()
+	RET()
+}
+
+func i8VEXVNNI() {
+	i8Prologue("i8MatVecAVXVNNI", "i8MatVecAVXVNNI writes dst[r] = Σ w·x over steps·32 columns for r < rows (AVX-VNNI).")
+	VPBROADCASTD(cSign, Y15)
+	VPBROADCASTD(cOnesB, Y14)
+	VPXOR(Y13, Y13, Y13)
+	Load(Param("x"), RBX)
+	Load(Param("steps"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef("i8v_xs_done"))
+	Label("i8v_xs")
+	VMOVDQU(Mem{Base: RBX}, Y12)
+	vexDP(opDPBUSD, Y13, Y14, Y12)
+	ADDQ(U8(32), RBX)
+	DECQ(R13)
+	JNZ(LabelRef("i8v_xs"))
+	Label("i8v_xs_done")
+	hsumY(13, 12, R11L)
+	SHLL(U8(7), R11L)
+	rowGroups("i8v", "steps", 32, 32,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3) },
+		func(rows int) {
+			VMOVDQU(Mem{Base: RBX}, Y8)
+			for r := 0; r < rows; r++ {
+				t := ys[9+r%3]
+				VPXOR(rowMem(R14, RDX, R12, r, 0), Y15, t)
+				vexDP(opDPBUSD, ys[r], t, Y8)
+			}
+		},
+		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// Streaming read for the read-bandwidth measurement, with the access pattern
+// of the decode kernels: eight concurrent sequential streams (the eight rows
+// of a group), 64 bytes from each per iteration. n is a multiple of 512; the
+// streams are the eight consecutive eighths of the buffer.
+func readStream() {
+	for _, v := range []struct {
+		name string
+		zmm  bool
+	}{{"readStream512", true}, {"readStream256", false}} {
+		TEXT(v.name, NOSPLIT, "func(p *byte, n int)")
+		Pragma("noescape")
+		Doc(v.name + " reads n bytes (a multiple of 512) from p as eight concurrent streams.")
+		Load(Param("p"), RSI)
+		Load(Param("n"), RCX)
+		SHRQ(U8(3), RCX) // stream length
+		LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, R12)
+		LEAQ(Mem{Base: RSI, Index: RCX, Scale: 4}, R15)
+		MOVQ(RSI, R14)
+		MOVQ(RCX, R13)
+		SHRQ(U8(6), R13)
+		JZ(LabelRef(v.name + "_done"))
+		if v.zmm {
+			zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
+		} else {
+			zeroY(0, 1, 2, 3, 4, 5, 6, 7)
+		}
+		Label(v.name + "_loop")
+		for i := 0; i < 8; i++ {
+			b := R14
+			if i >= 4 {
+				b = R15
+			}
+			// Software prefetch 1 KiB ahead, as the kernels prefetch their
+			// next rows: without it the figure would be the hardware
+			// prefetchers' alone and the kernels could beat it.
+			PREFETCHT0(rowMem(b, RCX, R12, i%4, 1024))
+			m := rowMem(b, RCX, R12, i%4, 0)
+			if v.zmm {
+				VPXORQ(m, zs[i], zs[i])
+			} else {
+				VPXOR(m, ys[i], ys[i])
+				VPXOR(rowMem(b, RCX, R12, i%4, 32), ys[i], ys[i])
+			}
+		}
+		ADDQ(U8(64), R14)
+		ADDQ(U8(64), R15)
+		DECQ(R13)
+		JNZ(LabelRef(v.name + "_loop"))
+		Label(v.name + "_done")
+		VZEROUPPER()
+		RET()
+	}
+}

@@ -1,0 +1,138 @@
+package simd
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Benchmarks: per tier × shape × threads, b.SetBytes = weight bytes streamed
+// per call. Compare with benchstat. The 4096×4096 shapes fit in L2/L3; the
+// 16384×16384 t2 matrix is 64 MiB.
+
+type benchShape struct {
+	rows, k int
+}
+
+var benchShapes = []benchShape{{4096, 4096}, {16384, 16384}}
+
+func benchThreads() []int {
+	n := DefaultThreads()
+	if n == 1 {
+		return []int{1}
+	}
+	return []int{1, n}
+}
+
+func BenchmarkMatVecT2(b *testing.B) {
+	benchMatVec(b, LayoutI2B128, BlockI2B128, RowBytesI2B128, func(p *Pool, i Impl) func([]int32, []byte, int, []int8, int32) {
+		return func(d []int32, w []byte, s int, x []int8, xs int32) { p.MatVecT2(i, d, w, s, x, xs) }
+	})
+}
+
+func BenchmarkMatVecT16(b *testing.B) {
+	benchMatVec(b, LayoutT5B160, BlockT5B160, RowBytesT5B160, func(p *Pool, i Impl) func([]int32, []byte, int, []int8, int32) {
+		return func(d []int32, w []byte, s int, x []int8, xs int32) { p.MatVecT16(i, d, w, s, x, xs) }
+	})
+}
+
+func benchMatVec(b *testing.B, layout string, block int, rowBytes func(int) int, call func(*Pool, Impl) func([]int32, []byte, int, []int8, int32)) {
+	for _, sh := range benchShapes {
+		k := PaddedLen(sh.k, block)
+		stride := rowBytes(k)
+		w := make([]byte, sh.rows*stride)
+		if err := FillRandom(w, layout, 1); err != nil {
+			b.Fatal(err)
+		}
+		x := make([]int8, k)
+		for i := range x {
+			x[i] = int8(i*7 - 100)
+		}
+		xs := SumInt8(x)
+		dst := make([]int32, sh.rows)
+		for _, impl := range tierImpls(b) {
+			if impl.Tier == TierGeneric && sh.rows > 4096 {
+				continue
+			}
+			for _, th := range benchThreads() {
+				p := NewPool(th)
+				f := call(p, impl)
+				b.Run(fmt.Sprintf("%s/%dx%d/t%d", impl.Tier, sh.rows, sh.k, th), func(b *testing.B) {
+					b.SetBytes(int64(len(w)))
+					for b.Loop() {
+						f(dst, w, stride, x, xs)
+					}
+					b.ReportMetric(float64(sh.rows)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+				})
+				p.Close()
+			}
+		}
+	}
+}
+
+func BenchmarkMatMulT2(b *testing.B) {
+	rows, k := 4096, 4096
+	stride := RowBytesI2B128(k)
+	w := make([]byte, rows*stride)
+	FillRandom(w, LayoutI2B128, 2)
+	for _, ntok := range []int{8, 64} {
+		x := make([]int8, ntok*k)
+		for i := range x {
+			x[i] = int8(i*13 - 7)
+		}
+		xs := make([]int32, ntok)
+		for t := range xs {
+			xs[t] = SumInt8(x[t*k : (t+1)*k])
+		}
+		dst := make([]int32, ntok*rows)
+		for _, impl := range tierImpls(b) {
+			for _, th := range benchThreads() {
+				p := NewPool(th)
+				b.Run(fmt.Sprintf("%s/%dx%d/tok%d/t%d", impl.Tier, rows, k, ntok, th), func(b *testing.B) {
+					b.SetBytes(int64(len(w)))
+					for b.Loop() {
+						p.MatMulT2(impl, dst, rows, w, stride, rows, x, k, k, xs, ntok)
+					}
+					b.ReportMetric(float64(rows*k*ntok)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+				})
+				p.Close()
+			}
+		}
+	}
+}
+
+func BenchmarkMatVecI8(b *testing.B) {
+	rows, k := 4096, 4096
+	w := make([]int8, rows*k)
+	for i := range w {
+		w[i] = int8(i * 31)
+	}
+	x := make([]int8, k)
+	for i := range x {
+		x[i] = int8(i * 5)
+	}
+	dst := make([]int32, rows)
+	for _, impl := range tierImpls(b) {
+		for _, th := range benchThreads() {
+			p := NewPool(th)
+			b.Run(fmt.Sprintf("%s/%dx%d/t%d", impl.Tier, rows, k, th), func(b *testing.B) {
+				b.SetBytes(int64(len(w)))
+				for b.Loop() {
+					p.MatVecI8(impl, dst, w, k, x)
+				}
+			})
+			p.Close()
+		}
+	}
+}
+
+func BenchmarkReadBandwidth(b *testing.B) {
+	for _, th := range benchThreads() {
+		b.Run(fmt.Sprintf("t%d", th), func(b *testing.B) {
+			var gbps float64
+			for b.Loop() {
+				gbps = MeasureReadBandwidth(th, 256<<20)
+			}
+			b.ReportMetric(gbps, "GB/s")
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package simd
+
+import (
+	"fmt"
+	"math"
+)
+
+// Float helpers for the non-matrix parts of a layer. They are plain Go: a
+// decode step spends its time streaming weights, and these touch only
+// vectors of the model width. All are allocation-free.
+
+func checkLen(fn string, n int, lens ...int) {
+	for _, l := range lens {
+		if l < n {
+			panic(fmt.Sprintf("simd: %s: slice of %d shorter than %d", fn, l, n))
+		}
+	}
+}
+
+// RMSNorm sets dst[i] = x[i] / sqrt(mean(x²) + eps) · weight[i] (Zhang &
+// Sennrich 2019). weight may be nil for an unscaled norm. dst may alias x.
+func RMSNorm(dst, x, weight []float32, eps float32) {
+	checkLen("RMSNorm", len(x), len(dst))
+	if weight != nil {
+		checkLen("RMSNorm", len(x), len(weight))
+	}
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	inv := float32(1 / math.Sqrt(ss/float64(max(len(x), 1))+float64(eps)))
+	for i, v := range x {
+		if weight != nil {
+			dst[i] = v * inv * weight[i]
+		} else {
+			dst[i] = v * inv
+		}
+	}
+}
+
+// RoPETable fills cos and sin (each dim/2 long) for position pos with base
+// theta: angle_i = pos · theta^(-2i/dim) (Su et al. 2021, RoFormer).
+func RoPETable(cos, sin []float32, pos int, theta float64) {
+	half := len(cos)
+	checkLen("RoPETable", half, len(sin))
+	for i := 0; i < half; i++ {
+		a := float64(pos) * math.Pow(theta, -float64(2*i)/float64(2*half))
+		s, c := math.Sincos(a)
+		cos[i], sin[i] = float32(c), float32(s)
+	}
+}
+
+// RoPERotateHalf rotates one head vector x (even length d) in place in the
+// "rotate half" convention of GPT-NeoX and LLaMA in Hugging Face: element i
+// pairs with i+d/2. cos and sin come from RoPETable and are d/2 long.
+func RoPERotateHalf(x, cos, sin []float32) {
+	h := len(x) / 2
+	if len(x)%2 != 0 {
+		panic(fmt.Sprintf("simd: RoPERotateHalf: odd head size %d", len(x)))
+	}
+	checkLen("RoPERotateHalf", h, len(cos), len(sin))
+	for i := 0; i < h; i++ {
+		a, b := x[i], x[i+h]
+		x[i] = a*cos[i] - b*sin[i]
+		x[i+h] = b*cos[i] + a*sin[i]
+	}
+}
+
+// Softmax replaces x with exp(x - max x) / Σ exp(x - max x). An empty x is
+// left alone.
+func Softmax(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var s float64
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - m)))
+		x[i] = e
+		s += float64(e)
+	}
+	inv := float32(1 / s)
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// SiLU sets dst[i] = x[i]·sigmoid(x[i]). dst may alias x.
+func SiLU(dst, x []float32) {
+	checkLen("SiLU", len(x), len(dst))
+	for i, v := range x {
+		dst[i] = silu(v)
+	}
+}
+
+func silu(v float32) float32 { return v / (1 + float32(math.Exp(float64(-v)))) }
+
+// ReLUSquared sets dst[i] = max(x[i],0)² (the BitNet b1.58 2B4T FFN
+// activation). dst may alias x.
+func ReLUSquared(dst, x []float32) {
+	checkLen("ReLUSquared", len(x), len(dst))
+	for i, v := range x {
+		if v < 0 {
+			v = 0
+		}
+		dst[i] = v * v
+	}
+}
+
+// Mul sets dst[i] = a[i]·b[i]. dst may alias a or b.
+func Mul(dst, a, b []float32) {
+	checkLen("Mul", len(a), len(dst), len(b))
+	for i, v := range a {
+		dst[i] = v * b[i]
+	}
+}
+
+// SiLUGate sets dst[i] = silu(gate[i])·up[i] (SwiGLU, LLaMA-style FFN).
+func SiLUGate(dst, gate, up []float32) {
+	checkLen("SiLUGate", len(gate), len(dst), len(up))
+	for i, g := range gate {
+		dst[i] = silu(g) * up[i]
+	}
+}
+
+// ReLUSquaredGate sets dst[i] = relu(gate[i])²·up[i] (BitNet b1.58 2B4T FFN).
+func ReLUSquaredGate(dst, gate, up []float32) {
+	checkLen("ReLUSquaredGate", len(gate), len(dst), len(up))
+	for i, g := range gate {
+		if g < 0 {
+			g = 0
+		}
+		dst[i] = g * g * up[i]
+	}
+}
+
+// Dequantize turns exact kernel results into floats:
+// dst[r] = float32(acc[r]) · rowScale[r] / xscale, where xscale is the
+// activation scale from QuantizeActivations. A rowScale of length 1 is one
+// scale for the whole tensor (BitNet b1.58's per-tensor absmean β).
+func Dequantize(dst []float32, acc []int32, rowScale []float32, xscale float32) {
+	checkLen("Dequantize", len(acc), len(dst))
+	if len(rowScale) != 1 {
+		checkLen("Dequantize", len(acc), len(rowScale))
+	}
+	inv := 1 / xscale
+	for r, a := range acc {
+		s := rowScale[0]
+		if len(rowScale) != 1 {
+			s = rowScale[r]
+		}
+		dst[r] = float32(a) * s * inv
+	}
+}
+
+// DequantizeInt8 sets dst[i] = float32(q[i])·scale, for example an int8
+// embedding row with its row scale.
+func DequantizeInt8(dst []float32, q []int8, scale float32) {
+	checkLen("DequantizeInt8", len(q), len(dst))
+	for i, v := range q {
+		dst[i] = float32(v) * scale
+	}
+}

@@ -1,0 +1,92 @@
+package simd
+
+import (
+	"math"
+	"testing"
+)
+
+func near(a, b, tol float32) bool { return float32(math.Abs(float64(a-b))) <= tol }
+
+func TestRMSNorm(t *testing.T) {
+	x := []float32{3, -4}
+	dst := make([]float32, 2)
+	RMSNorm(dst, x, []float32{1, 2}, 0)
+	// rms = sqrt((9+16)/2) = 3.5355
+	if !near(dst[0], 3/3.5355339, 1e-5) || !near(dst[1], -8/3.5355339, 1e-5) {
+		t.Errorf("RMSNorm = %v", dst)
+	}
+	RMSNorm(x, x, nil, 0)
+	if !near(x[0], 0.8485281, 1e-5) {
+		t.Errorf("in place, unscaled: %v", x)
+	}
+}
+
+func TestRoPE(t *testing.T) {
+	cos, sin := make([]float32, 2), make([]float32, 2)
+	RoPETable(cos, sin, 0, 10000)
+	if cos[0] != 1 || sin[1] != 0 {
+		t.Errorf("position 0 not the identity: %v %v", cos, sin)
+	}
+	RoPETable(cos, sin, 3, 10000)
+	// angle_0 = 3, angle_1 = 3·10000^(-1/2) = 0.03
+	if !near(cos[0], float32(math.Cos(3)), 1e-6) || !near(sin[1], float32(math.Sin(0.03)), 1e-6) {
+		t.Errorf("table %v %v", cos, sin)
+	}
+	x := []float32{1, 0, 0, 0}
+	RoPERotateHalf(x, cos, sin)
+	// pair (x0, x2) rotated by angle 3: (cos 3, sin 3)
+	if !near(x[0], float32(math.Cos(3)), 1e-6) || !near(x[2], float32(math.Sin(3)), 1e-6) || x[1] != 0 || x[3] != 0 {
+		t.Errorf("rotated %v", x)
+	}
+}
+
+func TestSoftmax(t *testing.T) {
+	x := []float32{1000, 1000, 999}
+	Softmax(x)
+	e := float32(math.Exp(-1))
+	if !near(x[0], 1/(2+e), 1e-6) || !near(x[2], e/(2+e), 1e-6) {
+		t.Errorf("Softmax = %v", x)
+	}
+	Softmax(nil)
+}
+
+func TestActivations(t *testing.T) {
+	x := []float32{-2, 0, 3}
+	d := make([]float32, 3)
+	SiLU(d, x)
+	if !near(d[0], -2/(1+float32(math.Exp(2))), 1e-6) || d[1] != 0 || !near(d[2], 3/(1+float32(math.Exp(-3))), 1e-6) {
+		t.Errorf("SiLU = %v", d)
+	}
+	ReLUSquared(d, x)
+	if d[0] != 0 || d[2] != 9 {
+		t.Errorf("ReLUSquared = %v", d)
+	}
+	ReLUSquaredGate(d, x, []float32{5, 5, 2})
+	if d[0] != 0 || d[2] != 18 {
+		t.Errorf("ReLUSquaredGate = %v", d)
+	}
+	SiLUGate(d, x, []float32{1, 1, 2})
+	if !near(d[2], 6/(1+float32(math.Exp(-3))), 1e-6) {
+		t.Errorf("SiLUGate = %v", d)
+	}
+	Mul(d, x, x)
+	if d[0] != 4 || d[2] != 9 {
+		t.Errorf("Mul = %v", d)
+	}
+}
+
+func TestDequantize(t *testing.T) {
+	d := make([]float32, 2)
+	Dequantize(d, []int32{254, -127}, []float32{0.5}, 127)
+	if d[0] != 1 || d[1] != -0.5 {
+		t.Errorf("per-tensor: %v", d)
+	}
+	Dequantize(d, []int32{254, -127}, []float32{0.5, 2}, 127)
+	if d[1] != -2 {
+		t.Errorf("per-row: %v", d)
+	}
+	DequantizeInt8(d, []int8{-128, 4}, 0.25)
+	if d[0] != -32 || d[1] != 1 {
+		t.Errorf("DequantizeInt8: %v", d)
+	}
+}

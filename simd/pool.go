@@ -1,0 +1,218 @@
+package simd
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// DefaultThreads is the number of physical cores (cpuid), or the number of
+// logical CPUs when that is unknown, capped by GOMAXPROCS. Decode is bound
+// by memory bandwidth, which one thread per core already saturates; SMT
+// siblings only add contention.
+func DefaultThreads() int {
+	n := cpuid.CPU.PhysicalCores
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	return max(1, min(n, runtime.GOMAXPROCS(0)))
+}
+
+type opKind int
+
+const (
+	opT2 opKind = iota
+	opT16
+	opMM
+	opI8
+)
+
+// job is one parallel call, kept in the Pool so a call allocates nothing.
+type job struct {
+	op     opKind
+	impl   Impl
+	dst    []int32
+	ldd    int
+	w      []byte
+	wi8    []int8
+	stride int
+	rows   int
+	x      []int8
+	ldx    int
+	k      int
+	xsum   int32
+	xsums  []int32
+	ntok   int
+	// split: rows per worker (a multiple of rowAlign), or tokens per worker
+	// when byTok.
+	chunk int
+	byTok bool
+}
+
+// rowAlign keeps each worker's rows a multiple of the widest row group of
+// the kernels (8 rows), so only the last worker runs a tail.
+const rowAlign = 8
+
+// Pool is a fixed set of worker goroutines, started once, that split the
+// rows of a kernel call (or the tokens of a prefill with few rows) between
+// them. The calling goroutine does the first share itself. A call starts no
+// goroutine and allocates nothing. Calls are serialized: a Pool runs one
+// kernel at a time, so share one per model, not per request.
+type Pool struct {
+	mu      sync.Mutex
+	threads int
+	start   []chan struct{}
+	done    chan struct{}
+	j       job
+	closed  bool
+}
+
+// NewPool starts a pool of threads workers (threads-1 goroutines plus the
+// caller); threads <= 0 means DefaultThreads().
+func NewPool(threads int) *Pool {
+	if threads <= 0 {
+		threads = DefaultThreads()
+	}
+	p := &Pool{threads: threads, done: make(chan struct{}, threads)}
+	p.start = make([]chan struct{}, threads)
+	for i := 1; i < threads; i++ {
+		p.start[i] = make(chan struct{}, 1)
+		go p.worker(i)
+	}
+	return p
+}
+
+// Threads returns the number of threads the pool splits work over.
+func (p *Pool) Threads() int { return p.threads }
+
+// Close stops the workers. The pool must not be used afterwards.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	for i := 1; i < p.threads; i++ {
+		close(p.start[i])
+	}
+}
+
+func (p *Pool) worker(i int) {
+	for range p.start[i] {
+		p.runShare(i)
+		p.done <- struct{}{}
+	}
+}
+
+// run splits the prepared job over the workers and waits for all shares.
+func (p *Pool) run(units int, align int) {
+	n := p.threads
+	chunk := (units + n - 1) / n
+	chunk = (chunk + align - 1) / align * align
+	if chunk == 0 {
+		chunk = align
+	}
+	p.j.chunk = chunk
+	used := (units + chunk - 1) / chunk
+	for i := 1; i < used; i++ {
+		p.start[i] <- struct{}{}
+	}
+	if used > 0 {
+		p.runShare(0)
+	}
+	for i := 1; i < used; i++ {
+		<-p.done
+	}
+}
+
+func (p *Pool) runShare(i int) {
+	j := &p.j
+	lo := i * j.chunk
+	switch j.op {
+	case opT2, opT16:
+		hi := min(lo+j.chunk, len(j.dst))
+		if lo >= hi {
+			return
+		}
+		f := j.impl.MatVecT2
+		if j.op == opT16 {
+			f = j.impl.MatVecT16
+		}
+		f(j.dst[lo:hi], j.w[lo*j.stride:], j.stride, j.x, j.xsum)
+	case opI8:
+		hi := min(lo+j.chunk, len(j.dst))
+		if lo >= hi {
+			return
+		}
+		j.impl.MatVecI8(j.dst[lo:hi], j.wi8[lo*j.stride:], j.stride, j.x)
+	case opMM:
+		if j.byTok {
+			hi := min(lo+j.chunk, j.ntok)
+			if lo >= hi {
+				return
+			}
+			j.impl.MatMulT2(j.dst[lo*j.ldd:], j.ldd, j.w, j.stride, j.rows, j.x[lo*j.ldx:], j.ldx, j.k, j.xsums[lo:hi], hi-lo)
+			return
+		}
+		hi := min(lo+j.chunk, j.rows)
+		if lo >= hi {
+			return
+		}
+		j.impl.MatMulT2(j.dst[lo:], j.ldd, j.w[lo*j.stride:], j.stride, hi-lo, j.x, j.ldx, j.k, j.xsums, j.ntok)
+	}
+}
+
+// The Pool methods take the Impl to run (Active() for the best tier); nil
+// kernels in it fall back to the generic ones.
+
+// MatVecT2 is impl.MatVecT2 split by rows over the pool.
+func (p *Pool) MatVecT2(impl Impl, dst []int32, w []byte, stride int, x []int8, xsum int32) {
+	checkTernaryArgs("Pool.MatVecT2", len(dst), w, stride, len(x), BlockI2B128)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum}
+	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// MatVecT16 is impl.MatVecT16 split by rows over the pool.
+func (p *Pool) MatVecT16(impl Impl, dst []int32, w []byte, stride int, x []int8, xsum int32) {
+	checkTernaryArgs("Pool.MatVecT16", len(dst), w, stride, len(x), BlockT5B160)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opT16, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum}
+	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// MatVecI8 is impl.MatVecI8 split by rows over the pool.
+func (p *Pool) MatVecI8(impl Impl, dst []int32, w []int8, stride int, x []int8) {
+	checkI8Args("Pool.MatVecI8", len(dst), w, stride, len(x))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x}
+	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// MatMulT2 is impl.MatMulT2 split over the pool: by rows when there are
+// enough of them (every worker then streams a disjoint part of the weights
+// once for all tokens), otherwise by tokens in groups of four.
+func (p *Pool) MatMulT2(impl Impl, dst []int32, ldd int, w []byte, stride int, rows int, x []int8, ldx int, k int, xsum []int32, ntok int) {
+	checkMatMulArgs("Pool.MatMulT2", dst, ldd, w, stride, rows, x, ldx, k, xsum, ntok)
+	if rows == 0 || ntok == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opMM, impl: impl.withGeneric(), dst: dst, ldd: ldd, w: w, stride: stride, rows: rows, x: x, ldx: ldx, k: k, xsums: xsum, ntok: ntok}
+	if rows >= rowAlign*p.threads || ntok < 4*p.threads {
+		p.run(rows, rowAlign)
+	} else {
+		p.j.byTok = true
+		p.run(ntok, 4)
+	}
+	p.j = job{}
+}

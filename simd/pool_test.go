@@ -1,0 +1,118 @@
+package simd
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestPoolMatchesDirect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	impl := Active()
+	for _, threads := range []int{1, 2, 3, 8} {
+		p := NewPool(threads)
+		for _, rows := range []int{0, 1, 2, 5, 7, 8, 9, 17, 33, 100} {
+			c := makeTernaryCase(rng, patRandom, rows, 300, 128, 0, 1, PackI2B128)
+			want := make([]int32, rows)
+			GenericMatVecT2(want, c.packed, c.stride, c.x, c.xsum)
+			got := make([]int32, rows)
+			p.MatVecT2(impl, got, c.packed, c.stride, c.x, c.xsum)
+			if !slices.Equal(got, want) {
+				t.Fatalf("threads %d rows %d: MatVecT2 differs", threads, rows)
+			}
+			c16 := makeTernaryCase(rng, patRandom, rows, 300, 160, 0, 1, PackT5B160)
+			GenericMatVecT16(want, c16.packed, c16.stride, c16.x, c16.xsum)
+			p.MatVecT16(impl, got, c16.packed, c16.stride, c16.x, c16.xsum)
+			if !slices.Equal(got, want) {
+				t.Fatalf("threads %d rows %d: MatVecT16 differs", threads, rows)
+			}
+			w8 := make([]int8, rows*70)
+			for i := range w8 {
+				w8[i] = int8(rng.IntN(256))
+			}
+			x8 := c.x[:70]
+			GenericMatVecI8(want, w8, 70, x8)
+			p.MatVecI8(impl, got, w8, 70, x8)
+			if !slices.Equal(got, want) {
+				t.Fatalf("threads %d rows %d: MatVecI8 differs", threads, rows)
+			}
+			for _, ntok := range []int{1, 4, 9, 40} {
+				k := c.padded
+				x := make([]int8, ntok*k)
+				xs := make([]int32, ntok)
+				for tk := 0; tk < ntok; tk++ {
+					for i := 0; i < k; i++ {
+						x[tk*k+i] = int8(rng.IntN(256))
+					}
+					xs[tk] = SumInt8(x[tk*k : (tk+1)*k])
+				}
+				want := make([]int32, ntok*rows)
+				got := make([]int32, ntok*rows)
+				GenericMatMulT2(want, rows, c.packed, c.stride, rows, x, k, k, xs, ntok)
+				p.MatMulT2(impl, got, rows, c.packed, c.stride, rows, x, k, k, xs, ntok)
+				if !slices.Equal(got, want) {
+					t.Fatalf("threads %d rows %d ntok %d: MatMulT2 differs", threads, rows, ntok)
+				}
+			}
+		}
+		p.Close()
+		p.Close() // idempotent
+	}
+}
+
+// The per-token path allocates nothing, through the pool and directly.
+func TestPoolNoAllocs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	p := NewPool(2)
+	defer p.Close()
+	c := makeTernaryCase(rng, patRandom, 64, 1024, 128, 0, 0, PackI2B128)
+	c16 := makeTernaryCase(rng, patRandom, 64, 960, 160, 0, 0, PackT5B160)
+	dst := make([]int32, 64*8)
+	xs := []int32{c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum}
+	x8 := slices.Repeat(c.x, 8)
+	w8 := make([]int8, 64*1024)
+	for _, impl := range tierImpls(t) {
+		for name, f := range map[string]func(){
+			"t2":     func() { p.MatVecT2(impl, dst[:64], c.packed, c.stride, c.x, c.xsum) },
+			"t16":    func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
+			"mm":     func() { p.MatMulT2(impl, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
+			"i8":     func() { p.MatVecI8(impl, dst[:64], w8, 1024, c.x) },
+			"direct": func() { impl.MatVecT16(dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
+		} {
+			if a := testing.AllocsPerRun(50, f); a != 0 {
+				t.Errorf("%s %s: %v allocations per call", impl.Tier, name, a)
+			}
+		}
+	}
+}
+
+func TestDefaultThreads(t *testing.T) {
+	if n := DefaultThreads(); n < 1 {
+		t.Fatalf("DefaultThreads() = %d", n)
+	}
+	p := NewPool(0)
+	defer p.Close()
+	if p.Threads() != DefaultThreads() {
+		t.Errorf("NewPool(0).Threads() = %d", p.Threads())
+	}
+}
+
+func TestMeasureReadBandwidth(t *testing.T) {
+	gbps := MeasureReadBandwidth(2, 1<<20)
+	if !(gbps > 0.1 && gbps < 1e5) {
+		t.Errorf("MeasureReadBandwidth = %v GB/s", gbps)
+	}
+}
+
+// A zero Impl runs the generic kernels rather than crashing a worker.
+func TestPoolZeroImpl(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	dst := make([]int32, 20)
+	p.MatVecT2(Impl{}, dst, make([]byte, 20*32), 32, make([]int8, 128), 5)
+	for _, v := range dst {
+		if v != -5 {
+			t.Fatalf("got %v", dst)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+//go:build gc && !purego && !noasm
+
+package simd
+
+import (
+	"sync"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// CPU features, read once. The AVX-512 tier uses byte/word instructions
+// (BW), ymm forms of EVEX instructions (VL) and VPDPBUSD/VPDPWSSD (VNNI).
+var (
+	hasAVX2       = cpuid.CPU.Supports(cpuid.AVX2)
+	hasAVX512VNNI = cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512VNNI)
+	hasAVXVNNI    = cpuid.CPU.Supports(cpuid.AVX2, cpuid.AVXVNNI)
+)
+
+func init() {
+	register(Impl{
+		Tier:      TierAVX2,
+		MatVecT2:  amd64Kernels{t2: t2DecodeAVX2}.matVecT2,
+		MatVecT16: amd64Kernels{t16: t16DecodeAVX2}.matVecT16,
+		MatMulT2:  amd64Kernels{t2: t2DecodeAVX2, mm4: t2MatMul4AVX2}.matMulT2,
+		MatVecI8:  amd64Kernels{i8: i8MatVecAVX2, i8Step: 32}.matVecI8,
+	}, hasAVX2)
+	register(Impl{
+		Tier:      TierAVXVNNI,
+		MatVecT2:  amd64Kernels{t2: t2DecodeAVXVNNI}.matVecT2,
+		MatVecT16: amd64Kernels{t16: t16DecodeAVXVNNI}.matVecT16,
+		MatMulT2:  amd64Kernels{t2: t2DecodeAVXVNNI, mm4: t2MatMul4AVXVNNI}.matMulT2,
+		MatVecI8:  amd64Kernels{i8: i8MatVecAVXVNNI, i8Step: 32}.matVecI8,
+	}, hasAVXVNNI)
+	register(Impl{
+		Tier:      TierAVX512VNNI,
+		MatVecT2:  amd64Kernels{t2: t2DecodeVNNI512, permute: true}.matVecT2,
+		MatVecT16: amd64Kernels{t16: t16DecodeVNNI512}.matVecT16,
+		MatMulT2:  amd64Kernels{t2: t2DecodeVNNI512, permute: true, mm4: t2MatMul4VNNI512}.matMulT2,
+		MatVecI8:  amd64Kernels{i8: i8MatVecVNNI512, i8Step: 64}.matVecI8,
+	}, hasAVX512VNNI)
+}
+
+// amd64Kernels adapts one tier's assembly to the Impl signatures: argument
+// checks (the assembly trusts its arguments), empty shapes, the t5b160
+// activation transform, prefill token tails and int8 column tails.
+type amd64Kernels struct {
+	t2     func(dst *int32, w *byte, stride int, x *int8, blocks int, rows int, xsum int32)
+	t16    func(dst *int32, w *byte, stride int, y *int16, blocks int, rows int, xsum int32)
+	mm4    func(dst *int32, ldd int, w *byte, stride int, rows int, x *int8, ldx int, blocks int, xsum *int32)
+	i8     func(dst *int32, w *int8, stride int, x *int8, steps int, rows int)
+	i8Step int
+	// permute: t2 takes the activations rearranged by t2Permute.
+	permute bool
+}
+
+func (k amd64Kernels) matVecT2(dst []int32, w []byte, stride int, x []int8, xsum int32) {
+	blocks := checkTernaryArgs("MatVecT2", len(dst), w, stride, len(x), BlockI2B128)
+	if len(dst) == 0 {
+		return
+	}
+	if blocks == 0 {
+		for i := range dst {
+			dst[i] = -xsum
+		}
+		return
+	}
+	if !k.permute {
+		k.t2(&dst[0], &w[0], stride, &x[0], blocks, len(dst), xsum)
+		return
+	}
+	xp := t2Scratch.Get().(*[]int8)
+	if n := (blocks + 1) / 2 * 256; cap(*xp) < n {
+		*xp = make([]int8, n)
+	}
+	p := (*xp)[:(blocks+1)/2*256]
+	t2Permute(p, x)
+	k.t2(&dst[0], &w[0], stride, &p[0], blocks, len(dst), xsum)
+	t2Scratch.Put(xp)
+}
+
+// t2Scratch holds permuted activations for the AVX-512 decode kernel.
+var t2Scratch = sync.Pool{New: func() any { return new([]int8) }}
+
+// t2Permute rearranges i2b128 activations for a kernel that loads two
+// blocks (64 bytes) of a row at once: for each pair of blocks and each code
+// position g (weights j+32g), the 32 activations of the first block, then
+// the 32 of the second (zero when the block count is odd):
+// p[pair*256 + g*64 + half*32 + j] = x[(2*pair+half)*128 + 32g + j].
+func t2Permute(p []int8, x []int8) {
+	blocks := len(x) / BlockI2B128
+	for b := 0; b < blocks; b++ {
+		for g := 0; g < 4; g++ {
+			copy(p[b/2*256+g*64+b%2*32:][:32], x[b*128+g*32:][:32])
+		}
+	}
+	if blocks%2 == 1 {
+		last := p[blocks/2*256:]
+		for g := 0; g < 4; g++ {
+			clear(last[g*64+32 : g*64+64])
+		}
+	}
+}
+
+// t16Scratch holds the int16 activation transform of t5b160 decode; pooled
+// so a call allocates nothing once warm.
+var t16Scratch = sync.Pool{New: func() any { return new([]int16) }}
+
+// t16Words is the int16 count of the transform per 160-weight block: five
+// digits × (16 even + 16 odd positions).
+const t16Words = 160
+
+// t16Prep writes y for x: per block and digit k = 1..5, the 16 values
+// y_k[j] for even j, then the 16 for odd j, where y_k[j] = x[32(k-1)+j] -
+// 3·x[32k+j] for k < 5 and y_5[j] = x[128+j] (see the kernel comment in
+// _asm/main.go).
+func t16Prep(y []int16, x []int8) {
+	for b := 0; b < len(x)/BlockT5B160; b++ {
+		xb := x[b*BlockT5B160 : (b+1)*BlockT5B160]
+		yb := y[b*t16Words : (b+1)*t16Words]
+		for k := 1; k <= 5; k++ {
+			for j := 0; j < 32; j++ {
+				v := int16(xb[32*(k-1)+j])
+				if k < 5 {
+					v -= 3 * int16(xb[32*k+j])
+				}
+				yb[(k-1)*32+(j&1)*16+j/2] = v
+			}
+		}
+	}
+}
+
+func (k amd64Kernels) matVecT16(dst []int32, w []byte, stride int, x []int8, xsum int32) {
+	blocks := checkTernaryArgs("MatVecT16", len(dst), w, stride, len(x), BlockT5B160)
+	if len(dst) == 0 {
+		return
+	}
+	if blocks == 0 {
+		for i := range dst {
+			dst[i] = -xsum
+		}
+		return
+	}
+	yp := t16Scratch.Get().(*[]int16)
+	if n := blocks * t16Words; cap(*yp) < n {
+		*yp = make([]int16, n)
+	}
+	y := (*yp)[:blocks*t16Words]
+	t16Prep(y, x)
+	k.t16(&dst[0], &w[0], stride, &y[0], blocks, len(dst), xsum)
+	t16Scratch.Put(yp)
+}
+
+func (k amd64Kernels) matMulT2(dst []int32, ldd int, w []byte, stride int, rows int, x []int8, ldx int, kk int, xsum []int32, ntok int) {
+	blocks := checkMatMulArgs("MatMulT2", dst, ldd, w, stride, rows, x, ldx, kk, xsum, ntok)
+	if rows == 0 || ntok == 0 {
+		return
+	}
+	t := 0
+	if blocks > 0 {
+		for ; t+4 <= ntok; t += 4 {
+			k.mm4(&dst[t*ldd], ldd, &w[0], stride, rows, &x[t*ldx], ldx, blocks, &xsum[t])
+		}
+	}
+	for ; t < ntok; t++ {
+		k.matVecT2(dst[t*ldd:t*ldd+rows], w, stride, x[t*ldx:t*ldx+kk], xsum[t])
+	}
+}
+
+func (k amd64Kernels) matVecI8(dst []int32, w []int8, stride int, x []int8) {
+	checkI8Args("MatVecI8", len(dst), w, stride, len(x))
+	if len(dst) == 0 {
+		return
+	}
+	steps := len(x) / k.i8Step
+	main := steps * k.i8Step
+	if steps > 0 {
+		k.i8(&dst[0], &w[0], stride, &x[0], steps, len(dst))
+	} else {
+		clear(dst)
+	}
+	if main == len(x) {
+		return
+	}
+	tail := x[main:]
+	for r := range dst {
+		row := w[r*stride+main : r*stride+len(x)]
+		s := dst[r]
+		for c, v := range row {
+			s += int32(v) * int32(tail[c])
+		}
+		dst[r] = s
+	}
+}
+
+// readStream reads p (rounded down to 512 bytes) with the widest loads the
+// CPU has; used by MeasureReadBandwidth.
+func readStream(p []byte) {
+	if len(p) < 512 {
+		return
+	}
+	n := len(p) &^ 511
+	if hasAVX512VNNI {
+		readStream512(&p[0], n)
+	} else if hasAVX2 {
+		readStream256(&p[0], n)
+	} else {
+		readStreamGo(p[:n])
+	}
+}
