@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/klauspost/cpuid/v2"
+	"github.com/speakez/barewire/sdk"
+	"github.com/speakez/barewire/simd"
+)
+
+func init() { benchModel = runBenchModel }
+
+const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
+                          [--tokens N] [--prefill N] [--head i8|f32] [--cache-dir DIR] [--bw-mib N]
+
+Measures a language model end to end: prefill of --prefill tokens (default
+256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
+builds (once, cached under the user cache directory, barewire/synthetic) a
+model with random ternary weights at a published model's exact shapes:
+bitnet-2b4t, bitnet-large, mmfree-370m (and bitnet-tiny, mmfree-tiny).`
+
+// modelResult is one line of `bench model --json`.
+type modelResult struct {
+	Case              string  `json:"case"` // "decode <model>" or "prefill <model>"
+	Model             string  `json:"model"`
+	Arch              string  `json:"arch"`
+	Tier              string  `json:"tier"`
+	Threads           int     `json:"threads"`
+	Tokens            int     `json:"tokens"`
+	Seconds           float64 `json:"seconds"`
+	WeightBytes       int64   `json:"weight_bytes"`    // the weights one pass reads (blocks + output head)
+	BytesPerToken     int64   `json:"bytes_per_token"` // decode: weights + KV cache read at the mean position
+	GBps              float64 `json:"gbps"`
+	ReadBWGBps        float64 `json:"read_bw_gbps"`
+	Ratio             float64 `json:"ratio"`
+	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
+	CPU               string  `json:"cpu"`
+}
+
+func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
+	defer noPanic(&err)
+	fs := flag.NewFlagSet("bench model", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, benchModelUsage) }
+	model := fs.String("model", "", "model file (.bwm) or release directory")
+	synth := fs.String("synthetic", "", "synthetic model name")
+	threads := fs.Int("threads", 0, "worker threads (0: one per physical core)")
+	asJSON := fs.Bool("json", false, "print one JSON object per case")
+	decodeN := fs.Int("tokens", 32, "tokens to decode")
+	prefillN := fs.Int("prefill", 256, "prompt tokens to prefill")
+	head := fs.String("head", "i8", "synthetic output head dtype: i8 or f32")
+	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
+	bwMiB := fs.Int("bw-mib", 512, "buffer of the read-bandwidth measurement in MiB")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if (*model == "") == (*synth == "") || fs.NArg() != 0 {
+		// Exit status 1 rather than 2: bench_test.go fixes it for a bare
+		// "bench model".
+		return fmt.Errorf("bench model: give exactly one of --model and --synthetic\n%s", benchModelUsage)
+	}
+	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 1 {
+		return fmt.Errorf("%w: --tokens, --prefill and --bw-mib must be positive", errUsage)
+	}
+	path, name := *model, *model
+	if *synth != "" {
+		name = *synth
+		if path, err = sdk.SyntheticPath(*cacheDir, *synth, sdk.SyntheticOptions{Head: *head}); err != nil {
+			return err
+		}
+	}
+	m, err := sdk.Open(path, sdk.WithThreads(*threads))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.Vocab() == 0 {
+		return fmt.Errorf("model %s (architecture %q) is not a language model", path, m.Arch())
+	}
+	m.Warm()
+	s, err := m.NewSession(sdk.WithContextLength(*prefillN + *decodeN + 1))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int, *prefillN)
+	for i := range prompt {
+		prompt[i] = rng.IntN(min(m.Vocab(), 256))
+	}
+	// One warm-up token pages the weights in.
+	if _, err := s.Forward(ctx, prompt[:1]); err != nil {
+		return err
+	}
+	s.Reset()
+	t0 := time.Now()
+	logits, err := s.Forward(ctx, prompt)
+	if err != nil {
+		return err
+	}
+	prefill := time.Since(t0).Seconds()
+	tok := []int{argmax(logits)}
+	t0 = time.Now()
+	for i := 0; i < *decodeN; i++ {
+		l, err := s.Forward(ctx, tok)
+		if err != nil {
+			return err
+		}
+		tok[0] = argmax(l)
+	}
+	decode := time.Since(t0).Seconds()
+
+	th := m.Threads()
+	bw := simd.MeasureReadBandwidth(th, *bwMiB<<20)
+	wb := m.WeightBytes()
+	meanPos := int64(*prefillN) + int64(*decodeN)/2
+	perTok := wb + m.KVBytesPerPosition()*meanPos
+	decTPS, preTPS := float64(*decodeN)/decode, float64(*prefillN)/prefill
+	chunks := (*prefillN + 63) / 64 // the session's prefill chunk: one pass over the weights each
+	res := []modelResult{
+		{Case: "decode " + name, Tokens: *decodeN, Seconds: decode, BytesPerToken: perTok, GBps: float64(perTok) * decTPS / 1e9},
+		{Case: "prefill " + name, Tokens: *prefillN, Seconds: prefill, BytesPerToken: perTok, GBps: float64(wb) * float64(chunks) / prefill / 1e9},
+	}
+	for i := range res {
+		r := &res[i]
+		r.Model, r.Arch, r.Tier, r.Threads, r.WeightBytes = name, m.Arch(), string(m.Tier()), th, wb
+		r.ReadBWGBps, r.DecodeTokensPerS, r.PrefillTokensPerS, r.CPU = round3(bw), round3(decTPS), round3(preTPS), cpuid.CPU.BrandName
+		r.GBps, r.Seconds = round3(r.GBps), round3(r.Seconds)
+		if bw > 0 {
+			r.Ratio = round3(r.GBps / bw)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, r := range res {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fmt.Fprintf(stdout, "model %s (%s), tier %s, %d threads, cpu %s\n", name, m.Arch(), m.Tier(), th, cpuid.CPU.BrandName)
+	fmt.Fprintf(stdout, "weights per pass %.1f MiB, bytes per decoded token %.1f MiB, read bandwidth %.2f GB/s\n",
+		float64(wb)/(1<<20), float64(perTok)/(1<<20), bw)
+	fmt.Fprintf(stdout, "prefill %d tokens: %.2f tokens/s (%.2f GB/s of weights)\n", *prefillN, preTPS, res[1].GBps)
+	fmt.Fprintf(stdout, "decode  %d tokens: %.2f tokens/s (%.2f GB/s, %.0f%% of read bandwidth)\n", *decodeN, decTPS, res[0].GBps, 100*res[0].Ratio)
+	return nil
+}
+
+func argmax(x []float32) int {
+	b := 0
+	for i, v := range x {
+		if v > x[b] {
+			b = i
+		}
+	}
+	return b
+}

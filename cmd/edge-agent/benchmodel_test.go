@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/speakez/barewire/sdk"
+)
+
+func TestBenchModelSynthetic(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--json", "--tokens", "4", "--prefill", "16", "--bw-mib", "4", "--threads", "2"}
+	code, out, errs := runCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "bitnet-tiny-*.bwm"))
+	if len(files) != 1 {
+		t.Fatalf("cache holds %v", files)
+	}
+	m, err := sdk.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.File().Verify(); err != nil {
+		t.Fatalf("synthetic model does not verify: %v", err)
+	}
+	wb, kv := m.WeightBytes(), m.KVBytesPerPosition()
+	m.Close()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), out)
+	}
+	for i, line := range lines {
+		var r modelResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		prefix := []string{"decode", "prefill"}[i]
+		if !strings.HasPrefix(r.Case, prefix) || r.Threads != 2 || r.WeightBytes != wb || r.Tier == "" ||
+			r.BytesPerToken != wb+kv*(16+2) || r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 ||
+			r.GBps <= 0 || r.ReadBWGBps <= 0 || r.Ratio <= 0 {
+			t.Fatalf("line %d: %+v (weights %d, kv per position %d)", i, r, wb, kv)
+		}
+	}
+	// The second run reuses the cached file.
+	st, _ := os.Stat(files[0])
+	if code, _, errs := runCmd(t, args...); code != 0 {
+		t.Fatal(errs)
+	}
+	st2, _ := os.Stat(files[0])
+	if !st.ModTime().Equal(st2.ModTime()) {
+		t.Fatal("synthetic model rewritten")
+	}
+	if code, _, errs := runCmd(t, "bench", "model", "--synthetic", "gpt-5", "--cache-dir", dir); code != 1 || !strings.Contains(errs, `synthetic model "gpt-5" unknown`) {
+		t.Fatalf("unknown name: %d %q", code, errs)
+	}
+	if code, _, _ := runCmd(t, "bench", "model"); code != 1 {
+		t.Fatal("no model accepted")
+	}
+}

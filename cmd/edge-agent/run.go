@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/speakez/barewire/sdk"
+	"github.com/speakez/barewire/sdk/tokenizer"
+)
+
+func init() {
+	register(command{name: "run", summary: "generate text from a prompt, streamed to standard output", run: runRun})
+}
+
+const runUsage = `usage: edge-agent run --model MODEL [--prompt TEXT] [-n N] [--temperature T] [--top-k K]
+                      [--top-p P] [--seed S] [--threads N] [--backend auto|cpu|cuda]
+                      [--ctx N] [--logits FILE]
+
+Generates up to N tokens after the prompt (BOS is added when the model's
+tokenizer asks for it; an empty prompt starts from BOS) and streams the text.
+Temperature 0 (the default) decodes greedily. The output depends only on the
+model, the prompt and the flags: not on --threads.
+--logits FILE writes the logits of every position whose logits were computed
+(each prompt token, each generated token but the last), one JSON array per line.`
+
+func runRun(args []string, stdout, stderr io.Writer) (err error) {
+	defer noPanic(&err)
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, runUsage) }
+	model := fs.String("model", "", "model file (.bwm) or release directory")
+	prompt := fs.String("prompt", "", "prompt text")
+	n := fs.Int("n", 128, "most tokens to generate")
+	temp := fs.Float64("temperature", 0, "sampling temperature (0: greedy)")
+	topK := fs.Int("top-k", 0, "keep the K most likely tokens (0: all)")
+	topP := fs.Float64("top-p", 0, "nucleus sampling mass (0 or 1: off)")
+	seed := fs.Uint64("seed", 0, "sampler seed")
+	threads := fs.Int("threads", 0, "worker threads (0: one per physical core)")
+	backend := fs.String("backend", "auto", "auto, cpu or cuda")
+	ctxLen := fs.Int("ctx", 0, "context length of the KV cache (0: the model's, at most 2048)")
+	logits := fs.String("logits", "", "write each position's logits to FILE, one JSON array per line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *model == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: --model is required and no other arguments are taken\n%s", errUsage, runUsage)
+	}
+	if *n < 1 || *temp < 0 || *topK < 0 || *topP < 0 || *topP > 1 {
+		return fmt.Errorf("%w: want -n ≥ 1, --temperature ≥ 0, --top-k ≥ 0, 0 ≤ --top-p ≤ 1", errUsage)
+	}
+	m, err := sdk.Open(*model, sdk.WithThreads(*threads), sdk.WithBackend(*backend))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	tk := m.Tokenizer()
+	if tk == nil {
+		return fmt.Errorf("model %s (architecture %q) has no tokenizer; run generates text from language models", *model, m.Arch())
+	}
+	ids := tk.Encode(*prompt, tokenizer.EncodeOptions{AddBOS: tk.AddsBOSByDefault()})
+	if len(ids) == 0 {
+		if tk.BOS() == tokenizer.NoToken {
+			return fmt.Errorf("%w: empty prompt, and the tokenizer has no BOS token to start from", errUsage)
+		}
+		ids = []int{tk.BOS()}
+	}
+	s, err := m.NewSession(sdk.WithContextLength(*ctxLen))
+	if err != nil {
+		return err
+	}
+	opts := sdk.GenerateOptions{MaxTokens: *n, Temperature: float32(*temp), TopK: *topK, TopP: float32(*topP), Seed: *seed}
+	var lw *bufio.Writer
+	if *logits != "" {
+		f, err := os.Create(*logits)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		lw = bufio.NewWriter(f)
+		enc := json.NewEncoder(lw)
+		opts.PromptLogits = func(pos int, l []float32) { enc.Encode(l) }
+		defer func() {
+			if ferr := lw.Flush(); err == nil {
+				err = ferr
+			}
+		}()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	dec := tokenizer.NewStreamDecoder(tk)
+	dec.SkipSpecial = true
+	first := true
+	for t, err := range s.Generate(ctx, ids, opts) {
+		if err != nil {
+			out.Flush()
+			return err
+		}
+		if lw != nil && !first {
+			json.NewEncoder(lw).Encode(t.Logits)
+		}
+		first = false
+		out.Write(dec.Next(t.ID))
+		out.Flush()
+	}
+	out.Write(dec.Flush())
+	fmt.Fprintln(out)
+	return nil
+}

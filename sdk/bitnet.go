@@ -1,0 +1,342 @@
+package sdk
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/speakez/barewire/simd"
+)
+
+// BitNet b1.58 (architecture "bitnet-b1.58"), both published families
+// (architectures.md §1.1, §1.2): 2B4T (GQA, ReLU², θ = 500000) and the
+// 1bitLLM models (MHA, SiLU, θ = 10000), each with the two SubLN norms.
+// Tensor names are the Hugging Face names of §1.5 (2B4T spelling):
+//
+//	slot embedding:        model.embed_tokens.weight   f32 | f16 | bf16 | i8  [vocab, d]
+//	slot block.N.mixer:    model.layers.N.input_layernorm.weight            f32 [d]
+//	                       model.layers.N.self_attn.{q,k,v,o}_proj.weight   t2 | t1.6 (scale γ)
+//	                       model.layers.N.self_attn.attn_sub_norm.weight    f32 [d]
+//	slot block.N.channel:  model.layers.N.post_attention_layernorm.weight   f32 [d]
+//	                       model.layers.N.mlp.{gate,up,down}_proj.weight    t2 | t1.6
+//	                       model.layers.N.mlp.ffn_sub_norm.weight           f32 [ffn]
+//	slot head:             model.norm.weight                                f32 [d]
+//	                       lm_head.weight (optional; else the embedding is the head, §1.2 "tied")
+//
+// Parameters: vocab_size, hidden_size, num_layers, num_heads, num_kv_heads,
+// head_dim (default hidden_size/num_heads), intermediate_size, rope_theta,
+// rms_norm_eps, hidden_act ("relu2" or "silu"), context_length (default
+// 2048), bos_token_id and eos_token_id (optional).
+//
+// Differences from the float reference by design: the KV cache, RoPE,
+// softmax and norms are float32 (as in HF run in f32, §1.7); an int8 head
+// (the default of the synthetic models) quantizes its input per token
+// (W8A8) instead of the full-precision head of §1.2.
+
+// BitNetConfig holds a BitNet model's hyper-parameters.
+type BitNetConfig struct {
+	Vocab, Dim, Layers, Heads, KVHeads, HeadDim, FFN int
+	RopeTheta, Eps                                   float64
+	Act                                              string // "relu2" (2B4T) or "silu" (1bitLLM)
+	ContextLength                                    int
+}
+
+// Config2B4T is microsoft/bitnet-b1.58-2B-4T (architectures.md §1.1).
+func Config2B4T() BitNetConfig {
+	return BitNetConfig{Vocab: 128256, Dim: 2560, Layers: 30, Heads: 20, KVHeads: 5, HeadDim: 128, FFN: 6912,
+		RopeTheta: 500000, Eps: 1e-5, Act: "relu2", ContextLength: 4096}
+}
+
+// ConfigBitNetLarge is 1bitLLM/bitnet_b1_58-large (architectures.md §1.1).
+func ConfigBitNetLarge() BitNetConfig {
+	return BitNetConfig{Vocab: 32002, Dim: 1536, Layers: 24, Heads: 16, KVHeads: 16, HeadDim: 96, FFN: 4096,
+		RopeTheta: 10000, Eps: 1e-5, Act: "silu", ContextLength: 2048}
+}
+
+func (c BitNetConfig) validate() error {
+	switch {
+	case c.Vocab <= 0 || c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.HeadDim <= 0 || c.FFN <= 0:
+		return fmt.Errorf("sizes must be positive: %+v", c)
+	case c.Heads%c.KVHeads != 0:
+		return fmt.Errorf("%d heads not a multiple of %d KV heads", c.Heads, c.KVHeads)
+	case c.HeadDim%2 != 0:
+		return fmt.Errorf("RoPE needs an even head_dim, got %d", c.HeadDim)
+	case c.Heads*c.HeadDim != c.Dim:
+		return fmt.Errorf("num_heads·head_dim = %d, want hidden_size %d (the attention sub-norm has width d)", c.Heads*c.HeadDim, c.Dim)
+	case !(c.RopeTheta > 0) || !(c.Eps >= 0):
+		return fmt.Errorf("bad rope_theta %v or rms_norm_eps %v", c.RopeTheta, c.Eps)
+	case c.Act != "relu2" && c.Act != "silu":
+		return fmt.Errorf("hidden_act %q, want relu2 or silu", c.Act)
+	}
+	return nil
+}
+
+func loadBitNet(ld *loader) (*lmGraph, error) {
+	var c BitNetConfig
+	var err error
+	for _, p := range []struct {
+		key string
+		dst *int
+		def int64
+		req bool
+	}{
+		{"vocab_size", &c.Vocab, 0, true}, {"hidden_size", &c.Dim, 0, true}, {"num_layers", &c.Layers, 0, true},
+		{"num_heads", &c.Heads, 0, true}, {"num_kv_heads", &c.KVHeads, 0, true}, {"head_dim", &c.HeadDim, 0, false},
+		{"intermediate_size", &c.FFN, 0, true}, {"context_length", &c.ContextLength, 2048, false},
+	} {
+		if *p.dst, err = ld.intParam(p.key, p.def, p.req); err != nil {
+			return nil, err
+		}
+	}
+	if c.HeadDim == 0 && c.Heads > 0 {
+		c.HeadDim = c.Dim / c.Heads
+	}
+	if c.RopeTheta, err = ld.floatParam("rope_theta", 10000); err != nil {
+		return nil, err
+	}
+	if c.Eps, err = ld.floatParam("rms_norm_eps", 1e-5); err != nil {
+		return nil, err
+	}
+	if c.Act, err = ld.stringParam("hidden_act", ""); err != nil {
+		return nil, err
+	}
+	if c.Act == "" {
+		// §1.6 (c): never fall back to llama.cpp's SiLU default silently.
+		return nil, ld.errorf("parameter hidden_act missing (relu2 for 2B4T, silu for 1bitLLM)")
+	}
+	if err := c.validate(); err != nil {
+		return nil, ld.errorf("%v", err)
+	}
+	g := &lmGraph{arch: ArchBitNet, vocab: c.Vocab, dim: c.Dim, ctxLen: c.ContextLength, eps: float32(c.Eps),
+		hasKV: true, kvWidth: c.KVHeads * c.HeadDim, ropeDim: c.HeadDim, theta: c.RopeTheta}
+	if g.bos, err = ld.intParam("bos_token_id", -1, false); err != nil {
+		return nil, err
+	}
+	if g.eos, err = ld.intParam("eos_token_id", -1, false); err != nil {
+		return nil, err
+	}
+	if g.embed, err = ld.linear(bitnetEmbed, c.Vocab, c.Dim, true); err != nil {
+		return nil, err
+	}
+	for l := range c.Layers {
+		a, err := loadAttention(ld, c, l)
+		if err != nil {
+			return nil, err
+		}
+		f, err := loadFFN(ld, c, l)
+		if err != nil {
+			return nil, err
+		}
+		g.blocks = append(g.blocks, block{mixer: a, channel: f})
+	}
+	if g.head.norm, err = ld.vector(bitnetNorm+".weight", c.Dim); err != nil {
+		return nil, err
+	}
+	g.head.lin = g.embed
+	if ld.has(lmHeadName + ".weight") {
+		if g.head.lin, err = ld.linear(lmHeadName, c.Vocab, c.Dim, true); err != nil {
+			return nil, err
+		}
+	}
+	g.finish()
+	return g, nil
+}
+
+// attention is the BitNet token mixer: q, k, v projections, rotate-half
+// RoPE, causal softmax attention with grouped KV heads, the attention
+// SubLN norm and the o projection (architectures.md §1.2, §7 items 3–7).
+type attention struct {
+	norm                    []float32
+	q, k, v, o              *linear
+	subNorm                 []float32
+	heads, kvHeads, headDim int
+	eps                     float32
+}
+
+type kvCache struct{ k, v []float32 } // [ctxLen × kvHeads·headDim], keys after RoPE
+
+func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
+	a := &attention{heads: c.Heads, kvHeads: c.KVHeads, headDim: c.HeadDim, eps: float32(c.Eps)}
+	qd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	var err error
+	if a.norm, err = ld.vector(bitnetLayer(l, "input_layernorm.weight"), c.Dim); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		dst     **linear
+		name    string
+		out, in int
+	}{{&a.q, "self_attn.q_proj", qd, c.Dim}, {&a.k, "self_attn.k_proj", kvd, c.Dim}, {&a.v, "self_attn.v_proj", kvd, c.Dim}, {&a.o, "self_attn.o_proj", c.Dim, qd}} {
+		if *p.dst, err = ld.linear(bitnetLayer(l, p.name), p.out, p.in, false); err != nil {
+			return nil, err
+		}
+	}
+	if a.subNorm, err = ld.vector(bitnetLayer(l, "self_attn.attn_sub_norm.weight"), qd); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *attention) preNorm() []float32 { return a.norm }
+func (a *attention) linears() []*linear { return []*linear{a.q, a.k, a.v, a.o} }
+func (a *attention) newState(s *Session) any {
+	kvd := a.kvHeads * a.headDim
+	return &kvCache{k: make([]float32, s.ctxLen*kvd), v: make([]float32, s.ctxLen*kvd)}
+}
+func (a *attention) reset(any) {} // positions ≥ Pos are never read
+
+func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n int) {
+	kv := state.(*kvCache)
+	d := s.g.dim
+	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
+	q, k, v, att := s.t1[:n*qd], s.t2[:n*kvd], s.t3[:n*kvd], s.t4[:n*qd]
+	// §7 item 3: q, k and v share one quantized input.
+	a.q.apply(r, q, qd, x, d, n)
+	a.k.applyShared(r, a.q, k, kvd, x, d, n)
+	a.v.applyShared(r, a.q, v, kvd, x, d, n)
+	half := hd / 2
+	for t := 0; t < n; t++ {
+		pos := r.pos0 + t
+		cos, sin := s.ropeCos[pos*half:(pos+1)*half], s.ropeSin[pos*half:(pos+1)*half]
+		for h := 0; h < a.heads; h++ {
+			simd.RoPERotateHalf(q[t*qd+h*hd:t*qd+(h+1)*hd], cos, sin)
+		}
+		for h := 0; h < a.kvHeads; h++ {
+			simd.RoPERotateHalf(k[t*kvd+h*hd:t*kvd+(h+1)*hd], cos, sin)
+		}
+		copy(kv.k[pos*kvd:(pos+1)*kvd], k[t*kvd:(t+1)*kvd])
+		copy(kv.v[pos*kvd:(pos+1)*kvd], v[t*kvd:(t+1)*kvd])
+	}
+	// Every (token, head) pair is one item for the model's workers.
+	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, ctxLen: s.ctxLen}
+	s.m.work.run(n*a.heads, s.attnFn)
+	s.attn = attnJob{}
+	for t := 0; t < n; t++ {
+		// §1.2 SubLN: RMSNorm over the concatenated heads before o_proj.
+		simd.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], a.subNorm, a.eps)
+	}
+	a.o.apply(r, out, d, att, qd, n)
+}
+
+// ffn is the BitNet channel mixer: act(gate(f))·up(f), the FFN SubLN norm
+// and the down projection (architectures.md §1.2; act ReLU² for 2B4T, SiLU
+// for 1bitLLM, §7 item 5).
+type ffn struct {
+	norm           []float32
+	gate, up, down *linear
+	subNorm        []float32
+	relu2          bool
+	width          int
+	eps            float32
+}
+
+func loadFFN(ld *loader, c BitNetConfig, l int) (*ffn, error) {
+	f := &ffn{relu2: c.Act == "relu2", width: c.FFN, eps: float32(c.Eps)}
+	var err error
+	if f.norm, err = ld.vector(bitnetLayer(l, "post_attention_layernorm.weight"), c.Dim); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		dst     **linear
+		name    string
+		out, in int
+	}{{&f.gate, "mlp.gate_proj", c.FFN, c.Dim}, {&f.up, "mlp.up_proj", c.FFN, c.Dim}, {&f.down, "mlp.down_proj", c.Dim, c.FFN}} {
+		if *p.dst, err = ld.linear(bitnetLayer(l, p.name), p.out, p.in, false); err != nil {
+			return nil, err
+		}
+	}
+	if f.subNorm, err = ld.vector(bitnetLayer(l, "mlp.ffn_sub_norm.weight"), c.FFN); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *ffn) preNorm() []float32    { return f.norm }
+func (f *ffn) linears() []*linear    { return []*linear{f.gate, f.up, f.down} }
+func (f *ffn) newState(*Session) any { return nil }
+func (f *ffn) reset(any)             {}
+
+func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
+	d, w := s.g.dim, f.width
+	g, u := s.t1[:n*w], s.t2[:n*w]
+	f.gate.apply(r, g, w, x, d, n)
+	f.up.applyShared(r, f.gate, u, w, x, d, n) // §7 item 3: one quantized input
+	if f.relu2 {
+		simd.ReLUSquaredGate(g, g, u)
+	} else {
+		simd.SiLUGate(g, g, u)
+	}
+	for t := 0; t < n; t++ {
+		simd.RMSNorm(g[t*w:(t+1)*w], g[t*w:(t+1)*w], f.subNorm, f.eps) // §1.2 SubLN before down_proj
+	}
+	f.down.apply(r, out, d, g, w, n)
+}
+
+// dot32 returns Σ a[i]·b[i] (len(b) ≥ len(a)) with four partial sums, so
+// the loop is bound by loads rather than by one chain of adds.
+func dot32(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// axpy32 sets y[i] += a·x[i].
+func axpy32(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += a * x[i]
+		y[i+1] += a * x[i+1]
+		y[i+2] += a * x[i+2]
+		y[i+3] += a * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// attnJob is one layer's attention over a batch of tokens, split by
+// (token, head) between the model's workers.
+type attnJob struct {
+	a      *attention
+	kv     *kvCache
+	q, att []float32
+	pos0   int
+	scores []float32
+	ctxLen int
+}
+
+// heads computes items [lo, hi) (item = token·heads + head): causal softmax
+// attention of the query head over positions 0..pos of its KV head
+// (architectures.md §1.2, §7 item 7: q head j reads KV head j/(heads/kv)).
+func (j *attnJob) heads(worker, lo, hi int) {
+	a := j.a
+	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
+	group := a.heads / a.kvHeads
+	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
+	for it := lo; it < hi; it++ {
+		t, h := it/a.heads, it%a.heads
+		pos := j.pos0 + t
+		kvh := h / group
+		qh := j.q[t*qd+h*hd : t*qd+(h+1)*hd]
+		sc := j.scores[worker*j.ctxLen : worker*j.ctxLen+pos+1] // causal: positions 0..pos
+		for p := range sc {
+			sc[p] = dot32(qh, j.kv.k[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd]) * scale
+		}
+		simd.Softmax(sc)
+		oh := j.att[t*qd+h*hd : t*qd+(h+1)*hd]
+		clear(oh)
+		for p, w := range sc {
+			axpy32(oh, w, j.kv.v[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd])
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/speakez/barewire/sdk/tokenizer"
+)
+
+// GenerateOptions controls sampling and stopping. The zero value decodes
+// greedily (argmax, ties to the lowest id) for DefaultMaxTokens tokens.
+type GenerateOptions struct {
+	// MaxTokens is the most tokens generated; 0 means DefaultMaxTokens.
+	MaxTokens int
+	// Temperature divides the logits before the softmax; 0 (or less)
+	// means greedy decoding.
+	Temperature float32
+	// TopK keeps the K most likely tokens (0: all).
+	TopK int
+	// TopP keeps the smallest set of most likely tokens whose probability
+	// reaches P (nucleus sampling; 0 or ≥ 1: all).
+	TopP float32
+	// Seed seeds the sampler (PCG): equal seeds give equal outputs.
+	Seed uint64
+	// StopTokens end generation; so do the tokenizer's stop tokens (EOS,
+	// end of turn) and the model's eos_token_id unless IgnoreEOS is set.
+	// A stop token is not yielded.
+	StopTokens []int
+	IgnoreEOS  bool
+	// StopStrings end generation before the token whose text completes one
+	// of them; that token is not yielded. They need the model's tokenizer.
+	StopStrings []string
+	// PromptLogits, when set, receives the logits of every prompt position
+	// (the prompt is then run with ForwardEach); the slice is reused.
+	PromptLogits func(pos int, logits []float32)
+}
+
+// DefaultMaxTokens is the number of tokens generated when
+// GenerateOptions.MaxTokens is 0.
+const DefaultMaxTokens = 128
+
+// Token is one generated token.
+type Token struct {
+	ID  int
+	Pos int // its position in the session
+	// Logits are the scores it was drawn from; the slice belongs to the
+	// session and is valid until the iteration continues.
+	Logits []float32
+}
+
+// generator is the sampler's state, allocated once per session.
+type generator struct {
+	probs []float32
+	idx   []int32
+	pcg   rand.PCG
+	rng   *rand.Rand
+	one   [1]int
+	srt   probSorter
+	dec   *tokenizer.StreamDecoder
+	tail  []byte
+}
+
+func (g *generator) init(vocab int) {
+	g.probs = make([]float32, vocab)
+	g.idx = make([]int32, vocab)
+	g.rng = rand.New(&g.pcg)
+}
+
+// probSorter orders candidate ids by decreasing probability, then by
+// increasing id, so that the order (and the sample) is deterministic.
+type probSorter struct {
+	idx []int32
+	p   []float32
+}
+
+func (s *probSorter) Len() int      { return len(s.idx) }
+func (s *probSorter) Swap(i, j int) { s.idx[i], s.idx[j] = s.idx[j], s.idx[i] }
+func (s *probSorter) Less(i, j int) bool {
+	a, b := s.idx[i], s.idx[j]
+	return s.p[a] > s.p[b] || (s.p[a] == s.p[b] && a < b)
+}
+
+// sample draws a token from logits (not modified).
+func (g *generator) sample(logits []float32, o *GenerateOptions) int {
+	if o.Temperature <= 0 {
+		return argmax(logits)
+	}
+	mx := logits[argmax(logits)]
+	inv := 1 / float64(o.Temperature)
+	p := g.probs[:len(logits)]
+	for i, l := range logits {
+		p[i] = float32(math.Exp(float64(l-mx) * inv))
+	}
+	cand := g.idx[:0]
+	switch {
+	case o.TopK > 0 && o.TopK < len(p):
+		cand = g.topK(p, o.TopK)
+	case o.TopP > 0 && o.TopP < 1:
+		for i := range p {
+			cand = append(cand, int32(i))
+		}
+		g.srt = probSorter{idx: cand, p: p}
+		sort.Sort(&g.srt)
+	default:
+		// All tokens, in id order.
+		var total float64
+		for _, v := range p {
+			total += float64(v)
+		}
+		u := g.rng.Float64() * total
+		for i, v := range p {
+			u -= float64(v)
+			if u < 0 {
+				return i
+			}
+		}
+		return len(p) - 1
+	}
+	var total float64
+	for _, id := range cand {
+		total += float64(p[id])
+	}
+	if o.TopP > 0 && o.TopP < 1 {
+		keep, cum := 0, 0.0
+		for keep < len(cand) {
+			cum += float64(p[cand[keep]])
+			keep++
+			if cum >= float64(o.TopP)*total {
+				break
+			}
+		}
+		cand, total = cand[:keep], cum
+	}
+	u := g.rng.Float64() * total
+	for _, id := range cand {
+		u -= float64(p[id])
+		if u < 0 {
+			return int(id)
+		}
+	}
+	return int(cand[len(cand)-1])
+}
+
+// topK returns the k most likely ids, most likely first: a min-heap of k
+// over all ids, then a sort of the k.
+func (g *generator) topK(p []float32, k int) []int32 {
+	h := g.idx[:k]
+	g.srt = probSorter{idx: h, p: p}
+	worse := func(a, b int32) bool { return p[a] < p[b] || (p[a] == p[b] && a > b) }
+	down := func(i int) {
+		for {
+			l, m := 2*i+1, i
+			if l < k && worse(h[l], h[m]) {
+				m = l
+			}
+			if l+1 < k && worse(h[l+1], h[m]) {
+				m = l + 1
+			}
+			if m == i {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := range h {
+		h[i] = int32(i)
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for i := k; i < len(p); i++ {
+		if worse(h[0], int32(i)) {
+			h[0] = int32(i)
+			down(0)
+		}
+	}
+	sort.Sort(&g.srt)
+	return h
+}
+
+func (s *Session) isStop(id int, o *GenerateOptions) bool {
+	for _, t := range o.StopTokens {
+		if t == id {
+			return true
+		}
+	}
+	if o.IgnoreEOS {
+		return false
+	}
+	if id == s.g.eos {
+		return true
+	}
+	tk := s.m.tok
+	return tk != nil && tk.IsStop(id)
+}
+
+// Generate appends prompt to the session and then generates tokens one at
+// a time, yielding each with a nil error; it yields one non-nil error and
+// stops if the context is cancelled (checked between layers, so within one
+// token), the context length is reached (ErrContextFull) or an input is
+// bad. Breaking out of the loop stops generation. The session keeps the
+// prompt and the generated tokens (except the last, which has not been fed
+// back), so a later call continues the conversation; call Reset to start
+// over.
+//
+// Generation is a range-over-func iterator rather than a callback so that
+// callers stop it with break and read tokens in a plain for loop. After
+// the prompt, a token costs no allocation.
+func (s *Session) Generate(ctx context.Context, prompt []int, opts GenerateOptions) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		if len(prompt) == 0 {
+			yield(Token{}, fmt.Errorf("Generate with an empty prompt: %w", ErrInput))
+			return
+		}
+		if len(opts.StopStrings) > 0 && s.m.tok == nil {
+			yield(Token{}, fmt.Errorf("stop strings need a tokenizer, and the model has none: %w", ErrInput))
+			return
+		}
+		max := opts.MaxTokens
+		if max <= 0 {
+			max = DefaultMaxTokens
+		}
+		g := &s.gen
+		g.pcg.Seed(opts.Seed, 0x9e3779b97f4a7c15)
+		maxStop := 0
+		if len(opts.StopStrings) > 0 {
+			if g.dec == nil {
+				g.dec = tokenizer.NewStreamDecoder(s.m.tok)
+			}
+			g.dec.Reset()
+			for _, st := range opts.StopStrings {
+				maxStop = maxInt(maxStop, len(st))
+			}
+			if cap(g.tail) < 2*maxStop+64 {
+				g.tail = make([]byte, 0, 2*maxStop+64)
+			}
+			g.tail = g.tail[:0]
+		}
+		if err := s.forward(ctx, prompt, opts.PromptLogits); err != nil {
+			yield(Token{}, err)
+			return
+		}
+		for n := 0; ; n++ {
+			id := g.sample(s.logits, &opts)
+			if s.isStop(id, &opts) {
+				return
+			}
+			if maxStop > 0 && s.completesStop(id, &opts, maxStop) {
+				return
+			}
+			if !yield(Token{ID: id, Pos: s.pos, Logits: s.logits}, nil) {
+				return
+			}
+			if n+1 >= max {
+				return
+			}
+			g.one[0] = id
+			if err := s.forward(ctx, g.one[:], nil); err != nil {
+				yield(Token{}, err)
+				return
+			}
+		}
+	}
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// completesStop feeds id's text to the rolling tail and reports whether a
+// stop string now appears in it.
+func (s *Session) completesStop(id int, o *GenerateOptions, maxStop int) bool {
+	g := &s.gen
+	g.tail = append(g.tail, g.dec.Next(id)...)
+	for _, st := range o.StopStrings {
+		if st != "" && bytes.Contains(g.tail, []byte(st)) {
+			return true
+		}
+	}
+	if keep := maxStop - 1; len(g.tail) > keep {
+		n := copy(g.tail, g.tail[len(g.tail)-keep:])
+		g.tail = g.tail[:n]
+	}
+	return false
+}
+
+// GenerateText encodes prompt with the model's tokenizer (adding BOS when
+// the tokenizer asks for it) and yields the generated text piece by piece,
+// always valid UTF-8 (control tokens are not printed). Unlike Generate it
+// allocates a string per piece.
+func (s *Session) GenerateText(ctx context.Context, prompt string, opts GenerateOptions) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		tk := s.m.tok
+		if tk == nil {
+			yield("", fmt.Errorf("model has no tokenizer: %w", ErrInput))
+			return
+		}
+		ids := tk.Encode(prompt, tokenizer.EncodeOptions{AddBOS: tk.AddsBOSByDefault()})
+		if len(ids) == 0 && tk.BOS() >= 0 {
+			ids = []int{tk.BOS()}
+		}
+		dec := tokenizer.NewStreamDecoder(tk)
+		dec.SkipSpecial = true
+		for t, err := range s.Generate(ctx, ids, opts) {
+			if err != nil {
+				yield("", err)
+				return
+			}
+			if piece := dec.Next(t.ID); len(piece) > 0 && !yield(string(piece), nil) {
+				return
+			}
+		}
+		if rest := dec.Flush(); len(rest) > 0 {
+			yield(string(rest), nil)
+		}
+	}
+}

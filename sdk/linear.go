@@ -1,0 +1,240 @@
+package sdk
+
+import (
+	"fmt"
+
+	"github.com/speakez/barewire/mmapmodel"
+	"github.com/speakez/barewire/simd"
+)
+
+// linearKind is how a linear layer's weights are stored and multiplied.
+type linearKind int
+
+const (
+	linT2    linearKind = iota // ternary i2b128: MatVecT2 (decode) / MatMulT2 (prefill)
+	linT16                     // ternary t5b160: MatVecT16
+	linI8                      // int8 with per-row scales: MatVecI8 (W8A8)
+	linDense                   // float32 (widened from f16/bf16 at load): float dot products
+)
+
+// linear is one projection y = W·x of Out×In weights, read in place from
+// the mapped file. For the ternary and int8 kinds the input is quantized
+// per token to int8 with the absmax scheme of BitNet b1.58
+// (architectures.md §1.3: s_x = 127/max|x|, round half to even), the dot
+// products are exact integers, and
+//
+//	y[o] = dot[o] · scale[o] / s_x
+//
+// with scale the per-tensor γ (ternary) or the row scale (int8). With norm
+// set it is a FusedBitLinear (architectures.md §2.4): x is first
+// RMS-normalized with its own weight and eps.
+type linear struct {
+	name    string // tensor name without ".weight", as in the reference traces
+	kind    linearKind
+	out, in int
+	padded  int // activation length the kernel takes (in rounded up to its block)
+	w       []byte
+	stride  int
+	w8      []int8
+	wf      []float32
+	scales  []float32 // 1 element (ternary) or out elements (int8)
+	norm    []float32
+	eps     float32
+}
+
+// bytes is the size of the weights one pass reads.
+func (l *linear) bytes() int64 {
+	switch l.kind {
+	case linT2, linT16:
+		return int64(l.out) * int64(l.stride)
+	case linI8:
+		return int64(len(l.w8)) + 4*int64(l.out)
+	}
+	return 4 * int64(len(l.wf))
+}
+
+// loadLinear views tensor name+".weight" as an out×in matrix. A ternary
+// matrix's scale γ is the tensor's Scale; int8 rows carry their scales; a
+// dense matrix (f32, f16, bf16) is allowed only when dense is true
+// (output heads, never block projections).
+func (ld *loader) linear(name string, out, in int, dense bool) (*linear, error) {
+	wn := name + ".weight"
+	t, err := ld.tensor(wn)
+	if err != nil {
+		return nil, err
+	}
+	if !shapeIs(t, out, in) {
+		return nil, ld.errorf("tensor %q has shape %v, want [%d %d]", wn, t.Shape, out, in)
+	}
+	l := &linear{name: name, out: out, in: in}
+	switch t.DType {
+	case mmapmodel.T2, mmapmodel.T16:
+		v, err := mmapmodel.NewTernaryMatrix(t)
+		if err != nil {
+			return nil, err
+		}
+		ld.m.releases = append(ld.m.releases, v.Release)
+		if !(t.Scale > 0) {
+			return nil, ld.errorf("tensor %q has scale %v, want a positive per-tensor γ", wn, t.Scale)
+		}
+		l.kind, l.w, l.stride, l.scales = linT2, v.Data(), int(v.RowBytes), []float32{t.Scale}
+		l.padded = simd.PaddedLen(in, simd.BlockI2B128)
+		if t.DType == mmapmodel.T16 {
+			l.kind, l.padded = linT16, simd.PaddedLen(in, simd.BlockT5B160)
+		}
+	case mmapmodel.I8:
+		v, err := mmapmodel.NewInt8Matrix(t)
+		if err != nil {
+			return nil, err
+		}
+		ld.m.releases = append(ld.m.releases, v.Release)
+		l.kind, l.w8, l.scales, l.padded = linI8, v.Data(), v.Scales(), in
+	case mmapmodel.F32, mmapmodel.F16, mmapmodel.BF16:
+		if !dense {
+			return nil, ld.errorf("tensor %q has dtype %s; a block projection must be ternary (t2, t1.6) or i8", wn, t.DType)
+		}
+		wf, err := ld.floats(t)
+		if err != nil {
+			return nil, err
+		}
+		l.kind, l.wf, l.padded = linDense, wf, in
+	default:
+		return nil, ld.errorf("tensor %q has dtype %s, not a matrix dtype", wn, t.DType)
+	}
+	return l, nil
+}
+
+// withNorm makes l a FusedBitLinear with the RMSNorm weight name+".norm.weight".
+func (ld *loader) withNorm(l *linear, eps float64) error {
+	w, err := ld.vector(l.name+".norm.weight", l.in)
+	if err != nil {
+		return err
+	}
+	l.norm, l.eps = w, float32(eps)
+	return nil
+}
+
+// scratch holds every buffer a forward pass needs, sized once for the
+// widest layer and the largest token batch, so the per-token path does not
+// allocate.
+type scratch struct {
+	xq     []int8    // [batch × maxPadded] quantized activations
+	xs     []float32 // [batch] activation scales
+	sums   []int32   // [batch] Σ xq
+	acc    []int32   // [batch × maxOut] exact dot products
+	normed []float32 // [batch × maxIn] FusedBitLinear norm output
+}
+
+type scratchSize struct{ batch, maxIn, maxPadded, maxOut int }
+
+func (z *scratchSize) add(l *linear) {
+	z.maxIn = max(z.maxIn, l.in)
+	z.maxPadded = max(z.maxPadded, l.padded)
+	z.maxOut = max(z.maxOut, l.out)
+}
+
+func newScratch(z scratchSize) *scratch {
+	return &scratch{
+		xq:     make([]int8, z.batch*z.maxPadded),
+		xs:     make([]float32, z.batch),
+		sums:   make([]int32, z.batch),
+		acc:    make([]int32, z.batch*z.maxOut),
+		normed: make([]float32, z.batch*z.maxIn),
+	}
+}
+
+// tracer receives the int8 activations and exact dot products of every
+// quantized projection (tests compare them with the reference's).
+type tracer func(name string, pos int, xq []int8, dot []int32)
+
+// run is what one forward pass carries: the model, its scratch and the
+// position of the first token of the batch.
+type run struct {
+	m     *Model
+	sc    *scratch
+	pos0  int
+	trace tracer
+}
+
+// apply sets y[t·ldy : t·ldy+out] = l(x[t·ldx : t·ldx+in]) for t < n.
+// Several tokens (prefill) go through MatMulT2, which reads the weights
+// once for all of them; one token (decode) through MatVecT2.
+func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int) {
+	sc := r.sc
+	if l.norm != nil {
+		// architectures.md §2.4: x̂ = x / sqrt(mean(x²) + eps) · w_norm.
+		for t := 0; t < n; t++ {
+			simd.RMSNorm(sc.normed[t*l.in:(t+1)*l.in], x[t*ldx:t*ldx+l.in], l.norm, l.eps)
+		}
+		x, ldx = sc.normed, l.in
+	}
+	if l.kind == linDense {
+		for t := 0; t < n; t++ {
+			denseMatVec(y[t*ldy:t*ldy+l.out], l.wf, x[t*ldx:t*ldx+l.in])
+		}
+		return
+	}
+	p := l.padded
+	for t := 0; t < n; t++ {
+		sc.xs[t], sc.sums[t] = simd.QuantizeActivations(sc.xq[t*p:(t+1)*p], x[t*ldx:t*ldx+l.in])
+	}
+	l.multiply(r, y, ldy, n)
+}
+
+// sharesInput reports whether l can reuse the int8 activations that prev
+// just quantized from the same input (§7 item 3: q/k/v and gate/up quantize
+// one input): same width and padding, no norm of its own.
+func (l *linear) sharesInput(prev *linear) bool {
+	return l.norm == nil && prev.norm == nil && l.kind != linDense && prev.kind != linDense &&
+		l.in == prev.in && l.padded == prev.padded
+}
+
+// applyShared is apply on the input prev just quantized (see sharesInput).
+func (l *linear) applyShared(r *run, prev *linear, y []float32, ldy int, x []float32, ldx int, n int) {
+	if !l.sharesInput(prev) {
+		l.apply(r, y, ldy, x, ldx, n)
+		return
+	}
+	l.multiply(r, y, ldy, n)
+}
+
+// multiply runs the kernel on the quantized activations in the scratch
+// and dequantizes into y.
+func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
+	sc, p := r.sc, l.padded
+	pool, impl, acc := r.m.pool, r.m.impl, sc.acc
+	switch l.kind {
+	case linT2:
+		if n == 1 {
+			pool.MatVecT2(impl, acc[:l.out], l.w, l.stride, sc.xq[:p], sc.sums[0])
+		} else {
+			pool.MatMulT2(impl, acc, l.out, l.w, l.stride, l.out, sc.xq, p, p, sc.sums, n)
+		}
+	case linT16:
+		for t := 0; t < n; t++ {
+			pool.MatVecT16(impl, acc[t*l.out:(t+1)*l.out], l.w, l.stride, sc.xq[t*p:(t+1)*p], sc.sums[t])
+		}
+	case linI8:
+		for t := 0; t < n; t++ {
+			pool.MatVecI8(impl, acc[t*l.out:(t+1)*l.out], l.w8, l.in, sc.xq[t*p:t*p+l.in])
+		}
+	default:
+		panic(fmt.Sprintf("sdk: linear %s: kind %d", l.name, l.kind))
+	}
+	for t := 0; t < n; t++ {
+		a := acc[t*l.out : (t+1)*l.out]
+		if r.trace != nil {
+			r.trace(l.name, r.pos0+t, sc.xq[t*p:t*p+l.in], a)
+		}
+		simd.Dequantize(y[t*ldy:t*ldy+l.out], a, l.scales, sc.xs[t])
+	}
+}
+
+// denseMatVec sets y[o] = Σ_i w[o·len(x)+i]·x[i] in float32 with four
+// partial sums.
+func denseMatVec(y, w, x []float32) {
+	k := len(x)
+	for o := range y {
+		y[o] = dot32(x, w[o*k:(o+1)*k])
+	}
+}

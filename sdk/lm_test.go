@@ -1,0 +1,434 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/speakez/barewire/sdk/internal/reference"
+	"github.com/speakez/barewire/simd"
+)
+
+// lmRef is what the language-model tests need from a reference model.
+type lmRef struct {
+	name    string
+	path    string
+	forward func(tokens []int, tr *reference.Trace) [][]float64 // fresh Quantized session
+	greedy  func(prompt []int, n int) []int
+}
+
+func bitnetRefs(t *testing.T) []lmRef {
+	var out []lmRef
+	for _, variant := range []string{"2B4T", "1bitLLM"} {
+		cfg, err := reference.SmallBitNetConfig(variant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := reference.RandomBitNet(cfg, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, lmRef{
+			name: "bitnet-" + variant,
+			path: writeRefBitNet(t, ref, false),
+			forward: func(tokens []int, tr *reference.Trace) [][]float64 {
+				s := ref.NewSession(reference.Quantized)
+				s.Trace = tr
+				return s.Forward(tokens)
+			},
+			greedy: func(p []int, n int) []int { return ref.NewSession(reference.Quantized).Greedy(p, n) },
+		})
+	}
+	return out
+}
+
+func mmfreeRefs(t *testing.T) []lmRef {
+	ref, err := reference.RandomMMFree(reference.SmallMMFreeConfig(), 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []lmRef{{
+		name: "mmfree",
+		path: writeRefMMFree(t, ref),
+		forward: func(tokens []int, tr *reference.Trace) [][]float64 {
+			s := ref.NewSession(reference.Quantized)
+			s.Trace = tr
+			return s.Forward(tokens)
+		},
+		greedy: func(p []int, n int) []int { return ref.NewSession(reference.Quantized).Greedy(p, n) },
+	}}
+}
+
+func testPrompt(n, vocab int, seed uint64) []int {
+	r := rand.New(rand.NewPCG(seed, 2))
+	p := make([]int, n)
+	for i := range p {
+		p[i] = r.IntN(vocab)
+	}
+	return p
+}
+
+func checkLMAgainstReference(t *testing.T, refs []lmRef) {
+	ctx := context.Background()
+	for _, ref := range refs {
+		t.Run(ref.name, func(t *testing.T) {
+			m, err := Open(ref.path, WithThreads(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			s, err := m.NewSession(WithPrefillChunk(5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prompt := testPrompt(12, m.lm.vocab, 3)
+			tr := &reference.Trace{}
+			want := ref.forward(prompt, tr)
+			// Fast path, prefill in chunks of 5 (MatMulT2), with a trace
+			// of its own int8 activations and dot products.
+			mismatch, records := 0, 0
+			s.trace = func(name string, pos int, xq []int8, dot []int32) {
+				rec, ok := tr.Get(name, pos)
+				if !ok {
+					t.Fatalf("no reference record for %s at %d", name, pos)
+				}
+				records++
+				for i := range xq {
+					if xq[i] != rec.Xq[i] {
+						mismatch++
+					}
+				}
+				if mismatch == 0 && !slices.Equal(dot, rec.Dot) {
+					t.Fatalf("%s pos %d: equal int8 inputs, different dot products", name, pos)
+				}
+			}
+			var prefill [][]float32
+			if err := s.ForwardEach(ctx, prompt, func(pos int, l []float32) { prefill = append(prefill, slices.Clone(l)) }); err != nil {
+				t.Fatal(err)
+			}
+			if records != len(tr.Records) {
+				t.Fatalf("fast path evaluated %d projections, reference %d", records, len(tr.Records))
+			}
+			if mismatch > len(tr.Records) { // at most a stray code per projection on average
+				t.Fatalf("%d int8 activation codes differ from the reference", mismatch)
+			}
+			t.Logf("%d projections, %d int8 codes differ by float32 rounding", records, mismatch)
+			worst := 0.0
+			for p := range prompt {
+				diff, span := maxAbsDiff(prefill[p], want[p])
+				// float32 against float64 with identical int8 codes: the
+				// logits agree to float32 rounding.
+				if diff > 1e-5*span {
+					t.Fatalf("pos %d: logits differ by %g (range %g)", p, diff, span)
+				}
+				worst = max(worst, diff/span)
+			}
+			t.Logf("largest logit difference %.2g of the logit range", worst)
+			// Every reference dot product through the mapped weights and
+			// this build's kernels: identical integers.
+			if n := checkTraceIntegers(t, m, tr, nil); n != len(tr.Records) {
+				t.Fatal(n)
+			}
+			// Decode token by token (MatVecT2) gives the same logits as the
+			// prefill, bit for bit.
+			s.trace = nil
+			s.Reset()
+			for p, tok := range prompt {
+				l, err := s.Forward(ctx, []int{tok})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(l, prefill[p]) {
+					t.Fatalf("pos %d: decode logits differ from prefill logits", p)
+				}
+			}
+			// Greedy decoding: 64 tokens equal to the reference's.
+			wantTok := ref.greedy(prompt, 64)
+			s.Reset()
+			var got []int
+			for tok, err := range s.Generate(ctx, prompt, GenerateOptions{MaxTokens: 64, IgnoreEOS: true}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, tok.ID)
+			}
+			if !slices.Equal(got, wantTok) {
+				t.Fatalf("greedy tokens\n got %v\nwant %v", got, wantTok)
+			}
+			// One thread gives the same logits as two.
+			m1, err := Open(ref.path, WithThreads(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m1.Close()
+			s1, _ := m1.NewSession()
+			l1, err := s1.Forward(ctx, prompt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(l1, prefill[len(prompt)-1]) {
+				t.Fatal("1 thread and 2 threads disagree")
+			}
+		})
+	}
+}
+
+func TestBitNetMatchesReference(t *testing.T) { checkLMAgainstReference(t, bitnetRefs(t)) }
+func TestMMFreeMatchesReference(t *testing.T) { checkLMAgainstReference(t, mmfreeRefs(t)) }
+
+func TestDecodeNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, ref := range append(bitnetRefs(t)[:1], mmfreeRefs(t)...) {
+		m, err := Open(ref.path, WithThreads(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := m.NewSession()
+		ctx := context.Background()
+		tok := []int{1}
+		if a := testing.AllocsPerRun(50, func() {
+			if _, err := s.Forward(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("%s: Forward of one token allocates %v times", ref.name, a)
+		}
+		// Generation: 40 tokens allocate what 1 token does (the
+		// iterator's own setup is per call, not per token), for every
+		// sampling mode.
+		for _, o := range []GenerateOptions{
+			{Temperature: 0.8, TopK: 10, TopP: 0.9},
+			{Temperature: 0.8, TopP: 0.9},
+			{Temperature: 1.2},
+			{},
+		} {
+			gen := func(n int) func() {
+				return func() {
+					s.Reset()
+					o := o
+					o.MaxTokens, o.Seed, o.IgnoreEOS = n, 1, true
+					for _, err := range s.Generate(ctx, []int{1, 2}, o) {
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			a1 := testing.AllocsPerRun(10, gen(1))
+			a40 := testing.AllocsPerRun(10, gen(40))
+			if a40 != a1 {
+				t.Errorf("%s %+v: 1 token allocates %v times, 40 tokens %v: allocation per token", ref.name, o, a1, a40)
+			}
+		}
+		m.Close()
+	}
+}
+
+func TestSessionCancelAndErrors(t *testing.T) {
+	ref := bitnetRefs(t)[0]
+	m, err := Open(ref.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.NewSession(WithContextLength(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ContextLength() != 16 {
+		t.Fatal(s.ContextLength())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	var last error
+	for _, err := range s.Generate(ctx, []int{1, 2, 3}, GenerateOptions{MaxTokens: 10, IgnoreEOS: true}) {
+		if err != nil {
+			last = err
+			break
+		}
+		n++
+		if n == 2 {
+			cancel()
+		}
+	}
+	if n != 2 || !errors.Is(last, context.Canceled) {
+		t.Fatalf("after cancel: %d tokens, error %v", n, last)
+	}
+	// Cancellation in the middle of a token: the next layer boundary.
+	s.Reset()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	calls := 0
+	s.trace = func(string, int, []int8, []int32) {
+		if calls++; calls == 2 {
+			cancel2()
+		}
+	}
+	if _, err := s.Forward(ctx2, []int{5}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("mid-token cancel: %v", err)
+	}
+	if calls > 7 { // one block's mixer and channel: 4 + 3 projections
+		t.Fatalf("%d projections ran after cancellation", calls)
+	}
+	if _, err := s.Forward(context.Background(), []int{5}); !errors.Is(err, ErrSessionInterrupted) {
+		t.Fatalf("after an interrupted call: %v", err)
+	}
+	s.trace = nil
+	s.Reset()
+	if _, err := s.Forward(context.Background(), make([]int, 17)); !errors.Is(err, ErrContextFull) {
+		t.Fatalf("overflow: %v", err)
+	}
+	if _, err := s.Forward(context.Background(), []int{64}); !errors.Is(err, ErrInput) {
+		t.Fatalf("token outside vocabulary: %v", err)
+	}
+	if _, _, err := m.Classify(context.Background(), nil); !errors.Is(err, ErrArch) {
+		t.Fatalf("Classify on an LM: %v", err)
+	}
+}
+
+func TestSampling(t *testing.T) {
+	var g generator
+	g.init(6)
+	logits := []float32{1, 3, 2, 3, -1, 0}
+	o := GenerateOptions{}
+	if id := g.sample(logits, &o); id != 1 {
+		t.Fatalf("greedy %d, want 1 (first of the tie)", id)
+	}
+	// Top-k 2 never picks outside {1, 3}; top-p 0.5 after the top-1 tie
+	// keeps {1, 3} as well; equal seeds give equal draws.
+	for _, o := range []GenerateOptions{{Temperature: 1, TopK: 2}, {Temperature: 1, TopP: 0.5}} {
+		g.pcg.Seed(42, 0)
+		counts := map[int]int{}
+		var seq []int
+		for range 400 {
+			id := g.sample(logits, &o)
+			counts[id]++
+			seq = append(seq, id)
+		}
+		if len(counts) != 2 || counts[1] < 150 || counts[3] < 150 {
+			t.Fatalf("%+v: counts %v", o, counts)
+		}
+		g.pcg.Seed(42, 0)
+		for i := range 50 {
+			if id := g.sample(logits, &o); id != seq[i] {
+				t.Fatalf("%+v: draw %d differs with the same seed", o, i)
+			}
+		}
+	}
+	// Full softmax at temperature 1: frequencies near exp(l)/Σexp(l).
+	g.pcg.Seed(1, 0)
+	o = GenerateOptions{Temperature: 1}
+	n3 := 0
+	for range 4000 {
+		if g.sample(logits, &o) == 4 {
+			n3++
+		}
+	}
+	// p(4) = e^-1/(e+e^3+e^2+e^3+e^-1+1) ≈ 0.0073: 29 of 4000 expected.
+	if n3 < 10 || n3 > 60 {
+		t.Fatalf("token 4 drawn %d times in 4000, want about 29", n3)
+	}
+}
+
+// The session's RoPE table holds exactly simd.RoPETable's values.
+func TestRoPETable(t *testing.T) {
+	ref := bitnetRefs(t)[0]
+	m, err := Open(ref.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, _ := m.NewSession(WithContextLength(300))
+	half := m.lm.ropeDim / 2
+	cos, sin := make([]float32, half), make([]float32, half)
+	for _, p := range []int{0, 1, 7, 255, 299} {
+		simd.RoPETable(cos, sin, p, m.lm.theta)
+		if !slices.Equal(cos, s.ropeCos[p*half:(p+1)*half]) || !slices.Equal(sin, s.ropeSin[p*half:(p+1)*half]) {
+			t.Fatalf("position %d: table differs from simd.RoPETable", p)
+		}
+	}
+}
+
+// Ternary weights stored 5 trits per byte (t1.6) give exactly the logits
+// of the same weights stored 2 bits each.
+func TestT16MatchesT2(t *testing.T) {
+	ref, err := reference.RandomMMFree(reference.SmallMMFreeConfig(), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := writeRefMMFree(t, ref)
+	packT16 = true
+	p16 := writeRefMMFree(t, ref)
+	packT16 = false
+	var logits [][]float32
+	for _, p := range []string{p2, p16} {
+		m, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := m.NewSession()
+		l, err := s.Forward(context.Background(), testPrompt(9, 64, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits = append(logits, slices.Clone(l))
+		if p == p16 && m.lm.blocks[0].mixer.linears()[0].kind != linT16 {
+			t.Fatal("not a t1.6 model")
+		}
+		m.Close()
+	}
+	if !slices.Equal(logits[0], logits[1]) {
+		t.Fatal("t1.6 and t2 storage give different logits")
+	}
+}
+
+func TestMMFreeLowerBounds(t *testing.T) {
+	ref, _ := reference.RandomMMFree(reference.SmallMMFreeConfig(), 3)
+	raw := make([][]float64, ref.Config.Layers)
+	for l := range raw {
+		raw[l] = ref.LowerBounds.Row(l)
+	}
+	got, want := MMFreeLowerBounds(raw), ref.LayerLowerBounds()
+	for l := range want {
+		for c := range want[l] {
+			if d := got[l][c] - want[l][c]; d > 1e-15 || d < -1e-15 || (l == 0 && got[l][c] != 0) {
+				t.Fatalf("layer %d channel %d: %v, reference %v", l, c, got[l][c], want[l][c])
+			}
+		}
+	}
+}
+
+// Every kernel tier of this machine gives the generic tier's logits.
+func TestKernelTiersAgree(t *testing.T) {
+	ref := mmfreeRefs(t)[0]
+	var want []float32
+	for _, tier := range simd.Tiers() {
+		impl, ok := simd.ImplFor(tier)
+		if !ok {
+			continue
+		}
+		m, err := Open(ref.path, WithKernels(impl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := m.NewSession()
+		l, err := s.Forward(context.Background(), testPrompt(7, 64, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Tier() != tier {
+			t.Fatalf("model runs %s, asked for %s", m.Tier(), tier)
+		}
+		if want == nil {
+			want = slices.Clone(l)
+		} else if !slices.Equal(l, want) {
+			t.Fatalf("tier %s: logits differ", tier)
+		}
+		m.Close()
+	}
+}
