@@ -43,8 +43,9 @@ fuzz-smoke: ## every fuzz target for $(FUZZ_COUNT) inputs (seed corpus included)
 fuzz: ## every fuzz target for $(FUZZ_TIME) each
 	FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
 
-generate: ## regenerate committed generated code (msgp, avo, PTX) and the shipped test model
+generate: ## regenerate committed generated code (msgp, avo, arm64 asm, PTX) and the shipped test model
 	$(GO) generate ./...
+	cd simd && $(GO) run ./internal/arm64gen -out tdot_arm64.s
 
 check-generated: ## regenerate into a scratch copy and fail on any difference from what is committed
 	scripts/check-generated.sh
