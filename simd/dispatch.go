@@ -19,18 +19,21 @@ const (
 	TierAVX2       Tier = "avx2"
 	TierAVX512VNNI Tier = "avx512vnni"
 	TierAVXVNNI    Tier = "avxvnni"
+	TierAMX        Tier = "amx"
 	TierNEON       Tier = "neon"
 	TierDotProd    Tier = "dotprod"
 )
 
 // rank orders tiers from worst to best: Active picks the highest available.
-// AVX-512 VNNI beats the VEX-encoded AVX-VNNI (ymm only), which beats AVX2
-// (no dot-product instruction).
+// AMX (the AVX-512 VNNI kernels with prefill on tiles) beats AVX-512 VNNI,
+// which beats the VEX-encoded AVX-VNNI (ymm only), which beats AVX2 (no
+// dot-product instruction).
 var rank = map[Tier]int{
 	TierGeneric:    0,
 	TierAVX2:       10,
 	TierAVXVNNI:    20,
 	TierAVX512VNNI: 30,
+	TierAMX:        40,
 	TierNEON:       10,
 	TierDotProd:    20,
 }
@@ -209,7 +212,7 @@ func ParseTiers(s string) ([]Tier, error) {
 			continue
 		}
 		if _, ok := rank[Tier(f)]; !ok {
-			return ts, fmt.Errorf("unknown tier %q (known: generic, avx2, avxvnni, avx512vnni, neon, dotprod)", f)
+			return ts, fmt.Errorf("unknown tier %q (known: generic, avx2, avxvnni, avx512vnni, amx, neon, dotprod)", f)
 		}
 		ts = append(ts, Tier(f))
 	}

@@ -51,8 +51,8 @@ type job struct {
 }
 
 // rowAlign keeps each worker's rows a multiple of the widest row group of
-// the kernels (8 rows), so only the last worker runs a tail.
-const rowAlign = 8
+// the kernels (16 rows: one AMX tile), so only the last worker runs a tail.
+const rowAlign = 16
 
 // Pool is a fixed set of worker goroutines, started once, that split the
 // rows of a kernel call (or the tokens of a prefill with few rows) between
