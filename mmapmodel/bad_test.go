@@ -293,7 +293,7 @@ func TestInvalidTernaryCodes(t *testing.T) {
 		{"t2", 5, 0xC0 | 0x15, "invalid 2-bit code 11"},
 		// t2 is 2×130: row 0 weight 130 (padding) lives in block 1, byte 2, bits 7:6.
 		{"t2", 32 + 2, 0x15 | 0x80, "row 0 padding weight 130 has code 2"},
-		{"t16", 0, 243, "not a 5-trit value"},
+		{"t16", 0, 1, "not an encoded 5-trit value"}, // 0 and 2 encode v=0 and v=1; 1 encodes nothing
 	} {
 		var off int
 		bad := rewrite(t, b, func(h *mmapmodel.HeaderForTest) {

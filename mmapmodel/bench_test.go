@@ -98,7 +98,7 @@ func zeroModelVerified(b *testing.B, size int64) string {
 
 func TestZeroModelVerifies(t *testing.T) {
 	var specs []mmapmodel.TensorSpec
-	specs = append(specs, mmapmodel.TensorSpec{Name: "w", DType: mmapmodel.T16, Shape: []mmapmodel.Elems{3, 200}, Scale: 1},
+	specs = append(specs, mmapmodel.TensorSpec{Name: "w", DType: mmapmodel.T16, Shape: []mmapmodel.Elems{3, 320}, Scale: 1}, // whole blocks: zero bytes are codes 0 (-1), valid except as padding
 		mmapmodel.TensorSpec{Name: "h", DType: mmapmodel.I8, Shape: []mmapmodel.Elems{3, 5}, Scales: make([]float32, 3)})
 	p := filepath.Join(t.TempDir(), "z.bwm")
 	if err := mmapmodel.WriteZeroModel(p, specs, true); err != nil {

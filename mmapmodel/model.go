@@ -397,7 +397,8 @@ func verifyFile(f *File, r *Report) FileReport {
 
 // checkTernaryCodes checks what a CRC cannot: that the writer stored valid
 // codes. i2b128: no 2-bit field is 11 and the padding weights of each row's
-// last block are code 01 (weight 0). t5b160: every byte is below 3^5.
+// last block are code 01 (weight 0). t5b160: every byte is one of the 243
+// encodings and padding weights are code 1 (weight 0).
 func checkTernaryCodes(path string, t *tensorEntry, data []byte) error {
 	switch t.Layout {
 	case LayoutI2B128:
@@ -429,10 +430,41 @@ func checkTernaryCodes(path string, t *tensorEntry, data []byte) error {
 		}
 	case LayoutT5B160:
 		for i, c := range data {
-			if c >= 243 {
-				return formatErr(path, t.Name, "data", "byte %d is %d, not a 5-trit value (< 243)", i, c)
+			if !t5Valid[c] {
+				return formatErr(path, t.Name, "data", "byte %d is %d, not an encoded 5-trit value", i, c)
+			}
+		}
+		rows, k := t.Shape[0], t.Shape[1]
+		rowBytes := (k + 159) / 160 * 32
+		for r := uint64(0); r < rows; r++ {
+			row := data[r*rowBytes : (r+1)*rowBytes]
+			for w := k; w < rowBytes*5; w++ {
+				q := w % 160
+				if c := t5Trit(row[w/160*32+q%32], q/32); c != 1 {
+					return formatErr(path, t.Name, "data", "row %d padding weight %d has code %d, want 1 (zero)", r, w, c)
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// t5b160 stores the base-3 number v = Σ c_k·3^(4-k) of a byte's five codes
+// as the fixed-point fraction b = ceil(v·256/243) (llama.cpp's TQ1_0
+// packing), so trit k is the top of (b·3^k mod 256)·3. Of the 256 byte
+// values exactly 243 are encodings; t5Valid marks them.
+var t5Valid = func() (ok [256]bool) {
+	for v := 0; v < 243; v++ {
+		ok[(v*256+242)/243] = true
+	}
+	return ok
+}()
+
+// t5Trit returns code k (0..4, most significant first) of a t5b160 byte.
+func t5Trit(b byte, k uint64) byte {
+	m := b
+	for ; k > 0; k-- {
+		m *= 3 // mod 256
+	}
+	return byte(uint16(m) * 3 >> 8)
 }

@@ -209,7 +209,8 @@ func WriteTiny(path string) error {
 	w.Add(mmapmodel.TensorSpec{Name: "t2", DType: mmapmodel.T2, Shape: []mmapmodel.Elems{2, 130}, Scale: 0.5, Data: bytes.NewReader(p)})
 	t16 := make([]byte, 32)
 	for i := range t16 {
-		t16[i] = byte(rng.next() % 243)
+		v := rng.next() % 243 // a 5-trit value, stored as ceil(v·256/243) (docs/FORMAT.md)
+		t16[i] = byte((v*256 + 242) / 243)
 	}
 	w.Add(mmapmodel.TensorSpec{Name: "t16", DType: mmapmodel.T16, Shape: []mmapmodel.Elems{1, 160}, Scale: 0.25, Data: bytes.NewReader(t16)})
 	w.Add(mmapmodel.TensorSpec{Name: "i8", DType: mmapmodel.I8, Shape: []mmapmodel.Elems{2, 3}, Scales: []float32{0.5, 2},
