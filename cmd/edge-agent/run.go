@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/speakez/barewire/sdk"
 	"github.com/speakez/barewire/sdk/tokenizer"
@@ -45,6 +46,7 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	backend := fs.String("backend", "auto", "auto, cpu or cuda")
 	ctxLen := fs.Int("ctx", 0, "context length of the KV cache (0: the model's, at most 2048)")
 	logits := fs.String("logits", "", "write each position's logits to FILE, one JSON array per line")
+	quiet := fs.Bool("quiet", false, "do not print the speed line on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,19 +100,38 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	dec := tokenizer.NewStreamDecoder(tk)
 	dec.SkipSpecial = true
 	first := true
+	start := time.Now()
+	var prefill time.Duration
+	generated := 0
 	for t, err := range s.Generate(ctx, ids, opts) {
 		if err != nil {
 			out.Flush()
 			return err
 		}
+		if first {
+			// The first token comes right after the prompt's prefill.
+			prefill = time.Since(start)
+		}
 		if lw != nil && !first {
 			json.NewEncoder(lw).Encode(t.Logits)
 		}
 		first = false
+		generated++
 		out.Write(dec.Next(t.ID))
 		out.Flush()
 	}
 	out.Write(dec.Flush())
 	fmt.Fprintln(out)
+	out.Flush()
+	if !*quiet && generated > 0 {
+		decode := time.Since(start) - prefill
+		line := fmt.Sprintf("edge-agent run: prompt %d tokens in %.1f ms (%.1f tokens/s)", len(ids), ms(prefill), float64(len(ids))/prefill.Seconds())
+		if generated > 1 {
+			line += fmt.Sprintf(", then %d tokens at %.1f tokens/s", generated-1, float64(generated-1)/decode.Seconds())
+		}
+		fmt.Fprintf(stderr, "%s; %s kernels, %d threads\n", line, m.Tier(), m.Threads())
+	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
