@@ -9,23 +9,29 @@ import (
 
 // BitNet b1.58 (architecture "bitnet-b1.58"), both published families
 // (architectures.md §1.1, §1.2): 2B4T (GQA, ReLU², θ = 500000) and the
-// 1bitLLM models (MHA, SiLU, θ = 10000), each with the two SubLN norms.
+// 1bitLLM models (MHA, SiLU, θ = 10000), each with the two SubLN norms; and
+// the LLaMA-architecture 1.58-bit fine-tunes (Llama3-8B-1.58,
+// Falcon3-1.58bit, §1.1), the same graph without the SubLN norms.
 // Tensor names are the Hugging Face names of §1.5 (2B4T spelling):
 //
 //	slot embedding:        model.embed_tokens.weight   f32 | f16 | bf16 | i8  [vocab, d]
 //	slot block.N.mixer:    model.layers.N.input_layernorm.weight            f32 [d]
 //	                       model.layers.N.self_attn.{q,k,v,o}_proj.weight   t2 | t1.6 (scale γ)
-//	                       model.layers.N.self_attn.attn_sub_norm.weight    f32 [d]
+//	                       model.layers.N.self_attn.attn_sub_norm.weight    f32 [d]    (absent with sub_norms 0)
 //	slot block.N.channel:  model.layers.N.post_attention_layernorm.weight   f32 [d]
 //	                       model.layers.N.mlp.{gate,up,down}_proj.weight    t2 | t1.6
-//	                       model.layers.N.mlp.ffn_sub_norm.weight           f32 [ffn]
+//	                       model.layers.N.mlp.ffn_sub_norm.weight           f32 [ffn]  (absent with sub_norms 0)
 //	slot head:             model.norm.weight                                f32 [d]
 //	                       lm_head.weight (optional; else the embedding is the head, §1.2 "tied")
 //
 // Parameters: vocab_size, hidden_size, num_layers, num_heads, num_kv_heads,
 // head_dim (default hidden_size/num_heads), intermediate_size, rope_theta,
 // rms_norm_eps, hidden_act ("relu2" or "silu"), context_length (default
-// 2048), bos_token_id and eos_token_id (optional).
+// 2048), sub_norms (int: 1, the default, applies attn_sub_norm before o_proj
+// and ffn_sub_norm before down_proj; 0 for the LLaMA-architecture
+// fine-tunes, whose files then hold no sub-norm tensors), bos_token_id and
+// eos_token_id (optional). A file without sub_norms is a SubLN model, as
+// every file written before the parameter existed.
 //
 // Differences from the float reference by design: the KV cache, RoPE,
 // softmax and norms are float32 (as in HF run in f32, §1.7); an int8 head
@@ -38,6 +44,11 @@ type BitNetConfig struct {
 	RopeTheta, Eps                                   float64
 	Act                                              string // "relu2" (2B4T) or "silu" (1bitLLM)
 	ContextLength                                    int
+	// NoSubNorms leaves out the two SubLN norms (attn_sub_norm before
+	// o_proj, ffn_sub_norm before down_proj): the LLaMA-architecture
+	// 1.58-bit fine-tunes have none (architectures.md §1.1). The zero value
+	// is the published BitNet b1.58 graph, with both.
+	NoSubNorms bool
 }
 
 // Config2B4T is microsoft/bitnet-b1.58-2B-4T (architectures.md §1.1).
@@ -103,6 +114,14 @@ func loadBitNet(ld *loader) (*lmGraph, error) {
 		// §1.6 (c): never fall back to llama.cpp's SiLU default silently.
 		return nil, ld.errorf("parameter hidden_act missing (relu2 for 2B4T, silu for 1bitLLM)")
 	}
+	sub, err := ld.intParam("sub_norms", 1, false)
+	if err != nil {
+		return nil, err
+	}
+	if sub > 1 {
+		return nil, ld.errorf("parameter sub_norms = %d, want 1 (SubLN norms) or 0 (none)", sub)
+	}
+	c.NoSubNorms = sub == 0
 	if err := c.validate(); err != nil {
 		return nil, ld.errorf("%v", err)
 	}
@@ -143,7 +162,8 @@ func loadBitNet(ld *loader) (*lmGraph, error) {
 
 // attention is the BitNet token mixer: q, k, v projections, rotate-half
 // RoPE, causal softmax attention with grouped KV heads, the attention
-// SubLN norm and the o projection (architectures.md §1.2, §7 items 3–7).
+// SubLN norm (nil without sub-norms) and the o projection (architectures.md
+// §1.2, §7 items 3–7).
 type attention struct {
 	norm                    []float32
 	q, k, v, o              *linear
@@ -170,7 +190,7 @@ func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 			return nil, err
 		}
 	}
-	if a.subNorm, err = ld.vector(bitnetLayer(l, "self_attn.attn_sub_norm.weight"), qd); err != nil {
+	if a.subNorm, err = loadSubNorm(ld, c, bitnetLayer(l, "self_attn.attn_sub_norm.weight"), qd); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -210,7 +230,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, ctxLen: s.ctxLen}
 	s.m.work.run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
-	for t := 0; t < n; t++ {
+	for t := 0; a.subNorm != nil && t < n; t++ {
 		// §1.2 SubLN: RMSNorm over the concatenated heads before o_proj.
 		simd.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], a.subNorm, a.eps)
 	}
@@ -218,8 +238,8 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 }
 
 // ffn is the BitNet channel mixer: act(gate(f))·up(f), the FFN SubLN norm
-// and the down projection (architectures.md §1.2; act ReLU² for 2B4T, SiLU
-// for 1bitLLM, §7 item 5).
+// (nil without sub-norms) and the down projection (architectures.md §1.2;
+// act ReLU² for 2B4T, SiLU for 1bitLLM and the LLaMA fine-tunes, §7 item 5).
 type ffn struct {
 	norm           []float32
 	gate, up, down *linear
@@ -244,10 +264,23 @@ func loadFFN(ld *loader, c BitNetConfig, l int) (*ffn, error) {
 			return nil, err
 		}
 	}
-	if f.subNorm, err = ld.vector(bitnetLayer(l, "mlp.ffn_sub_norm.weight"), c.FFN); err != nil {
+	if f.subNorm, err = loadSubNorm(ld, c, bitnetLayer(l, "mlp.ffn_sub_norm.weight"), c.FFN); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// loadSubNorm returns a SubLN norm's weights, or nil for a model without
+// sub-norms, whose file must then not hold one: a norm that would be
+// silently skipped means the file and its parameters disagree.
+func loadSubNorm(ld *loader, c BitNetConfig, name string, n int) ([]float32, error) {
+	if !c.NoSubNorms {
+		return ld.vector(name, n)
+	}
+	if ld.has(name) {
+		return nil, ld.errorf("tensor %q present, but parameter sub_norms is 0", name)
+	}
+	return nil, nil
 }
 
 func (f *ffn) preNorm() []float32    { return f.norm }
@@ -265,7 +298,7 @@ func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	} else {
 		simd.SiLUGate(g, g, u)
 	}
-	for t := 0; t < n; t++ {
+	for t := 0; f.subNorm != nil && t < n; t++ {
 		simd.RMSNorm(g[t*w:(t+1)*w], g[t*w:(t+1)*w], f.subNorm, f.eps) // §1.2 SubLN before down_proj
 	}
 	f.down.apply(r, out, d, g, w, n)

@@ -3,10 +3,14 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/speakez/barewire/mmapmodel"
 	"github.com/speakez/barewire/sdk/internal/reference"
 	"github.com/speakez/barewire/simd"
 )
@@ -42,6 +46,75 @@ func bitnetRefs(t *testing.T) []lmRef {
 		})
 	}
 	return out
+}
+
+// bitnetNoSubNormRefs is the shape of the LLaMA-architecture 1.58-bit
+// fine-tunes (architectures.md §1.1: Llama3-8B-1.58, Falcon3-1.58bit): no
+// SubLN norms, SiLU, grouped KV heads, LLaMA-3's θ and an untied head.
+func bitnetNoSubNormRefs(t *testing.T) []lmRef {
+	cfg, err := reference.SmallBitNetConfig("1bitLLM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name, cfg.KVHeads, cfg.RopeTheta, cfg.SubNorms, cfg.TiedOutput = "small-llama-1.58", 2, 500000, false, false
+	ref, err := reference.RandomBitNet(cfg, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []lmRef{{
+		name: "bitnet-no-sub-norms",
+		path: writeRefBitNetWith(t, ref, mmapmodel.IntParam("sub_norms", 0)),
+		forward: func(tokens []int, tr *reference.Trace) [][]float64 {
+			s := ref.NewSession(reference.Quantized)
+			s.Trace = tr
+			return s.Forward(tokens)
+		},
+		greedy: func(p []int, n int) []int { return ref.NewSession(reference.Quantized).Greedy(p, n) },
+	}}
+}
+
+// writeRefBitNetWith writes a reference BitNet as writeRefBitNet does (f32
+// embedding), with extra parameters, and without the SubLN norm tensors
+// when the reference has none.
+func writeRefBitNetWith(t testing.TB, m *reference.BitNet, extra ...mmapmodel.Param) string {
+	t.Helper()
+	c := refBitNetConfig(m.Config, 256)
+	var layout []slotDesc
+	for _, sd := range bitnetLayout(c, !m.Config.TiedOutput) {
+		if !m.Config.SubNorms {
+			sd.tensors = slices.DeleteFunc(slices.Clone(sd.tensors), func(d tensorDesc) bool { return strings.Contains(d.name, "_sub_norm.") })
+		}
+		layout = append(layout, sd)
+	}
+	byName := map[string]*reference.BitLinear{}
+	vecs := map[string][]float64{bitnetNorm + ".weight": m.Norm}
+	for l, ly := range m.Layers {
+		for _, b := range []*reference.BitLinear{ly.Q, ly.K, ly.V, ly.O, ly.Gate, ly.Up, ly.Down} {
+			byName[b.Name+".weight"] = b
+		}
+		vecs[bitnetLayer(l, "input_layernorm.weight")] = ly.AttnNorm
+		vecs[bitnetLayer(l, "self_attn.attn_sub_norm.weight")] = ly.AttnSubNorm
+		vecs[bitnetLayer(l, "post_attention_layernorm.weight")] = ly.FFNNorm
+		vecs[bitnetLayer(l, "mlp.ffn_sub_norm.weight")] = ly.FFNSubNorm
+	}
+	spec := func(d tensorDesc) (mmapmodel.TensorSpec, error) {
+		switch d.role {
+		case roleTernary:
+			return ternarySpec(byName[d.name]), nil
+		case roleNorm:
+			return f32spec(vecs[d.name]), nil
+		case roleEmbed:
+			return matrixSpec(m.Embed), nil
+		case roleHead:
+			return matrixSpec(*m.Output), nil
+		}
+		return mmapmodel.TensorSpec{}, fmt.Errorf("unexpected role %d", d.role)
+	}
+	path := filepath.Join(t.TempDir(), "bitnet.bwm")
+	if err := writeLayout(path, ArchBitNet, append(bitnetParams(c), extra...), layout, spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func mmfreeRefs(t *testing.T) []lmRef {
@@ -178,11 +251,71 @@ func checkLMAgainstReference(t *testing.T, refs []lmRef) {
 func TestBitNetMatchesReference(t *testing.T) { checkLMAgainstReference(t, bitnetRefs(t)) }
 func TestMMFreeMatchesReference(t *testing.T) { checkLMAgainstReference(t, mmfreeRefs(t)) }
 
+// TestBitNetNoSubNormsMatchesReference: the BitNet graph without SubLN
+// norms (parameter sub_norms = 0) against the reference without them.
+func TestBitNetNoSubNormsMatchesReference(t *testing.T) {
+	checkLMAgainstReference(t, bitnetNoSubNormRefs(t))
+}
+
+// TestBitNetSubNormsParameter: sub_norms defaults to 1, and a file whose
+// tensors disagree with it, or with another value, is refused.
+func TestBitNetSubNormsParameter(t *testing.T) {
+	cfg, err := reference.SmallBitNetConfig("2B4T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := reference.RandomBitNet(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SubNorms = false
+	none, err := reference.RandomBitNet(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := func(path string) []float32 {
+		t.Helper()
+		m, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		s, _ := m.NewSession()
+		l, err := s.Forward(context.Background(), testPrompt(6, 64, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(l)
+	}
+	// Absent and 1 are the same SubLN model.
+	if !slices.Equal(logits(writeRefBitNet(t, sub, false)), logits(writeRefBitNetWith(t, sub, mmapmodel.IntParam("sub_norms", 1)))) {
+		t.Fatal("sub_norms = 1 and no sub_norms parameter give different logits")
+	}
+	for _, c := range []struct {
+		name   string
+		path   string
+		substr string
+	}{
+		{"sub-norm tensors with sub_norms 0", writeRefBitNetWith(t, sub, mmapmodel.IntParam("sub_norms", 0)), `"model.layers.0.self_attn.attn_sub_norm.weight" present`},
+		{"no sub-norm tensors, parameter absent", writeRefBitNetWith(t, none), `"model.layers.0.self_attn.attn_sub_norm.weight" missing`},
+		{"sub_norms 2", writeRefBitNetWith(t, none, mmapmodel.IntParam("sub_norms", 2)), "sub_norms = 2"},
+		{"sub_norms a string", writeRefBitNetWith(t, none, mmapmodel.StringParam("sub_norms", "false")), `"sub_norms" is string`},
+	} {
+		m, err := Open(c.path)
+		if err == nil {
+			m.Close()
+		}
+		if !errors.Is(err, ErrModel) || !strings.Contains(err.Error(), c.substr) {
+			t.Errorf("%s: err = %v, want ErrModel naming %s", c.name, err, c.substr)
+		}
+	}
+}
+
 func TestDecodeNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	for _, ref := range append(bitnetRefs(t)[:1], mmfreeRefs(t)...) {
+	for _, ref := range slices.Concat(bitnetRefs(t)[:1], bitnetNoSubNormRefs(t), mmfreeRefs(t)) {
 		m, err := Open(ref.path, WithThreads(2))
 		if err != nil {
 			t.Fatal(err)

@@ -56,6 +56,9 @@ func exactBitNetConfig(t testing.TB, cfg reference.BitNetConfig, seed uint64) *r
 		}
 	}
 	round(m.Embed.Data, 256)
+	if m.Output != nil {
+		round(m.Output.Data, 256)
+	}
 	round(m.Norm, 128)
 	for i := range m.Layers {
 		ly := &m.Layers[i]
@@ -296,8 +299,31 @@ func addLlama3Tokenizer(t testing.TB, w *ggufwrite.Writer) {
 
 const testChatTemplate = "{% for message in messages %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] }}<|eot_id|>{% endfor %}"
 
+// llamaGGUFRows permutes the rows of each head of a q or k projection as
+// llama.cpp's LLaMA converter does for its interleaved RoPE (LlamaModel.permute:
+// reshape(n_head, 2, hd/2, in).swapaxes(1, 2)): GGUF row h·hd + 2i + j
+// holds HF row h·hd + j·hd/2 + i.
+func llamaGGUFRows(t testing.TB, b *reference.BitLinear, hd int) *reference.BitLinear {
+	t.Helper()
+	w := make([]int8, len(b.W))
+	for h := 0; h < b.Out/hd; h++ {
+		for j := range 2 {
+			for i := range hd / 2 {
+				copy(w[(h*hd+2*i+j)*b.In:][:b.In], b.Row(h*hd+j*hd/2+i))
+			}
+		}
+	}
+	nb, err := reference.NewBitLinearTernary(b.Name, b.Out, b.In, w, b.Gamma)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb
+}
+
 // writeBitNetGGUF writes m as a GGUF file of arch (bitnet-b1.58 by
-// default) with its projections in enc.
+// default) with its projections in enc; a model without sub-norms has no
+// sub-norm tensors, an untied one an output.weight, and arch "llama" gets
+// llama.cpp's q and k row order (llamaGGUFRows).
 func writeBitNetGGUF(t testing.TB, path string, m *reference.BitNet, arch string, enc ggufTernary, tok bool) {
 	t.Helper()
 	c := m.Config
@@ -319,9 +345,15 @@ func writeBitNetGGUF(t testing.TB, path string, m *reference.BitNet, arch string
 		addLlama3Tokenizer(t, w)
 	}
 	vec := func(name string, v []float64) {
+		if v == nil { // a sub-norm of a model without them
+			return
+		}
 		w.AddTensor(name, gguf.TypeF32, []uint64{uint64(len(v))}, ggufwrite.F32Bytes(f32s(v)))
 	}
 	lin := func(name string, b *reference.BitLinear) {
+		if arch == "llama" && (strings.HasSuffix(name, "attn_q.weight") || strings.HasSuffix(name, "attn_k.weight")) {
+			b = llamaGGUFRows(t, b, c.HeadDim)
+		}
 		dims := []uint64{uint64(b.In), uint64(b.Out)}
 		g := float32(b.Gamma)
 		switch enc {
@@ -353,6 +385,9 @@ func writeBitNetGGUF(t testing.TB, path string, m *reference.BitNet, arch string
 		lin(p("ffn_down.weight"), ly.Down)
 	}
 	vec("output_norm.weight", m.Norm)
+	if m.Output != nil {
+		w.AddTensor("output.weight", gguf.TypeF16, []uint64{uint64(c.Dim), uint64(c.Vocab)}, f16Bytes(m.Output.Data))
+	}
 	if _, err := w.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +402,8 @@ const (
 	hfLatent hfKind = "latent" // 1bitLLM f32 latent weights, absmean
 )
 
-// bitnetConfigJSON is config.json of a BitNet checkpoint.
+// bitnetConfigJSON is config.json of a BitNet checkpoint; a model without
+// sub-norms is a LLaMA-architecture fine-tune (LlamaForCausalLM, §1.1).
 func bitnetConfigJSON(c reference.BitNetConfig, kind hfKind) map[string]any {
 	act := "relu2"
 	if c.Act == reference.ActSiLU {
@@ -378,7 +414,7 @@ func bitnetConfigJSON(c reference.BitNetConfig, kind hfKind) map[string]any {
 		"vocab_size": c.Vocab, "hidden_size": c.Dim, "num_hidden_layers": c.Layers,
 		"num_attention_heads": c.Heads, "num_key_value_heads": c.KVHeads, "intermediate_size": c.FFN,
 		"rope_theta": c.RopeTheta, "rms_norm_eps": c.Eps, "hidden_act": act,
-		"max_position_embeddings": 256, "tie_word_embeddings": true,
+		"max_position_embeddings": 256, "tie_word_embeddings": c.TiedOutput,
 		"bos_token_id": 658, "eos_token_id": 659, "rope_scaling": nil,
 	}
 	switch kind {
@@ -386,6 +422,9 @@ func bitnetConfigJSON(c reference.BitNetConfig, kind hfKind) map[string]any {
 		cfg["quantization_config"] = map[string]any{"quant_method": "bitnet", "linear_class": "bitlinear", "quantization_mode": "offline"}
 	case hfLatent:
 		cfg["architectures"], cfg["model_type"] = []string{"BitnetForCausalLM"}, "llama"
+	}
+	if !c.SubNorms {
+		cfg["architectures"], cfg["model_type"] = []string{"LlamaForCausalLM"}, "llama"
 	}
 	return cfg
 }
@@ -429,6 +468,9 @@ func bitnetSafetensors(t testing.TB, m *reference.BitNet, kind hfKind, seed uint
 	var out []stTensor
 	rng := rand.New(rand.NewPCG(seed, 9))
 	vec := func(name string, v []float64) {
+		if v == nil { // a sub-norm of a model without them
+			return
+		}
 		out = append(out, stTensor{name, safetensors.F32, []uint64{uint64(len(v))}, stwrite.F32Bytes(f32s(v))})
 	}
 	lin := func(name string, b **reference.BitLinear) {
@@ -474,6 +516,9 @@ func bitnetSafetensors(t testing.TB, m *reference.BitNet, kind hfKind, seed uint
 		vec(p(ffnSub), ly.FFNSubNorm)
 	}
 	vec("model.norm.weight", m.Norm)
+	if m.Output != nil {
+		out = append(out, stTensor{"lm_head.weight", safetensors.BF16, []uint64{uint64(m.Config.Vocab), uint64(m.Config.Dim)}, stwrite.BF16Bytes(f32s(m.Output.Data))})
+	}
 	return out
 }
 

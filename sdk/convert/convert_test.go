@@ -114,6 +114,12 @@ func checkBitNetWeights(t *testing.T, path string, ref *reference.BitNet, ternar
 		return x
 	}
 	vec := func(name string, want []float64) {
+		if want == nil { // a sub-norm of a model without them
+			if _, err := f.Tensor(name); err == nil {
+				t.Fatalf("%s present in a model without sub-norms", name)
+			}
+			return
+		}
 		v, err := mmapmodel.NewView[float32](tensor(name))
 		if err != nil {
 			t.Fatal(err)
@@ -352,6 +358,58 @@ func Test1bitLLMLatent(t *testing.T) {
 	checkLogits(t, out, ref.Config.Vocab, fwd, greedy, logitTol)
 }
 
+// TestLlamaFineTune converts a LLaMA-architecture 1.58-bit fine-tune
+// (architectures.md §1.1: Llama3-8B-1.58, Falcon3-1.58bit — no sub-norms,
+// SiLU, grouped KV heads, untied head) from GGUF arch "llama" (q and k rows
+// in llama.cpp's order) and from the HF packed checkpoint, and checks the
+// weights, logits and greedy tokens against the reference without
+// sub-norms, and that every input gives the same file.
+func TestLlamaFineTune(t *testing.T) {
+	cfg, err := reference.SmallBitNetConfig("1bitLLM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name, cfg.Vocab, cfg.Dim, cfg.HeadDim, cfg.FFN = "small-llama-1.58", testVocab, 256, 64, 512
+	cfg.KVHeads, cfg.RopeTheta, cfg.SubNorms, cfg.TiedOutput = 2, 500000, false, false
+	ref := exactBitNetConfig(t, cfg, 25)
+	fwd, greedy := bitnetForward(ref)
+	dir := t.TempDir()
+	outs := map[string][]byte{}
+	check := func(name, in string, o Options, container string) {
+		t.Helper()
+		out := filepath.Join(dir, name+".bwm")
+		o.Head = HeadF16
+		s := convert(t, in, out, o)
+		if s.Arch != sdk.ArchBitNet || s.Container != container || !strings.Contains(s.Model, "LLaMA-architecture") || !strings.Contains(s.Model, "silu") {
+			t.Fatalf("%s: summary %+v", name, s)
+		}
+		if !slices.Contains(s.Params, mmapmodel.IntParam("sub_norms", 0)) {
+			t.Fatalf("%s: parameters %v lack sub_norms = 0", name, s.Params)
+		}
+		checkBitNetWeights(t, out, ref, mmapmodel.T2)
+		checkLogits(t, out, ref.Config.Vocab, fwd, greedy, logitTol)
+		outs[name] = readAll(t, out)
+	}
+	for _, c := range []struct {
+		name   string
+		enc    ggufTernary
+		layout string
+	}{{"i2s-x86", ggI2SX86, "x86"}, {"i2s-arm", ggI2SARM, "arm"}, {"tq1", ggTQ1, ""}, {"tq2", ggTQ2, ""}} {
+		in := filepath.Join(dir, c.name+".gguf")
+		writeBitNetGGUF(t, in, ref, "llama", c.enc, true)
+		check("gguf-"+c.name, in, Options{I2SLayout: c.layout}, "gguf")
+	}
+	hf := filepath.Join(dir, "hf")
+	writeHFDir(t, hf, bitnetConfigJSON(ref.Config, hfPacked), bitnetSafetensors(t, ref, hfPacked, 0), 1, llama3Mini)
+	check("hf-packed", hf, Options{}, "safetensors")
+	names := slices.Sorted(maps.Keys(outs))
+	for _, n := range names {
+		if !bytes.Equal(outs[names[0]], outs[n]) {
+			t.Errorf("%s and %s differ", names[0], n)
+		}
+	}
+}
+
 // TestMMFree converts an f32 HGRN-bit checkpoint with a SentencePiece
 // tokenizer.model.
 func TestMMFree(t *testing.T) {
@@ -501,8 +559,9 @@ func TestI2SLayout(t *testing.T) {
 	onlyFiles(t, dir, "m.gguf", "arm.gguf", "arm.bwm")
 }
 
-// TestRefusals: unknown architectures and tensors, LLaMA-architecture
-// fine-tunes, wrong shapes and non-uniform TQ scales are refused before the
+// TestRefusals: unknown architectures and tensors (a llama file with
+// BitNet sub-norms, which llama.cpp's llama graph would not apply), RoPE
+// scaling, wrong shapes and non-uniform TQ scales are refused before the
 // output exists, with messages naming what is wrong.
 func TestRefusals(t *testing.T) {
 	ref := exactBitNet(t, "2B4T", 27)
@@ -513,7 +572,13 @@ func TestRefusals(t *testing.T) {
 		substr string
 	}{
 		{"unknown arch", func(w *ggufwrite.Writer) *ggufwrite.Writer { return rewriteArch(t, w, "gpt2") }, ErrUnknownArch, `"gpt2"`},
-		{"llama fine-tune", func(w *ggufwrite.Writer) *ggufwrite.Writer { return rewriteArch(t, w, "llama") }, ErrUnsupported, "without sub-norms"},
+		{"llama with sub-norms", func(w *ggufwrite.Writer) *ggufwrite.Writer { return rewriteArch(t, w, "llama") }, ErrUnknownTensor, `"blk.0.attn_sub_norm.weight"`},
+		{"llama rope scaling", func(w *ggufwrite.Writer) *ggufwrite.Writer {
+			return rewriteArch(t, w, "llama").AddTensor("rope_freqs.weight", gguf.TypeF32, []uint64{32}, make([]byte, 128))
+		}, ErrUnsupported, `"rope_freqs.weight"`},
+		{"llama rope scaling type", func(w *ggufwrite.Writer) *ggufwrite.Writer {
+			return rewriteArch(t, w, "llama").Add("llama.rope.scaling.type", "linear")
+		}, ErrUnsupported, `"linear"`},
 		{"unknown tensor", func(w *ggufwrite.Writer) *ggufwrite.Writer {
 			return w.AddTensor("blk.0.attn_q.bias", gguf.TypeF32, []uint64{32}, make([]byte, 128))
 		}, ErrUnknownTensor, `"blk.0.attn_q.bias"`},

@@ -2,8 +2,10 @@
 // model file: BitNet b1.58 from GGUF (bitnet.cpp I2_S in its x86 and ARM
 // layouts, llama.cpp TQ1_0/TQ2_0, f16/bf16/f32) or from Hugging Face
 // safetensors (the 2B4T packed uint8 weights with weight_scale = 1/γ, bf16
-// master weights, 1bitLLM f32 latent weights), and the MatMul-free LM
-// (HGRN-bit, f32 latent weights), with their tokenizers.
+// master weights, 1bitLLM f32 latent weights), the LLaMA-architecture
+// 1.58-bit fine-tunes (GGUF llama with ternary tensors, or LlamaForCausalLM
+// packed weights; the BitNet graph without sub-norms), and the MatMul-free
+// LM (HGRN-bit, f32 latent weights), with their tokenizers.
 //
 // Convert recognises the architecture (GGUF general.architecture, or
 // config.json's architectures and model_type), maps the hyper-parameters

@@ -107,8 +107,9 @@ func TestCorruptInputs(t *testing.T) {
 				return c
 			}(), is: ErrInput,
 			substr: []string{"model.layers.0.mlp.gate_proj.weight", "[160 256]"}},
-		{name: "llama fine-tune", file: "model.safetensors", data: func() []byte {
-			// Llama3-8B-1.58 and Falcon3-1.58bit: packed weights, no sub-norms.
+		{name: "llama fine-tune with use_rms_norm", file: "model.safetensors", data: func() []byte {
+			// Llama3-8B-1.58 and Falcon3-1.58bit: packed weights, no sub-norms;
+			// use_rms_norm would add a norm inside every BitLinear.
 			w := &stwrite.Writer{}
 			for _, x := range bitnetSafetensors(t, ref, hfPacked, 0) {
 				if !strings.Contains(x.name, "sub_norm") {
@@ -124,8 +125,9 @@ func TestCorruptInputs(t *testing.T) {
 			config: func() map[string]any {
 				c := bitnetConfigJSON(ref.Config, hfPacked)
 				c["architectures"], c["model_type"] = []string{"LlamaForCausalLM"}, "llama"
+				c["quantization_config"] = map[string]any{"quant_method": "bitnet", "linear_class": "bitlinear", "use_rms_norm": true}
 				return c
-			}(), is: ErrUnsupported, substr: []string{"LlamaForCausalLM", "without sub-norms"}},
+			}(), is: ErrUnsupported, substr: []string{"use_rms_norm"}},
 		{name: "unknown hf arch", file: "model.safetensors", data: func() []byte { return stBytes },
 			config: func() map[string]any {
 				c := bitnetConfigJSON(ref.Config, hfPacked)

@@ -3,6 +3,7 @@ package convert
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,20 @@ func ggufName(name string) string {
 	return ""
 }
 
+// ggufRoPERows is the source row of output row r of a GGUF llama q or k
+// projection. llama.cpp's LLaMA converter permutes the Hugging Face rows of
+// each head for its interleaved RoPE (LlamaModel.permute: reshape(n_head,
+// 2, head_dim/2, in).swapaxes(1, 2)), unlike the BitNet converters
+// (architectures.md §1.2); the runtime rotates halves, so HF row
+// h·hd + j·hd/2 + i is read from GGUF row h·hd + 2i + j.
+func ggufRoPERows(hd int) func(r int) int {
+	half := hd / 2
+	return func(r int) int {
+		q := r % hd
+		return r - q + 2*(q%half) + q/half
+	}
+}
+
 func isTernaryType(t gguf.GGMLType) bool {
 	return t == gguf.TypeTQ1_0 || t == gguf.TypeTQ2_0 || t == gguf.TypeI2_S
 }
@@ -65,20 +80,15 @@ func planGGUF(in string, f *gguf.File, o *resolved) (*plan, *container, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w: %w", in, ErrInput, err)
 	}
-	if !ggufBitNetArchs[arch] {
-		if arch == "llama" {
-			for _, t := range f.Tensors() {
-				if isTernaryType(t.Type) {
-					// architectures.md §1.1: Llama3-8B-1.58 and Falcon3-1.58bit
-					// are LLaMA-architecture fine-tunes without the SubLN
-					// norms, which the runtime's BitNet graph always applies.
-					return nil, nil, fmt.Errorf("%s: general.architecture %q with ternary tensor %q (%s): a LLaMA-architecture 1.58-bit fine-tune without sub-norms; the runtime's %s graph needs attn_sub_norm and ffn_sub_norm: %w",
-						in, arch, t.Name, t.Type, sdk.ArchBitNet, ErrUnsupported)
-				}
-			}
-			return nil, nil, fmt.Errorf("%s: general.architecture %q has no ternary tensors (I2_S, TQ1_0, TQ2_0): not a 1.58-bit model: %w", in, arch, ErrUnknownArch)
-		}
-		return nil, nil, fmt.Errorf("%s: general.architecture %q (known: bitnet-b1.58, bitnet-25, bitnet): %w", in, arch, ErrUnknownArch)
+	// architectures.md §1.1: Llama3-8B-1.58 and Falcon3-1.58bit are
+	// LLaMA-architecture fine-tunes, the BitNet graph without the SubLN
+	// norms; as GGUF they are arch "llama" with ternary tensors.
+	llama := arch == "llama"
+	if llama && !slices.ContainsFunc(f.Tensors(), func(t gguf.TensorInfo) bool { return isTernaryType(t.Type) }) {
+		return nil, nil, fmt.Errorf("%s: general.architecture %q has no ternary tensors (I2_S, TQ1_0, TQ2_0): not a 1.58-bit model: %w", in, arch, ErrUnknownArch)
+	}
+	if !ggufBitNetArchs[arch] && !llama {
+		return nil, nil, fmt.Errorf("%s: general.architecture %q (known: bitnet-b1.58, bitnet-25, bitnet, llama with ternary tensors): %w", in, arch, ErrUnknownArch)
 	}
 	c, err := ggufContainer(f, true)
 	if err != nil {
@@ -154,6 +164,19 @@ func planGGUF(in string, f *gguf.File, o *resolved) (*plan, *container, error) {
 		return fail(err)
 	}
 	_, h.Untied = f.Tensor("output.weight")
+	h.NoSubNorms = llama
+	if llama {
+		// Llama 3.1-style RoPE scaling (frequency factors in rope_freqs,
+		// or a scaling type) changes the angles the runtime computes.
+		if _, ok := f.Tensor("rope_freqs.weight"); ok {
+			return fail(fmt.Errorf("tensor \"rope_freqs.weight\": RoPE frequency scaling: %w", ErrUnsupported))
+		}
+		if st, err := optString(f, "llama.rope.scaling.type"); err != nil {
+			return fail(err)
+		} else if st != "" && st != "none" {
+			return fail(fmt.Errorf("key \"llama.rope.scaling.type\" = %q: RoPE scaling: %w", st, ErrUnsupported))
+		}
+	}
 
 	// Activation (architectures.md §1.6 (c)): bitnet.cpp's "bitnet-b1.58"
 	// and "bitnet-25" graphs use ReLU² (the 2B4T model, HF hidden_act
@@ -164,6 +187,10 @@ func planGGUF(in string, f *gguf.File, o *resolved) (*plan, *container, error) {
 	case o.act != "":
 		h.Act = o.act
 		p.notes = append(p.notes, "activation "+o.act+" from the options")
+	case llama:
+		// llama.cpp's llama graph, and the fine-tunes' hidden_act.
+		h.Act = "silu"
+		p.family = "LLaMA-architecture 1.58-bit fine-tune (GGUF llama, silu, no sub-norms)"
 	case arch != "bitnet":
 		h.Act = "relu2"
 		p.family = "BitNet b1.58 2B4T (GGUF " + arch + ")"
@@ -195,6 +222,12 @@ func planGGUF(in string, f *gguf.File, o *resolved) (*plan, *container, error) {
 		if t.role == roleTernary {
 			t.scaleSrc = strings.TrimSuffix(t.src, ".weight") + ".scale"
 		}
+		if llama && (strings.HasSuffix(t.name, ".self_attn.q_proj.weight") || strings.HasSuffix(t.name, ".self_attn.k_proj.weight")) {
+			t.rowOf = ggufRoPERows(h.HeadDim)
+		}
+	}
+	if llama {
+		p.notes = append(p.notes, "GGUF llama: q and k rows put back from llama.cpp's interleaved RoPE order into the rotate-half order")
 	}
 
 	// I2_S layout: the flag, or evidence from the file (never a guess).

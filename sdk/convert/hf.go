@@ -40,6 +40,7 @@ type hfConfig struct {
 	QuantizationConfig    *struct {
 		QuantMethod string `json:"quant_method"`
 		LinearClass string `json:"linear_class"`
+		UseRMSNorm  *bool  `json:"use_rms_norm"`
 	} `json:"quantization_config"`
 	// HGRN-bit (architectures.md §2.1).
 	HiddenRatio   *float64 `json:"hidden_ratio"`
@@ -130,22 +131,23 @@ func planHF(in, dir string, c *container, o *resolved) (*plan, error) {
 	case has("HGRNBitForCausalLM") || cfg.ModelType == "hgrn_bit":
 		err = planMMFree(&cfg, c, p)
 	case has("BitNetForCausalLM") || cfg.ModelType == "bitnet":
-		err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 2B4T family")
+		err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 2B4T family", false)
 	case has("BitnetForCausalLM"):
-		err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 1bitLLM family")
+		err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 1bitLLM family", false)
 	case has("LlamaForCausalLM") || cfg.ModelType == "llama":
 		switch {
 		case anySuffix("self_attn.inner_attn_ln.weight") || anySuffix("self_attn.attn_sub_norm.weight"):
-			err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 1bitLLM family (LLaMA naming)")
+			err = planHFBitNet(&cfg, c, p, o, "BitNet b1.58 1bitLLM family (LLaMA naming)", false)
 		case anySuffix(".weight_scale") || (cfg.QuantizationConfig != nil && cfg.QuantizationConfig.QuantMethod == "bitnet"):
-			// architectures.md §1.1: Llama3-8B-1.58, Falcon3-1.58bit.
-			return fail(fmt.Errorf("config.json architectures %v: a LLaMA-architecture 1.58-bit fine-tune without sub-norms; the runtime's %s graph needs attn_sub_norm and ffn_sub_norm: %w",
-				cfg.Architectures, sdk.ArchBitNet, ErrUnsupported))
+			// architectures.md §1.1: Llama3-8B-1.58, Falcon3-1.58bit, the
+			// BitNet graph without the SubLN norms. HF stores LLaMA q and k
+			// rows in rotate-half order already (§1.2), as the runtime reads them.
+			err = planHFBitNet(&cfg, c, p, o, "LLaMA-architecture 1.58-bit fine-tune, no sub-norms", true)
 		default:
 			return fail(fmt.Errorf("config.json architectures %v, model_type %q: a LLaMA model with neither BitNet sub-norms nor ternary weights: %w", cfg.Architectures, cfg.ModelType, ErrUnknownArch))
 		}
 	default:
-		return fail(fmt.Errorf("config.json architectures %v, model_type %q (known: BitNetForCausalLM, BitnetForCausalLM, LlamaForCausalLM with BitNet sub-norms, HGRNBitForCausalLM): %w",
+		return fail(fmt.Errorf("config.json architectures %v, model_type %q (known: BitNetForCausalLM, BitnetForCausalLM, LlamaForCausalLM with BitNet sub-norms or ternary weights, HGRNBitForCausalLM): %w",
 			cfg.Architectures, cfg.ModelType, ErrUnknownArch))
 	}
 	if err != nil {
@@ -164,9 +166,12 @@ func planHF(in, dir string, c *container, o *resolved) (*plan, error) {
 	return p, nil
 }
 
-func planHFBitNet(cfg *hfConfig, c *container, p *plan, o *resolved, family string) error {
+// planHFBitNet plans a BitNet checkpoint; noSubNorms for the
+// LLaMA-architecture fine-tunes, which have no SubLN norms (§1.1).
+func planHFBitNet(cfg *hfConfig, c *container, p *plan, o *resolved, family string, noSubNorms bool) error {
 	var h bitnetHParams
 	var err error
+	h.NoSubNorms = noSubNorms
 	for _, k := range []struct {
 		key string
 		v   *int
@@ -219,6 +224,11 @@ func planHFBitNet(cfg *hfConfig, c *container, p *plan, o *resolved, family stri
 			o.hfScale = ternary.HFScaleDirect
 		default:
 			return fmt.Errorf("config.json: quantization_config.linear_class %q (known: bitlinear, autobitlinear): %w", q.LinearClass, ErrUnsupported)
+		}
+		if q.UseRMSNorm != nil && *q.UseRMSNorm {
+			// transformers' BitNet quantization then normalizes every
+			// BitLinear's input inside the layer, a norm the graph lacks.
+			return fmt.Errorf("config.json: quantization_config.use_rms_norm = true (an RMSNorm inside every BitLinear): %w", ErrUnsupported)
 		}
 	}
 	_, h.Untied = c.lookup("lm_head.weight")

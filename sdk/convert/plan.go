@@ -28,6 +28,9 @@ type outTensor struct {
 	src        string    // source tensor name
 	scaleSrc   string    // optional source of a scale: HF weight_scale, GGUF ".scale"
 	vec        []float32 // roleVector: the values
+	// rowOf, when set, gives the source row of output row r (roleTernary):
+	// GGUF llama files hold q and k rows in another order (ggufRoPERows).
+	rowOf func(r int) int
 
 	// Filled by prepare.
 	srcT      srcTensor
@@ -90,6 +93,11 @@ func (c bitnetHParams) params() []mmapmodel.Param {
 		mmapmodel.FloatParam("rms_norm_eps", c.Eps), mmapmodel.StringParam("hidden_act", c.Act),
 		mmapmodel.IntParam("context_length", int64(c.ContextLength)),
 	}
+	if c.NoSubNorms {
+		// Written only when 0: a SubLN model's file is the same as before
+		// the parameter existed (sdk/bitnet.go: absent means 1).
+		p = append(p, mmapmodel.IntParam("sub_norms", 0))
+	}
 	return appendTokenIDs(p, c.BOS, c.EOS)
 }
 
@@ -105,7 +113,8 @@ func appendTokenIDs(p []mmapmodel.Param, bos, eos int) []mmapmodel.Param {
 
 // bitnetLayout lists the output tensors of a BitNet model in the runtime's
 // file order (the order of sdk.WriteSynthetic): embedding, per layer a mixer
-// slot and a channel slot, then the head. src maps each runtime name to the
+// slot and a channel slot, then the head; without the two SubLN norms for a
+// model that has none (c.NoSubNorms). src maps each runtime name to the
 // source name, "" meaning the source has no such tensor.
 func bitnetLayout(c bitnetHParams, src func(name string) string) []*outTensor {
 	qd, kvd := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
@@ -121,12 +130,16 @@ func bitnetLayout(c bitnetHParams, src func(name string) string) []*outTensor {
 		add(mx, p("self_attn.q_proj.weight"), roleTernary, qd, c.Dim)
 		add(mx, p("self_attn.k_proj.weight"), roleTernary, kvd, c.Dim)
 		add(mx, p("self_attn.v_proj.weight"), roleTernary, kvd, c.Dim)
-		add(mx, p("self_attn.attn_sub_norm.weight"), roleNorm, 0, qd)
+		if !c.NoSubNorms {
+			add(mx, p("self_attn.attn_sub_norm.weight"), roleNorm, 0, qd)
+		}
 		add(mx, p("self_attn.o_proj.weight"), roleTernary, c.Dim, qd)
 		add(ch, p("post_attention_layernorm.weight"), roleNorm, 0, c.Dim)
 		add(ch, p("mlp.gate_proj.weight"), roleTernary, c.FFN, c.Dim)
 		add(ch, p("mlp.up_proj.weight"), roleTernary, c.FFN, c.Dim)
-		add(ch, p("mlp.ffn_sub_norm.weight"), roleNorm, 0, c.FFN)
+		if !c.NoSubNorms {
+			add(ch, p("mlp.ffn_sub_norm.weight"), roleNorm, 0, c.FFN)
+		}
 		add(ch, p("mlp.down_proj.weight"), roleTernary, c.Dim, c.FFN)
 	}
 	add(sdk.SlotHead, "model.norm.weight", roleNorm, 0, c.Dim)

@@ -233,6 +233,13 @@ func (t *outTensor) reader(k *tracker, index int, o *resolved) *rowReader {
 			}
 		}
 	}
+	if t.rowOf != nil {
+		// Rows move only within a head, so the pages dropped behind a
+		// chunk (fill) are at most one head's rows early; a row read again
+		// is faulted in again.
+		enc := rr.encode
+		rr.encode = func(r int, dst []byte) error { return enc(t.rowOf(r), dst) }
+	}
 	return rr
 }
 
