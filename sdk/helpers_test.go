@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/speakez/barewire/mmapmodel"
@@ -126,12 +127,14 @@ func refBitNetConfig(c reference.BitNetConfig, ctx int) BitNetConfig {
 		act = "silu"
 	}
 	return BitNetConfig{Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
-		FFN: c.FFN, RopeTheta: c.RopeTheta, Eps: c.Eps, Act: act, ContextLength: ctx}
+		FFN: c.FFN, RopeTheta: c.RopeTheta, Eps: c.Eps, Act: act, ContextLength: ctx, NoSubNorms: !c.SubNorms}
 }
 
-// writeRefBitNet writes a reference BitNet model; int8Head stores the
-// (tied) embedding as int8 rows instead of f32.
-func writeRefBitNet(t testing.TB, m *reference.BitNet, int8Head bool) string {
+// writeRefBitNet writes a reference BitNet model (without SubLN norms when
+// the reference has none); int8Head stores the (tied) embedding as int8
+// rows instead of f32, and extra parameters replace those of the same key
+// (or are appended), so tests can write inconsistent files.
+func writeRefBitNet(t testing.TB, m *reference.BitNet, int8Head bool, extra ...mmapmodel.Param) string {
 	t.Helper()
 	c := refBitNetConfig(m.Config, 256)
 	path := filepath.Join(t.TempDir(), "bitnet.bwm")
@@ -163,6 +166,13 @@ func writeRefBitNet(t testing.TB, m *reference.BitNet, int8Head bool) string {
 		return mmapmodel.TensorSpec{}, fmt.Errorf("unexpected role %d", d.role)
 	}
 	params := bitnetParams(c)
+	for _, e := range extra {
+		if i := slices.IndexFunc(params, func(p mmapmodel.Param) bool { return p.Key == e.Key }); i >= 0 {
+			params[i] = e
+		} else {
+			params = append(params, e)
+		}
+	}
 	if err := writeLayout(path, ArchBitNet, params, bitnetLayout(c, !m.Config.TiedOutput), spec, nil); err != nil {
 		t.Fatal(err)
 	}

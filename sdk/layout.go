@@ -62,16 +62,22 @@ func bitnetLayout(c BitNetConfig, untied bool) []slotDesc {
 	out := []slotDesc{{SlotEmbedding, []tensorDesc{{name: bitnetEmbed + ".weight", role: roleEmbed, rows: c.Vocab, cols: c.Dim}}}}
 	for l := range c.Layers {
 		p := func(s string) string { return bitnetLayer(l, s) }
-		out = append(out, slotDesc{BlockMixerSlot(l), []tensorDesc{
+		mixer := []tensorDesc{
 			normT(p("input_layernorm.weight"), c.Dim),
 			tern(p("self_attn.q_proj"), qd, c.Dim), tern(p("self_attn.k_proj"), kvd, c.Dim),
-			tern(p("self_attn.v_proj"), kvd, c.Dim), normT(p("self_attn.attn_sub_norm.weight"), qd),
-			tern(p("self_attn.o_proj"), c.Dim, qd),
-		}}, slotDesc{BlockChannelSlot(l), []tensorDesc{
+			tern(p("self_attn.v_proj"), kvd, c.Dim),
+		}
+		channel := []tensorDesc{
 			normT(p("post_attention_layernorm.weight"), c.Dim),
 			tern(p("mlp.gate_proj"), c.FFN, c.Dim), tern(p("mlp.up_proj"), c.FFN, c.Dim),
-			normT(p("mlp.ffn_sub_norm.weight"), c.FFN), tern(p("mlp.down_proj"), c.Dim, c.FFN),
-		}})
+		}
+		if !c.NoSubNorms {
+			mixer = append(mixer, normT(p("self_attn.attn_sub_norm.weight"), qd))
+			channel = append(channel, normT(p("mlp.ffn_sub_norm.weight"), c.FFN))
+		}
+		out = append(out,
+			slotDesc{BlockMixerSlot(l), append(mixer, tern(p("self_attn.o_proj"), c.Dim, qd))},
+			slotDesc{BlockChannelSlot(l), append(channel, tern(p("mlp.down_proj"), c.Dim, c.FFN))})
 	}
 	head := slotDesc{SlotHead, []tensorDesc{normT(bitnetNorm+".weight", c.Dim)}}
 	if untied {
@@ -81,7 +87,7 @@ func bitnetLayout(c BitNetConfig, untied bool) []slotDesc {
 }
 
 func bitnetParams(c BitNetConfig) []mmapmodel.Param {
-	return []mmapmodel.Param{
+	ps := []mmapmodel.Param{
 		mmapmodel.IntParam("vocab_size", int64(c.Vocab)), mmapmodel.IntParam("hidden_size", int64(c.Dim)),
 		mmapmodel.IntParam("num_layers", int64(c.Layers)), mmapmodel.IntParam("num_heads", int64(c.Heads)),
 		mmapmodel.IntParam("num_kv_heads", int64(c.KVHeads)), mmapmodel.IntParam("head_dim", int64(c.HeadDim)),
@@ -89,6 +95,11 @@ func bitnetParams(c BitNetConfig) []mmapmodel.Param {
 		mmapmodel.FloatParam("rms_norm_eps", c.Eps), mmapmodel.StringParam("hidden_act", c.Act),
 		mmapmodel.IntParam("context_length", int64(c.ContextLength)),
 	}
+	if c.NoSubNorms {
+		// Written only when 0, so SubLN files stay byte-identical.
+		ps = append(ps, mmapmodel.IntParam("sub_norms", 0))
+	}
+	return ps
 }
 
 // mmfreeLayout lists a MatMul-free LM file's slots and tensors in file order.

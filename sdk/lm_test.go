@@ -3,9 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -63,7 +61,7 @@ func bitnetNoSubNormRefs(t *testing.T) []lmRef {
 	}
 	return []lmRef{{
 		name: "bitnet-no-sub-norms",
-		path: writeRefBitNetWith(t, ref, mmapmodel.IntParam("sub_norms", 0)),
+		path: writeRefBitNet(t, ref, false),
 		forward: func(tokens []int, tr *reference.Trace) [][]float64 {
 			s := ref.NewSession(reference.Quantized)
 			s.Trace = tr
@@ -71,50 +69,6 @@ func bitnetNoSubNormRefs(t *testing.T) []lmRef {
 		},
 		greedy: func(p []int, n int) []int { return ref.NewSession(reference.Quantized).Greedy(p, n) },
 	}}
-}
-
-// writeRefBitNetWith writes a reference BitNet as writeRefBitNet does (f32
-// embedding), with extra parameters, and without the SubLN norm tensors
-// when the reference has none.
-func writeRefBitNetWith(t testing.TB, m *reference.BitNet, extra ...mmapmodel.Param) string {
-	t.Helper()
-	c := refBitNetConfig(m.Config, 256)
-	var layout []slotDesc
-	for _, sd := range bitnetLayout(c, !m.Config.TiedOutput) {
-		if !m.Config.SubNorms {
-			sd.tensors = slices.DeleteFunc(slices.Clone(sd.tensors), func(d tensorDesc) bool { return strings.Contains(d.name, "_sub_norm.") })
-		}
-		layout = append(layout, sd)
-	}
-	byName := map[string]*reference.BitLinear{}
-	vecs := map[string][]float64{bitnetNorm + ".weight": m.Norm}
-	for l, ly := range m.Layers {
-		for _, b := range []*reference.BitLinear{ly.Q, ly.K, ly.V, ly.O, ly.Gate, ly.Up, ly.Down} {
-			byName[b.Name+".weight"] = b
-		}
-		vecs[bitnetLayer(l, "input_layernorm.weight")] = ly.AttnNorm
-		vecs[bitnetLayer(l, "self_attn.attn_sub_norm.weight")] = ly.AttnSubNorm
-		vecs[bitnetLayer(l, "post_attention_layernorm.weight")] = ly.FFNNorm
-		vecs[bitnetLayer(l, "mlp.ffn_sub_norm.weight")] = ly.FFNSubNorm
-	}
-	spec := func(d tensorDesc) (mmapmodel.TensorSpec, error) {
-		switch d.role {
-		case roleTernary:
-			return ternarySpec(byName[d.name]), nil
-		case roleNorm:
-			return f32spec(vecs[d.name]), nil
-		case roleEmbed:
-			return matrixSpec(m.Embed), nil
-		case roleHead:
-			return matrixSpec(*m.Output), nil
-		}
-		return mmapmodel.TensorSpec{}, fmt.Errorf("unexpected role %d", d.role)
-	}
-	path := filepath.Join(t.TempDir(), "bitnet.bwm")
-	if err := writeLayout(path, ArchBitNet, append(bitnetParams(c), extra...), layout, spec, nil); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func mmfreeRefs(t *testing.T) []lmRef {
@@ -288,7 +242,7 @@ func TestBitNetSubNormsParameter(t *testing.T) {
 		return slices.Clone(l)
 	}
 	// Absent and 1 are the same SubLN model.
-	if !slices.Equal(logits(writeRefBitNet(t, sub, false)), logits(writeRefBitNetWith(t, sub, mmapmodel.IntParam("sub_norms", 1)))) {
+	if !slices.Equal(logits(writeRefBitNet(t, sub, false)), logits(writeRefBitNet(t, sub, false, mmapmodel.IntParam("sub_norms", 1)))) {
 		t.Fatal("sub_norms = 1 and no sub_norms parameter give different logits")
 	}
 	for _, c := range []struct {
@@ -296,10 +250,10 @@ func TestBitNetSubNormsParameter(t *testing.T) {
 		path   string
 		substr string
 	}{
-		{"sub-norm tensors with sub_norms 0", writeRefBitNetWith(t, sub, mmapmodel.IntParam("sub_norms", 0)), `"model.layers.0.self_attn.attn_sub_norm.weight" present`},
-		{"no sub-norm tensors, parameter absent", writeRefBitNetWith(t, none), `"model.layers.0.self_attn.attn_sub_norm.weight" missing`},
-		{"sub_norms 2", writeRefBitNetWith(t, none, mmapmodel.IntParam("sub_norms", 2)), "sub_norms = 2"},
-		{"sub_norms a string", writeRefBitNetWith(t, none, mmapmodel.StringParam("sub_norms", "false")), `"sub_norms" is string`},
+		{"sub-norm tensors with sub_norms 0", writeRefBitNet(t, sub, false, mmapmodel.IntParam("sub_norms", 0)), `"model.layers.0.self_attn.attn_sub_norm.weight" present`},
+		{"no sub-norm tensors with sub_norms 1", writeRefBitNet(t, none, false, mmapmodel.IntParam("sub_norms", 1)), `"model.layers.0.self_attn.attn_sub_norm.weight" missing`},
+		{"sub_norms 2", writeRefBitNet(t, none, false, mmapmodel.IntParam("sub_norms", 2)), "sub_norms = 2"},
+		{"sub_norms a string", writeRefBitNet(t, none, false, mmapmodel.StringParam("sub_norms", "false")), `"sub_norms" is string`},
 	} {
 		m, err := Open(c.path)
 		if err == nil {
