@@ -235,7 +235,16 @@ func benchKernels(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+// round3 keeps three decimals, or four significant digits for values below
+// one, so that a small ratio (a tiny model against an in-cache bandwidth)
+// is not printed as 0.
+func round3(v float64) float64 {
+	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) || math.Abs(v) >= 1 {
+		return math.Round(v*1000) / 1000
+	}
+	p := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
+	return math.Round(v*p) / p
+}
 
 // timeCalls runs f once to warm caches and pages, then repeatedly until
 // 0.25 s (at least 5 and at most 2000 calls; at least 3 for calls over

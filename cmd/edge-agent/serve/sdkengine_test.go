@@ -1,0 +1,149 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/speakez/barewire/sdk"
+	"github.com/speakez/barewire/update"
+)
+
+// TestSDKClassifierSwap serves the shipped tiny MLP release with the real
+// sdk engine, then pushes the same model as a signed bundle through a
+// store that verifies every file: classification answers stay identical,
+// the response names the new release, and the files mapped move from the
+// command-line directory to the store's.
+func TestSDKClassifierSwap(t *testing.T) {
+	model, err := filepath.Abs("../../../testdata/mlp-tiny-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(model); err != nil {
+		t.Skip("shipped test model missing:", err)
+	}
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := update.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := os.ReadFile(filepath.Join(keys, update.RootName))
+	store, err := update.Open(filepath.Join(dir, "state"), update.Options{Verify: VerifyFile, Shapes: ComponentTensors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}}, Store: store, TrustedRoot: root, DrainTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background(), Source{ID: "cmdline", Path: model}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	h := srv.AdminHandler()
+	classify := func() (string, string) {
+		rec := httptest.NewRecorder()
+		in, _ := json.Marshal(map[string]any{"input": make([]float32, 784)})
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/classify", strings.NewReader(string(in))))
+		if rec.Code != 200 {
+			t.Fatalf("classify: %d %s", rec.Code, rec.Body)
+		}
+		var out struct {
+			Data []struct {
+				Scores []float32 `json:"scores"`
+			} `json:"data"`
+		}
+		json.Unmarshal(rec.Body.Bytes(), &out)
+		if len(out.Data) != 1 || len(out.Data[0].Scores) != 10 {
+			t.Fatalf("classify: %s", rec.Body)
+		}
+		scores, _ := json.Marshal(out.Data[0].Scores)
+		return rec.Header().Get("X-Barewire-Release"), string(scores)
+	}
+	rel0, scores0 := classify()
+	if rel0 != "cmdline" {
+		t.Fatalf("served by %q", rel0)
+	}
+	if n, _ := mapsCount(t, model); n == 0 {
+		t.Fatal("command-line model not mapped")
+	}
+	m, files, err := ReleaseFromModel(model, "mlp-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "mlp-2.bwb")
+	if err := update.BuildBundle(keys, m, files, 1, time.Now().Add(time.Hour), bundle); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(bundle)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/admin/v1/updates", strings.NewReader(string(data))))
+	if rec.Code != 200 {
+		t.Fatalf("update: %d %s", rec.Code, rec.Body)
+	}
+	rel1, scores1 := classify()
+	if rel1 != "mlp-2" || scores1 != scores0 {
+		t.Fatalf("after the swap: release %q scores %s, want mlp-2 and %s", rel1, scores1, scores0)
+	}
+	if n, lines := mapsCount(t, model); n != 0 {
+		t.Fatalf("command-line model still mapped after the swap:\n%s", strings.Join(lines, "\n"))
+	}
+	if n, _ := mapsCount(t, filepath.Join(store.Dir(), LiveDir, "mlp-2")); n != 3 {
+		t.Fatalf("%d mappings of the store release, want its 3 component files", n)
+	}
+	// Wrong input width: 400 naming the field, release untouched.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/classify", strings.NewReader(`{"input":[1,2,3]}`)))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"param":"input[0]"`) {
+		t.Fatalf("short input: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestSDKGenerate serves a tiny synthetic BitNet with the real sdk engine.
+func TestSDKGenerate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.bwm")
+	if err := sdk.WriteSynthetic(path, sdk.SyntheticBitNetTiny, sdk.SyntheticOptions{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}, ContextLength: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background(), Source{ID: "tiny", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	e := &env{t: t, ts: ts}
+	resp, body := e.do("POST", "/v1/completions", `{"prompt":"hello","max_tokens":5,"temperature":0}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var c completion
+	json.Unmarshal(body, &c)
+	if c.SystemFingerprint != "tiny" || c.Usage == nil || c.Usage.CompletionTokens < 1 || c.Usage.CompletionTokens > 5 {
+		t.Fatalf("completion: %s", body)
+	}
+	// The same request again gives the same text (greedy; a reused
+	// session is reset).
+	_, body2 := e.do("POST", "/v1/completions", `{"prompt":"hello","max_tokens":5,"temperature":0}`)
+	var c2 completion
+	json.Unmarshal(body2, &c2)
+	if c2.Choices[0].Text != c.Choices[0].Text {
+		t.Fatalf("greedy output differs: %q then %q", c.Choices[0].Text, c2.Choices[0].Text)
+	}
+	resp, body = e.do("POST", "/v1/completions", `{"prompt":"`+strings.Repeat("a", 100)+`","max_tokens":5}`)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "context") {
+		t.Fatalf("prompt over the context: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do("POST", "/v1/classify", `{"input":[1]}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("classify on a language model: %d %s", resp.StatusCode, body)
+	}
+}
