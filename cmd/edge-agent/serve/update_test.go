@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,6 +315,24 @@ func mapsCount(t testing.TB, dir string) (int, []string) {
 	return len(lines), lines
 }
 
+// rssKiB is the process's resident set (VmRSS) after returning freed heap
+// to the OS, so that what is left is what the process still holds.
+func rssKiB(t testing.TB) int {
+	debug.FreeOSMemory()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	t.Skip("no VmRSS")
+	return 0
+}
+
 func fdCount(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -450,8 +470,8 @@ func swapLoadAttempt(t *testing.T, e *env, attempt, clients int, phase, every ti
 
 // TestNoLeaksAfterManySwaps swaps 200 times (applying the update through
 // the store each time) and checks that mappings of store files, open file
-// descriptors and goroutines stay flat, and that only the live release's
-// components remain mapped.
+// descriptors, goroutines and the resident set stay flat, and that only the
+// live release's components remain mapped.
 func TestNoLeaksAfterManySwaps(t *testing.T) {
 	swaps := 200
 	e := newEnv(t, 0, nil)
@@ -474,7 +494,7 @@ func TestNoLeaksAfterManySwaps(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	runtime.GC()
 	maps0, _ := mapsCount(t, dir)
-	fds0, g0 := fdCount(t), runtime.NumGoroutine()
+	fds0, g0, rss0 := fdCount(t), runtime.NumGoroutine(), rssKiB(t)
 	for i := 2; i < swaps+2; i++ {
 		apply(i)
 		if i%20 == 0 {
@@ -488,8 +508,13 @@ func TestNoLeaksAfterManySwaps(t *testing.T) {
 	runtime.GC()
 	time.Sleep(50 * time.Millisecond)
 	maps1, lines := mapsCount(t, dir)
-	fds1, g1 := fdCount(t), runtime.NumGoroutine()
-	t.Logf("after %d swaps: store mappings %d → %d, fds %d → %d, goroutines %d → %d", swaps, maps0, maps1, fds0, fds1, g0, g1)
+	fds1, g1, rss1 := fdCount(t), runtime.NumGoroutine(), rssKiB(t)
+	t.Logf("after %d swaps: store mappings %d → %d, fds %d → %d, goroutines %d → %d, RSS %d → %d KiB", swaps, maps0, maps1, fds0, fds1, g0, g1, rss0, rss1)
+	// Each swap maps three 16 KiB components; 200 swaps that leaked them
+	// would hold 9.4 MiB.
+	if rss1 > rss0+4<<10 {
+		t.Errorf("resident set grew %d → %d KiB", rss0, rss1)
+	}
 	if maps1 != maps0 || maps1 != 3 {
 		t.Errorf("store mappings %d → %d, want 3 (the live release's components):\n%s", maps0, maps1, strings.Join(lines, "\n"))
 	}
