@@ -36,7 +36,9 @@ import (
 // Differences from the float reference by design: the KV cache, RoPE,
 // softmax and norms are float32 (as in HF run in f32, §1.7); an int8 head
 // (the default of the synthetic models) quantizes its input per token
-// (W8A8) instead of the full-precision head of §1.2.
+// (W8A8) instead of the full-precision head of §1.2; an f16 or bf16 head
+// (or tied embedding) is read in place and summed in float32 in the fixed
+// order of the simd float kernels (simd.FloatLanes).
 
 // BitNetConfig holds a BitNet model's hyper-parameters.
 type BitNetConfig struct {

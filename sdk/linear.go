@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/speakez/barewire/mmapmodel"
 	"github.com/speakez/barewire/simd"
@@ -14,8 +15,14 @@ const (
 	linT2    linearKind = iota // ternary i2b128: MatVecT2 (decode) / MatMulT2 (prefill)
 	linT16                     // ternary t5b160: MatVecT16
 	linI8                      // int8 with per-row scales: MatVecI8 (W8A8)
-	linDense                   // float32 (widened from f16/bf16 at load): float dot products
+	linDense                   // float32: MatVecF32
+	linF16                     // IEEE binary16: MatVecF16
+	linBF16                    // bfloat16: MatVecBF16
 )
+
+// float reports whether the kind is a float matrix (an output head or an
+// embedding), multiplied in float32 without quantizing its input.
+func (k linearKind) float() bool { return k == linDense || k == linF16 || k == linBF16 }
 
 // linear is one projection y = W·x of Out×In weights, read in place from
 // the mapped file. For the ternary and int8 kinds the input is quantized
@@ -36,7 +43,8 @@ type linear struct {
 	w       []byte
 	stride  int
 	w8      []int8
-	wf      []float32
+	wf      []float32 // linDense
+	wh      []uint16  // linF16, linBF16: the raw bits
 	scales  []float32 // 1 element (ternary) or out elements (int8)
 	norm    []float32
 	eps     float32
@@ -49,6 +57,8 @@ func (l *linear) bytes() int64 {
 		return int64(l.out) * int64(l.stride)
 	case linI8:
 		return int64(len(l.w8)) + 4*int64(l.out)
+	case linF16, linBF16:
+		return 2 * int64(len(l.wh))
 	}
 	return 4 * int64(len(l.wf))
 }
@@ -56,7 +66,9 @@ func (l *linear) bytes() int64 {
 // loadLinear views tensor name+".weight" as an out×in matrix. A ternary
 // matrix's scale γ is the tensor's Scale; int8 rows carry their scales; a
 // dense matrix (f32, f16, bf16) is allowed only when dense is true
-// (output heads, never block projections).
+// (output heads and embeddings, never block projections). Every kind is
+// read in place from the mapping: f16 and bf16 are widened in registers by
+// the kernels, row by row for an embedding lookup, never copied whole.
 func (ld *loader) linear(name string, out, in int, dense bool) (*linear, error) {
 	wn := name + ".weight"
 	t, err := ld.tensor(wn)
@@ -93,15 +105,51 @@ func (ld *loader) linear(name string, out, in int, dense bool) (*linear, error) 
 		if !dense {
 			return nil, ld.errorf("tensor %q has dtype %s; a block projection must be ternary (t2, t1.6) or i8", wn, t.DType)
 		}
-		wf, err := ld.floats(t)
-		if err != nil {
-			return nil, err
+		l.padded = in
+		n := out * in
+		switch t.DType {
+		case mmapmodel.F32:
+			wf, err := ld.floats(t)
+			if err != nil {
+				return nil, err
+			}
+			l.kind, l.wf = linDense, wf
+		case mmapmodel.F16:
+			wh, err := halfView[mmapmodel.Float16](ld, t)
+			if err != nil {
+				return nil, err
+			}
+			l.kind, l.wh = linF16, wh
+		default:
+			wh, err := halfView[mmapmodel.BFloat16](ld, t)
+			if err != nil {
+				return nil, err
+			}
+			l.kind, l.wh = linBF16, wh
 		}
-		l.kind, l.wf, l.padded = linDense, wf, in
+		if len(l.wf)+len(l.wh) < n {
+			return nil, ld.errorf("tensor %q holds %d values, want %d", wn, len(l.wf)+len(l.wh), n)
+		}
 	default:
 		return nil, ld.errorf("tensor %q has dtype %s, not a matrix dtype", wn, t.DType)
 	}
 	return l, nil
+}
+
+// halfView views a 16-bit float tensor in place as its raw bits; the view
+// is released with the model.
+func halfView[T mmapmodel.Float16 | mmapmodel.BFloat16](ld *loader, t *mmapmodel.Tensor) ([]uint16, error) {
+	v, err := mmapmodel.NewView[T](t)
+	if err != nil {
+		return nil, err
+	}
+	ld.m.releases = append(ld.m.releases, v.Release)
+	d := v.Data()
+	if len(d) == 0 {
+		return nil, nil
+	}
+	// Float16 and BFloat16 are uint16 underneath: same size and alignment.
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&d[0])), len(d)), nil
 }
 
 // withNorm makes l a FusedBitLinear with the RMSNorm weight name+".norm.weight".
@@ -168,9 +216,18 @@ func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int
 		}
 		x, ldx = sc.normed, l.in
 	}
-	if l.kind == linDense {
+	if l.kind.float() {
+		pool, impl := r.m.pool, r.m.impl
 		for t := 0; t < n; t++ {
-			denseMatVec(y[t*ldy:t*ldy+l.out], l.wf, x[t*ldx:t*ldx+l.in])
+			yt, xt := y[t*ldy:t*ldy+l.out], x[t*ldx:t*ldx+l.in]
+			switch l.kind {
+			case linF16:
+				pool.MatVecF16(impl, yt, l.wh, l.in, xt)
+			case linBF16:
+				pool.MatVecBF16(impl, yt, l.wh, l.in, xt)
+			default:
+				pool.MatVecF32(impl, yt, l.wf, l.in, xt)
+			}
 		}
 		return
 	}
@@ -185,7 +242,7 @@ func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int
 // just quantized from the same input (§7 item 3: q/k/v and gate/up quantize
 // one input): same width and padding, no norm of its own.
 func (l *linear) sharesInput(prev *linear) bool {
-	return l.norm == nil && prev.norm == nil && l.kind != linDense && prev.kind != linDense &&
+	return l.norm == nil && prev.norm == nil && !l.kind.float() && !prev.kind.float() &&
 		l.in == prev.in && l.padded == prev.padded
 }
 
@@ -227,14 +284,5 @@ func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 			r.trace(l.name, r.pos0+t, sc.xq[t*p:t*p+l.in], a)
 		}
 		simd.Dequantize(y[t*ldy:t*ldy+l.out], a, l.scales, sc.xs[t])
-	}
-}
-
-// denseMatVec sets y[o] = Σ_i w[o·len(x)+i]·x[i] in float32 with four
-// partial sums.
-func denseMatVec(y, w, x []float32) {
-	k := len(x)
-	for o := range y {
-		y[o] = dot32(x, w[o*k:(o+1)*k])
 	}
 }

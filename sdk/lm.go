@@ -90,12 +90,17 @@ func (g *lmGraph) finish() {
 	g.size.add(g.head.lin)
 }
 
-// embedRow sets dst to the embedding of tok.
+// embedRow sets dst to the embedding of tok; an f16 or bf16 row is widened
+// straight into dst from the mapping.
 func (g *lmGraph) embedRow(dst []float32, tok int) {
 	e := g.embed
 	switch e.kind {
 	case linDense:
 		copy(dst, e.wf[tok*g.dim:(tok+1)*g.dim])
+	case linF16:
+		simd.F16ToF32s(dst, e.wh[tok*g.dim:(tok+1)*g.dim])
+	case linBF16:
+		simd.BF16ToF32s(dst, e.wh[tok*g.dim:(tok+1)*g.dim])
 	case linI8:
 		simd.DequantizeInt8(dst, e.w8[tok*g.dim:(tok+1)*g.dim], e.scales[tok])
 	}

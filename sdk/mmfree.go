@@ -103,7 +103,7 @@ func loadMMFree(ld *loader) (*lmGraph, error) {
 	if g.embed, err = ld.linear(mmfreeEmbed, c.Vocab, c.Dim, true); err != nil {
 		return nil, err
 	}
-	if g.embed.kind != linDense && g.embed.kind != linI8 {
+	if !g.embed.kind.float() && g.embed.kind != linI8 {
 		return nil, ld.errorf("tensor %q must be f32, f16, bf16 or i8", mmfreeEmbed+".weight")
 	}
 	fused := func(name string, out, in int) (*linear, error) {

@@ -235,8 +235,10 @@ func shapeIs(t *mmapmodel.Tensor, dims ...int) bool {
 	return true
 }
 
-// vector returns a float vector of n elements: an f32 tensor is viewed in
-// place; f16 and bf16 are widened once into a new slice.
+// vector returns a float vector of n elements (norm weights, biases): an
+// f32 tensor is viewed in place; f16 and bf16 are widened once into a new
+// slice, which for a vector is small. Matrices are never widened: see
+// loader.linear.
 func (ld *loader) vector(name string, n int) ([]float32, error) {
 	t, err := ld.tensor(name)
 	if err != nil {
@@ -248,7 +250,8 @@ func (ld *loader) vector(name string, n int) ([]float32, error) {
 	return ld.floats(t)
 }
 
-// floats returns every element of a dense float tensor as float32.
+// floats returns every element of a dense float tensor as float32: an f32
+// tensor in place, f16 and bf16 widened into a new slice (vectors only).
 func (ld *loader) floats(t *mmapmodel.Tensor) ([]float32, error) {
 	switch t.DType {
 	case mmapmodel.F32:
@@ -266,7 +269,7 @@ func (ld *loader) floats(t *mmapmodel.Tensor) ([]float32, error) {
 		defer v.Release()
 		out := make([]float32, len(v.Data()))
 		for i, h := range v.Data() {
-			out[i] = f16ToF32(uint16(h))
+			out[i] = simd.F16ToF32(uint16(h))
 		}
 		return out, nil
 	case mmapmodel.BF16:
@@ -277,33 +280,11 @@ func (ld *loader) floats(t *mmapmodel.Tensor) ([]float32, error) {
 		defer v.Release()
 		out := make([]float32, len(v.Data()))
 		for i, h := range v.Data() {
-			out[i] = math.Float32frombits(uint32(h) << 16)
+			out[i] = simd.BF16ToF32(uint16(h))
 		}
 		return out, nil
 	}
 	return nil, ld.errorf("tensor %q has dtype %s, want f32, f16 or bf16", t.Name, t.DType)
-}
-
-// f16ToF32 widens an IEEE 754 binary16 value.
-func f16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf, NaN
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	case exp == 0:
-		if frac == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: frac · 2^-24.
-		f := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }
 
 // loadTokenizer reads the "tokenizer" blob (tokenizer.Marshal) if the

@@ -29,8 +29,9 @@ type openConfig struct {
 
 // WithThreads sets the number of threads the model's worker pool splits
 // matrix rows over; n <= 0 means simd.DefaultThreads() (one per physical
-// core). Results do not depend on n: every row is computed by one thread
-// with exact integer arithmetic.
+// core). Results do not depend on n: every row is computed by one thread,
+// with exact integer arithmetic or, for float heads, in the fixed order of
+// the simd float kernels.
 func WithThreads(n int) Option {
 	return func(c *openConfig) error { c.threads = n; return nil }
 }

@@ -34,7 +34,8 @@ func SyntheticNames() []string {
 // SyntheticOptions controls WriteSynthetic.
 type SyntheticOptions struct {
 	// Head is the dtype of the output head (and the tied BitNet
-	// embedding): "i8" (default, W8A8 with row scales) or "f32".
+	// embedding): "i8" (default, W8A8 with row scales), "f32", "f16" or
+	// "bf16" (float heads read in place; values uniform in [-1, 1)).
 	Head string
 	// Seed of the random weights.
 	Seed uint64
@@ -47,8 +48,8 @@ func WriteSynthetic(path, name string, opts SyntheticOptions) error {
 	if opts.Head == "" {
 		opts.Head = "i8"
 	}
-	if opts.Head != "i8" && opts.Head != "f32" {
-		return fmt.Errorf("synthetic head dtype %q, want i8 or f32", opts.Head)
+	if _, ok := syntheticHeads[opts.Head]; !ok {
+		return fmt.Errorf("synthetic head dtype %q, want i8, f32, f16 or bf16", opts.Head)
 	}
 	tk, err := tokenizer.NewChar(tokenizer.CharConfig{BOS: true})
 	if err != nil {
@@ -79,6 +80,9 @@ func WriteSynthetic(path, name string, opts SyntheticOptions) error {
 	}
 	return fmt.Errorf("synthetic model %q unknown (want one of %v)", name, SyntheticNames())
 }
+
+// syntheticHeads maps SyntheticOptions.Head to the head's dtype.
+var syntheticHeads = map[string]mmapmodel.DType{"i8": mmapmodel.I8, "f32": mmapmodel.F32, "f16": mmapmodel.F16, "bf16": mmapmodel.BF16}
 
 // SyntheticPath returns the cached synthetic model name under dir
 // (os.UserCacheDir()/barewire/synthetic when dir is ""), writing it first
@@ -138,8 +142,13 @@ func (r *randomWeights) spec(d tensorDesc) (mmapmodel.TensorSpec, error) {
 		}
 		return mmapmodel.TensorSpec{DType: mmapmodel.F32, Shape: []mmapmodel.Elems{mmapmodel.Elems(d.cols)}, Data: bytesReader(v)}, nil
 	case roleEmbed, roleHead:
-		if r.head == "f32" {
-			return mmapmodel.TensorSpec{DType: mmapmodel.F32, Shape: shape, Data: &byteStream{n: int64(d.rows) * int64(d.cols) * 4, seed: seed, f32: true}}, nil
+		switch dt := syntheticHeads[r.head]; dt {
+		case mmapmodel.F32, mmapmodel.F16, mmapmodel.BF16:
+			size := int64(4)
+			if dt != mmapmodel.F32 {
+				size = 2
+			}
+			return mmapmodel.TensorSpec{DType: dt, Shape: shape, Data: &byteStream{n: int64(d.rows) * int64(d.cols) * size, seed: seed, float: dt}}, nil
 		}
 		scales := make([]float32, d.rows)
 		for i := range scales {
@@ -202,13 +211,14 @@ func (s *ternaryStream) fill() {
 	s.buf = buf
 }
 
-// byteStream yields n random int8 values in [-127, 127], or random f32
-// values in [-1, 1) when f32 is set.
+// byteStream yields n bytes of random int8 values in [-127, 127], or,
+// when float is F32, F16 or BF16, of random values in [-1, 1) in that
+// dtype.
 type byteStream struct {
-	n    int64
-	seed uint64
-	f32  bool
-	rng  *rand.Rand
+	n     int64
+	seed  uint64
+	float mmapmodel.DType
+	rng   *rand.Rand
 }
 
 func (s *byteStream) Read(p []byte) (int, error) {
@@ -219,16 +229,49 @@ func (s *byteStream) Read(p []byte) (int, error) {
 		s.rng = rand.New(rand.NewPCG(s.seed, 7))
 	}
 	k := int(min(int64(len(p)), s.n))
-	if s.f32 {
+	switch s.float {
+	case mmapmodel.F32:
 		k &^= 3
 		for i := 0; i < k; i += 4 {
 			binary.LittleEndian.PutUint32(p[i:], math.Float32bits(float32(2*s.rng.Float64()-1)))
 		}
-	} else {
+	case mmapmodel.F16, mmapmodel.BF16:
+		k &^= 1
+		for i := 0; i < k; i += 2 {
+			v := 2*s.rng.Float64() - 1
+			h := bf16Bits(v)
+			if s.float == mmapmodel.F16 {
+				h = f16Bits(v)
+			}
+			binary.LittleEndian.PutUint16(p[i:], h)
+		}
+	default:
 		for i := 0; i < k; i++ {
 			p[i] = byte(int8(s.rng.IntN(255) - 127))
 		}
 	}
 	s.n -= int64(k)
 	return k, nil
+}
+
+// f16Bits rounds v (|v| < 1) to the nearest binary16 value, ties to even,
+// and returns its bits.
+func f16Bits(v float64) uint16 {
+	var sign uint16
+	if math.Signbit(v) {
+		sign, v = 0x8000, -v
+	}
+	if v < 0x1p-14 { // subnormal: multiples of 2⁻²⁴ (2⁻¹⁴ itself encodes as 0x0400)
+		return sign | uint16(math.RoundToEven(v*0x1p24))
+	}
+	fr, e := math.Frexp(v) // v = fr·2^e, fr in [0.5, 1)
+	m := uint16(math.RoundToEven(fr * 2048))
+	// A mantissa rounded up to 2048 carries into the exponent.
+	return sign | (uint16(e+14)<<10 + m - 1024)
+}
+
+// bf16Bits rounds v to the nearest bfloat16 value, ties to even.
+func bf16Bits(v float64) uint16 {
+	b := math.Float32bits(float32(v))
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/speakez/barewire/mmapmodel"
 	"github.com/speakez/barewire/sdk/internal/reference"
+	"github.com/speakez/barewire/simd"
 )
 
 func TestSyntheticTiny(t *testing.T) {
@@ -307,11 +308,11 @@ func TestF16ToF32(t *testing.T) {
 		h uint16
 		f float32
 	}{{0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 1.0 / (1 << 24)}, {0x8000, 0}, {0x3555, 0.333251953125}, {0x0400, 1.0 / (1 << 14)}} {
-		if got := f16ToF32(c.h); got != c.f {
+		if got := simd.F16ToF32(c.h); got != c.f {
 			t.Errorf("f16 %#04x = %v, want %v", c.h, got, c.f)
 		}
 	}
-	if !math.IsInf(float64(f16ToF32(0x7c00)), 1) || !math.IsNaN(float64(f16ToF32(0x7e00))) {
+	if !math.IsInf(float64(simd.F16ToF32(0x7c00)), 1) || !math.IsNaN(float64(simd.F16ToF32(0x7e00))) {
 		t.Error("Inf or NaN")
 	}
 }
@@ -335,62 +336,102 @@ func toF16(v float64) (float64, uint16) {
 	return math.Copysign(math.Ldexp(m, e), v), bits
 }
 
-// An untied f16 output head gives exactly the logits of the same values
-// stored as f32.
-func TestF16Head(t *testing.T) {
-	cfg, _ := reference.SmallBitNetConfig("1bitLLM")
-	cfg.TiedOutput = false
-	ref, err := reference.RandomBitNet(cfg, 6)
+// An f16 or bf16 output head, untied or tied to the embedding, gives
+// exactly the logits of the same values stored as f32, on every tier: the
+// matrix is read in place (no widened copy), and the float kernels sum
+// every width in one order (simd.FloatLanes), so only the loads differ.
+func TestHalfHead(t *testing.T) {
+	for _, c := range []struct {
+		dtype mmapmodel.DType
+		tied  bool
+		kind  linearKind
+	}{{mmapmodel.F16, false, linF16}, {mmapmodel.BF16, false, linBF16}, {mmapmodel.F16, true, linF16}, {mmapmodel.BF16, true, linBF16}} {
+		cfg, _ := reference.SmallBitNetConfig("1bitLLM")
+		cfg.TiedOutput = c.tied
+		ref, err := reference.RandomBitNet(cfg, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mat, name := ref.Output, lmHeadName+".weight"
+		if c.tied {
+			mat, name = &ref.Embed, bitnetEmbed+".weight"
+		}
+		bits := make([]byte, 2*len(mat.Data))
+		for i, v := range mat.Data {
+			r, b := toF16(v)
+			if c.dtype == mmapmodel.BF16 {
+				b = uint16(math.Float32bits(float32(v)) >> 16)
+				r = float64(simd.BF16ToF32(b))
+			}
+			mat.Data[i] = r
+			binary.LittleEndian.PutUint16(bits[2*i:], b)
+		}
+		p32 := writeRefBitNet(t, ref, false)
+		p16 := rewriteTensor(t, p32, name, c.dtype, bits)
+		for _, tier := range simd.Tiers() {
+			impl, _ := simd.ImplFor(tier)
+			var logits [][]float32
+			for _, p := range []string{p32, p16} {
+				m, err := Open(p, WithKernels(impl), WithThreads(3))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h := m.lm.head.lin; p == p16 && (h.kind != c.kind || h.wf != nil || len(h.wh) != cfg.Vocab*cfg.Dim || (h == m.lm.embed) != c.tied) {
+					t.Fatalf("%s tied=%v: head kind %d, %d values in place, %d widened", c.dtype, c.tied, h.kind, len(h.wh), len(h.wf))
+				}
+				s, _ := m.NewSession()
+				l, err := s.Forward(context.Background(), testPrompt(6, 64, 2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				logits = append(logits, slices.Clone(l))
+				if !raceEnabled && p == p16 {
+					// Decoding with the head read in place allocates nothing.
+					tok := []int{3}
+					if a := testing.AllocsPerRun(5, func() { s.Forward(context.Background(), tok) }); a != 0 {
+						t.Fatalf("%s %s: %v allocations per token", tier, c.dtype, a)
+					}
+				}
+				m.Close()
+			}
+			if !slices.Equal(logits[0], logits[1]) {
+				t.Fatalf("%s %s tied=%v: the f32 head and the head of equal values give different logits", tier, c.dtype, c.tied)
+			}
+		}
+	}
+}
+
+// rewriteTensor copies the model file at path with tensor name replaced by
+// data of dtype, and returns the copy's path.
+func rewriteTensor(t *testing.T, path, name string, dtype mmapmodel.DType, data []byte) string {
+	t.Helper()
+	m0, err := mmapmodel.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bits := make([]byte, 2*len(ref.Output.Data))
-	for i, v := range ref.Output.Data {
-		r, b := toF16(v)
-		ref.Output.Data[i] = r
-		binary.LittleEndian.PutUint16(bits[2*i:], b)
-	}
-	p32 := writeRefBitNet(t, ref, false)
-	// The same model with lm_head.weight in f16.
-	m0, err := mmapmodel.Open(p32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p16 := filepath.Join(t.TempDir(), "f16.bwm")
-	w := mmapmodel.NewWriter(p16, ArchBitNet, m0.Params())
+	defer m0.Close()
+	out := filepath.Join(t.TempDir(), "rewritten.bwm")
+	w := mmapmodel.NewWriter(out, ArchBitNet, m0.Params())
+	found := false
 	for _, c := range m0.Components() {
 		w.BeginComponent(c.Slot)
 		for _, tn := range c.Tensors {
 			v, _ := mmapmodel.NewView[uint8](tn)
 			spec := mmapmodel.TensorSpec{Name: tn.Name, DType: tn.DType, Shape: tn.Shape, Scale: tn.Scale, Data: bytesReader(slices.Clone(v.Data()))}
 			v.Release()
-			if tn.Name == lmHeadName+".weight" {
-				spec.DType, spec.Data = mmapmodel.F16, bytesReader(bits)
+			if tn.Name == name {
+				spec.DType, spec.Data, found = dtype, bytesReader(data), true
 			}
 			w.Add(spec)
 		}
 	}
+	if !found {
+		t.Fatalf("no tensor %q in %s", name, path)
+	}
 	if _, err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	m0.Close()
-	var logits [][]float32
-	for _, p := range []string{p32, p16} {
-		m, err := Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _ := m.NewSession()
-		l, err := s.Forward(context.Background(), testPrompt(6, 64, 2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		logits = append(logits, slices.Clone(l))
-		m.Close()
-	}
-	if !slices.Equal(logits[0], logits[1]) {
-		t.Fatal("f16 and f32 heads of equal values give different logits")
-	}
+	return out
 }
 
 // Stop strings cost no allocation per token either.
@@ -422,5 +463,84 @@ func TestStopStringsNoAllocs(t *testing.T) {
 	gen(50)() // first use allocates the decoder
 	if a1, a50 := testing.AllocsPerRun(10, gen(1)), testing.AllocsPerRun(10, gen(50)); a1 != a50 {
 		t.Fatalf("1 token: %v allocations, 50 tokens: %v", a1, a50)
+	}
+}
+
+// f16Bits and bf16Bits round to nearest, ties to even: every value in
+// [0, 1) maps to itself, and every midpoint to the even neighbour.
+func TestHalfBits(t *testing.T) {
+	for h := uint16(0); h < 0x3c00; h++ {
+		v := float64(simd.F16ToF32(h))
+		if got := f16Bits(v); got != h {
+			t.Fatalf("f16Bits(%v) = %#04x, want %#04x", v, got, h)
+		}
+		if got := f16Bits(-v); got != h|0x8000 {
+			t.Fatalf("f16Bits(%v) = %#04x, want %#04x", -v, got, h|0x8000)
+		}
+		mid := (v + float64(simd.F16ToF32(h+1))) / 2
+		if want := h + h&1; f16Bits(mid) != want {
+			t.Fatalf("f16Bits(%v) = %#04x, want %#04x (tie to even)", mid, f16Bits(mid), want)
+		}
+		if b := uint16(math.Float32bits(float32(v)) >> 16); bf16Bits(float64(simd.BF16ToF32(b))) != b {
+			t.Fatalf("bf16Bits does not keep %#04x", b)
+		}
+	}
+	if bf16Bits(1+0x1p-8) != 0x3f80 || bf16Bits(1+0x1p-8+0x1p-20) != 0x3f81 || bf16Bits(1+3*0x1p-8) != 0x3f82 {
+		t.Fatal("bf16Bits rounding")
+	}
+}
+
+// Synthetic models take f16 and bf16 heads (the tied embedding, for
+// BitNet; the embedding, for the MatMul-free LM, whose head is ternary):
+// read in place, half the bytes of f32, and the same random values
+// rounded, so the logits stay close to the f32 model's (the rounding
+// flips some int8 activations downstream: about 1.5% of the logit range
+// for both, bounded here at 5%).
+func TestSyntheticHalfHeads(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{SyntheticBitNetTiny, SyntheticMMFreeTiny} {
+		var logits [][]float32
+		var bytes []int64
+		for _, head := range []string{"f32", "f16", "bf16"} {
+			p, err := SyntheticPath(dir, name, SyntheticOptions{Head: head, Seed: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.File().Verify(); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]linearKind{"f32": linDense, "f16": linF16, "bf16": linBF16}[head]
+			if k := m.lm.head.lin.kind; (k != want && name == SyntheticBitNetTiny) || m.lm.embed.kind != want {
+				t.Fatalf("%s %s: head kind %d, embedding kind %d, want %d", name, head, k, m.lm.embed.kind, want)
+			}
+			bytes = append(bytes, m.WeightBytes())
+			s, _ := m.NewSession()
+			l, err := s.Forward(context.Background(), testPrompt(4, 256, 8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits = append(logits, slices.Clone(l))
+			m.Close()
+		}
+		head := int64(512 * 128) // vocab × dim of the tiny models
+		if name == SyntheticMMFreeTiny {
+			head = 0 // the embedding is looked up, not streamed
+		}
+		if bytes[0]-bytes[1] != 2*head || bytes[1] != bytes[2] {
+			t.Fatalf("%s: weight bytes f32 %d, f16 %d, bf16 %d", name, bytes[0], bytes[1], bytes[2])
+		}
+		ref := make([]float64, len(logits[0]))
+		for i, v := range logits[0] {
+			ref[i] = float64(v)
+		}
+		for i, tol := range []float64{0, 0.05, 0.05} {
+			if diff, span := maxAbsDiff(logits[i], ref); diff > tol*span || (i > 0 && diff == 0) {
+				t.Fatalf("%s head %d: logits differ from f32's by %g (range %g)", name, i, diff, span)
+			}
+		}
 	}
 }

@@ -82,7 +82,7 @@ func init() {
 		MatVecT16: amd64Kernels{t16: t16DecodeVNNI512}.matVecT16,
 		MatMulT2:  amxKernels{vnni: vnni}.matMulT2,
 		MatVecI8:  amd64Kernels{i8: i8MatVecVNNI512, i8Step: 64}.matVecI8,
-	}, amxErr == nil)
+	}.withFloat(floatAVX512, true), amxErr == nil)
 }
 
 // amxArgs is the argument block of t2MatMulAMX; the offsets are repeated as

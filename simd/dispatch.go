@@ -38,8 +38,9 @@ var rank = map[Tier]int{
 	TierDotProd:    20,
 }
 
-// Impl is one tier's set of kernels. All produce exact int32 results equal to
-// the Generic* functions.
+// Impl is one tier's set of kernels. The integer kernels produce exact int32
+// results equal to the Generic* functions; the float ones sum in the fixed
+// order described at FloatLanes.
 type Impl struct {
 	Tier Tier
 	// dst[r] = exact dot of weight row r (w[r*stride:]) with x, for r <
@@ -54,6 +55,12 @@ type Impl struct {
 	// int8 x int8: dst[r] = Σ_c w[r*stride+c]·x[c] for c < len(x); per-row
 	// scales are applied by the caller in float.
 	MatVecI8 func(dst []int32, w []int8, stride int, x []int8)
+	// float: dst[r] = Σ_c f(w[r*stride+c])·x[c] for c < len(x), with f the
+	// widening of f16 (F16ToF32) or bf16 (BF16ToF32) bits, or none for
+	// float32 weights.
+	MatVecF16  func(dst []float32, w []uint16, stride int, x []float32)
+	MatVecBF16 func(dst []float32, w []uint16, stride int, x []float32)
+	MatVecF32  func(dst []float32, w []float32, stride int, x []float32)
 }
 
 // Generic is the pure-Go reference implementation, always available.
@@ -63,6 +70,10 @@ var Generic = Impl{
 	MatVecT16: GenericMatVecT16,
 	MatMulT2:  GenericMatMulT2,
 	MatVecI8:  GenericMatVecI8,
+
+	MatVecF16:  GenericMatVecF16,
+	MatVecBF16: GenericMatVecBF16,
+	MatVecF32:  GenericMatVecF32,
 }
 
 // DisableEnv is the environment variable read at start: a comma-separated
@@ -151,6 +162,15 @@ func (impl Impl) withGeneric() Impl {
 	}
 	if impl.MatVecI8 == nil {
 		impl.MatVecI8 = GenericMatVecI8
+	}
+	if impl.MatVecF16 == nil {
+		impl.MatVecF16 = GenericMatVecF16
+	}
+	if impl.MatVecBF16 == nil {
+		impl.MatVecBF16 = GenericMatVecBF16
+	}
+	if impl.MatVecF32 == nil {
+		impl.MatVecF32 = GenericMatVecF32
 	}
 	return impl
 }

@@ -26,6 +26,9 @@ const (
 	opT16
 	opMM
 	opI8
+	opF16
+	opBF16
+	opF32
 )
 
 // job is one parallel call, kept in the Pool so a call allocates nothing.
@@ -36,6 +39,10 @@ type job struct {
 	ldd    int
 	w      []byte
 	wi8    []int8
+	wh     []uint16  // f16 or bf16 bits
+	wf     []float32 // f32 weights
+	dstF   []float32
+	xf     []float32
 	stride int
 	rows   int
 	x      []int8
@@ -147,6 +154,19 @@ func (p *Pool) runShare(i int) {
 			return
 		}
 		j.impl.MatVecI8(j.dst[lo:hi], j.wi8[lo*j.stride:], j.stride, j.x)
+	case opF16, opBF16, opF32:
+		hi := min(lo+j.chunk, len(j.dstF))
+		if lo >= hi {
+			return
+		}
+		switch j.op {
+		case opF16:
+			j.impl.MatVecF16(j.dstF[lo:hi], j.wh[lo*j.stride:], j.stride, j.xf)
+		case opBF16:
+			j.impl.MatVecBF16(j.dstF[lo:hi], j.wh[lo*j.stride:], j.stride, j.xf)
+		default:
+			j.impl.MatVecF32(j.dstF[lo:hi], j.wf[lo*j.stride:], j.stride, j.xf)
+		}
 	case opMM:
 		if j.byTok {
 			hi := min(lo+j.chunk, j.ntok)
@@ -194,6 +214,34 @@ func (p *Pool) MatVecI8(impl Impl, dst []int32, w []int8, stride int, x []int8) 
 	defer p.mu.Unlock()
 	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x}
 	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// MatVecF16 is impl.MatVecF16 split by rows over the pool. Each row is
+// summed by one worker in the kernel's fixed order, so the results do not
+// depend on the number of threads.
+func (p *Pool) MatVecF16(impl Impl, dst []float32, w []uint16, stride int, x []float32) {
+	checkFloatArgs("Pool.MatVecF16", len(dst), len(w), stride, len(x))
+	p.runFloat(job{op: opF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x})
+}
+
+// MatVecBF16 is impl.MatVecBF16 split by rows over the pool.
+func (p *Pool) MatVecBF16(impl Impl, dst []float32, w []uint16, stride int, x []float32) {
+	checkFloatArgs("Pool.MatVecBF16", len(dst), len(w), stride, len(x))
+	p.runFloat(job{op: opBF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x})
+}
+
+// MatVecF32 is impl.MatVecF32 split by rows over the pool.
+func (p *Pool) MatVecF32(impl Impl, dst []float32, w []float32, stride int, x []float32) {
+	checkFloatArgs("Pool.MatVecF32", len(dst), len(w), stride, len(x))
+	p.runFloat(job{op: opF32, impl: impl.withGeneric(), dstF: dst, wf: w, stride: stride, xf: x})
+}
+
+func (p *Pool) runFloat(j job) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = j
+	p.run(len(j.dstF), rowAlign)
 	p.j = job{}
 }
 

@@ -14,7 +14,25 @@ var (
 	hasAVX2       = cpuid.CPU.Supports(cpuid.AVX2)
 	hasAVX512VNNI = cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512VNNI)
 	hasAVXVNNI    = cpuid.CPU.Supports(cpuid.AVX2, cpuid.AVXVNNI)
+	// The ymm float kernels widen f16 with F16C and multiply-add with FMA;
+	// every AVX2 CPU made so far has both, but the tiers below check.
+	hasFloatAVX2 = cpuid.CPU.Supports(cpuid.AVX2, cpuid.F16C, cpuid.FMA3)
 )
+
+// Float kernels per width; a tier whose CPU lacks F16C or FMA keeps the
+// generic ones (nil fields).
+var (
+	floatAVX2   = amd64FloatKernels{f16: f16MatVecAVX2, bf16: bf16MatVecAVX2, f32: f32MatVecAVX2}
+	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512}
+)
+
+// withFloat sets impl's float kernels to k's when ok.
+func (impl Impl) withFloat(k amd64FloatKernels, ok bool) Impl {
+	if ok {
+		impl.MatVecF16, impl.MatVecBF16, impl.MatVecF32 = k.matVecF16, k.matVecBF16, k.matVecF32
+	}
+	return impl
+}
 
 func init() {
 	register(Impl{
@@ -23,21 +41,21 @@ func init() {
 		MatVecT16: amd64Kernels{t16: t16DecodeAVX2}.matVecT16,
 		MatMulT2:  amd64Kernels{t2: t2DecodeAVX2, mm4: t2MatMul4AVX2}.matMulT2,
 		MatVecI8:  amd64Kernels{i8: i8MatVecAVX2, i8Step: 32}.matVecI8,
-	}, hasAVX2)
+	}.withFloat(floatAVX2, hasFloatAVX2), hasAVX2)
 	register(Impl{
 		Tier:      TierAVXVNNI,
 		MatVecT2:  amd64Kernels{t2: t2DecodeAVXVNNI}.matVecT2,
 		MatVecT16: amd64Kernels{t16: t16DecodeAVXVNNI}.matVecT16,
 		MatMulT2:  amd64Kernels{t2: t2DecodeAVXVNNI, mm4: t2MatMul4AVXVNNI}.matMulT2,
 		MatVecI8:  amd64Kernels{i8: i8MatVecAVXVNNI, i8Step: 32}.matVecI8,
-	}, hasAVXVNNI)
+	}.withFloat(floatAVX2, hasFloatAVX2), hasAVXVNNI)
 	register(Impl{
 		Tier:      TierAVX512VNNI,
 		MatVecT2:  amd64Kernels{t2: t2DecodeVNNI512, permute: true}.matVecT2,
 		MatVecT16: amd64Kernels{t16: t16DecodeVNNI512}.matVecT16,
 		MatMulT2:  amd64Kernels{t2: t2DecodeVNNI512, permute: true, mm4: t2MatMul4VNNI512}.matMulT2,
 		MatVecI8:  amd64Kernels{i8: i8MatVecVNNI512, i8Step: 64}.matVecI8,
-	}, hasAVX512VNNI)
+	}.withFloat(floatAVX512, true), hasAVX512VNNI)
 }
 
 // amd64Kernels adapts one tier's assembly to the Impl signatures: argument
@@ -189,6 +207,67 @@ func (k amd64Kernels) matVecI8(dst []int32, w []int8, stride int, x []int8) {
 			s += int32(v) * int32(tail[c])
 		}
 		dst[r] = s
+	}
+}
+
+// amd64FloatKernels adapts one width's float assembly to the Impl
+// signatures: argument checks, empty shapes, and the columns past the last
+// step of 16 (added in Go, in the same order as the generic kernels).
+type amd64FloatKernels struct {
+	f16, bf16 func(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+	f32       func(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+}
+
+func (k amd64FloatKernels) matVecF16(dst []float32, w []uint16, stride int, x []float32) {
+	checkFloatArgs("MatVecF16", len(dst), len(w), stride, len(x))
+	main := k.main16(dst, w, stride, x, k.f16)
+	if main == len(x) {
+		return
+	}
+	for r := range dst {
+		dst[r] = tailF16(dst[r], w[r*stride+main:r*stride+len(x)], x[main:])
+	}
+}
+
+func (k amd64FloatKernels) matVecBF16(dst []float32, w []uint16, stride int, x []float32) {
+	checkFloatArgs("MatVecBF16", len(dst), len(w), stride, len(x))
+	main := k.main16(dst, w, stride, x, k.bf16)
+	if main == len(x) {
+		return
+	}
+	for r := range dst {
+		dst[r] = tailBF16(dst[r], w[r*stride+main:r*stride+len(x)], x[main:])
+	}
+}
+
+// main16 runs f on the whole steps of 16 columns (or clears dst when there
+// are none) and returns the number of columns covered.
+func (k amd64FloatKernels) main16(dst []float32, w []uint16, stride int, x []float32,
+	f func(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)) int {
+	steps := len(x) / FloatLanes
+	if len(dst) == 0 || steps == 0 {
+		clear(dst)
+		return 0
+	}
+	f(&dst[0], &w[0], 2*stride, &x[0], steps, len(dst))
+	return steps * FloatLanes
+}
+
+func (k amd64FloatKernels) matVecF32(dst []float32, w []float32, stride int, x []float32) {
+	checkFloatArgs("MatVecF32", len(dst), len(w), stride, len(x))
+	steps := len(x) / FloatLanes
+	main := steps * FloatLanes
+	if len(dst) == 0 || steps == 0 {
+		clear(dst)
+		main = 0
+	} else {
+		k.f32(&dst[0], &w[0], 4*stride, &x[0], steps, len(dst))
+	}
+	if main == len(x) {
+		return
+	}
+	for r := range dst {
+		dst[r] = tailF32(dst[r], w[r*stride+main:r*stride+len(x)], x[main:])
 	}
 }
 

@@ -4247,6 +4247,831 @@ i8v_r1_end:
 	VZEROUPPER
 	RET
 
+// func f16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX2, F16C, FMA3, MMX+
+TEXT ·f16MatVecAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+f16y_r4:
+	CMPQ  R10, $0x00000004
+	JL    f16y_r4_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	LEAQ  (SI)(DX*4), CX
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    f16y_r4_reduce
+
+f16y_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000020, CX
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VCVTPH2PS   (R14), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VCVTPH2PS   16(R14), Y11
+	VFMADD231PS Y11, Y9, Y1
+	VCVTPH2PS   (R14)(DX*1), Y12
+	VFMADD231PS Y12, Y8, Y2
+	VCVTPH2PS   16(R14)(DX*1), Y13
+	VFMADD231PS Y13, Y9, Y3
+	VCVTPH2PS   (R14)(DX*2), Y10
+	VFMADD231PS Y10, Y8, Y4
+	VCVTPH2PS   16(R14)(DX*2), Y11
+	VFMADD231PS Y11, Y9, Y5
+	VCVTPH2PS   (R14)(R12*1), Y12
+	VFMADD231PS Y12, Y8, Y6
+	VCVTPH2PS   16(R14)(R12*1), Y13
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f16y_r4_loop
+
+f16y_r4_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0x4e, X2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0xb1, X2, X15
+	VADDSS       X15, X2, X2
+	VMOVSS       X2, 4(DI)
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0x4e, X4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0xb1, X4, X15
+	VADDSS       X15, X4, X4
+	VMOVSS       X4, 8(DI)
+	VADDPS       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0x4e, X6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0xb1, X6, X15
+	VADDSS       X15, X6, X6
+	VMOVSS       X6, 12(DI)
+	ADDQ         $0x00000010, DI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	SUBQ         $0x00000004, R10
+	JMP          f16y_r4
+
+f16y_r4_end:
+f16y_r1:
+	CMPQ  R10, $0x00000001
+	JL    f16y_r1_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    f16y_r1_reduce
+
+f16y_r1_loop:
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VCVTPH2PS   (R14), Y10
+	VFMADD231PS Y10, Y8, Y0
+	VCVTPH2PS   16(R14), Y11
+	VFMADD231PS Y11, Y9, Y1
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f16y_r1_loop
+
+f16y_r1_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	ADDQ         $0x00000004, DI
+	ADDQ         DX, SI
+	SUBQ         $0x00000001, R10
+	JMP          f16y_r1
+
+f16y_r1_end:
+	VZEROUPPER
+	RET
+
+// func f16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f16MatVecAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+f16z_r4:
+	CMPQ   R10, $0x00000004
+	JL     f16z_r4_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	LEAQ   (SI)(DX*4), CX
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     f16z_r4_reduce
+
+f16z_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000020, CX
+	VMOVUPS     (BX), Z16
+	VCVTPH2PS   (R14), Z20
+	VFMADD231PS Z20, Z16, Z0
+	VCVTPH2PS   (R14)(DX*1), Z21
+	VFMADD231PS Z21, Z16, Z1
+	VCVTPH2PS   (R14)(DX*2), Z22
+	VFMADD231PS Z22, Z16, Z2
+	VCVTPH2PS   (R14)(R12*1), Z23
+	VFMADD231PS Z23, Z16, Z3
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f16z_r4_loop
+
+f16z_r4_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	VEXTRACTF64X4 $0x01, Z1, Y14
+	VADDPS        Y14, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0x4e, X1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0xb1, X1, X15
+	VADDSS        X15, X1, X1
+	VMOVSS        X1, 4(DI)
+	VEXTRACTF64X4 $0x01, Z2, Y14
+	VADDPS        Y14, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0x4e, X2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0xb1, X2, X15
+	VADDSS        X15, X2, X2
+	VMOVSS        X2, 8(DI)
+	VEXTRACTF64X4 $0x01, Z3, Y14
+	VADDPS        Y14, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0x4e, X3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0xb1, X3, X15
+	VADDSS        X15, X3, X3
+	VMOVSS        X3, 12(DI)
+	ADDQ          $0x00000010, DI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	SUBQ          $0x00000004, R10
+	JMP           f16z_r4
+
+f16z_r4_end:
+f16z_r1:
+	CMPQ   R10, $0x00000001
+	JL     f16z_r1_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     f16z_r1_reduce
+
+f16z_r1_loop:
+	VMOVUPS     (BX), Z16
+	VCVTPH2PS   (R14), Z20
+	VFMADD231PS Z20, Z16, Z0
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f16z_r1_loop
+
+f16z_r1_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	ADDQ          $0x00000004, DI
+	ADDQ          DX, SI
+	SUBQ          $0x00000001, R10
+	JMP           f16z_r1
+
+f16z_r1_end:
+	VZEROUPPER
+	RET
+
+// func bf16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·bf16MatVecAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+bf16y_r4:
+	CMPQ  R10, $0x00000004
+	JL    bf16y_r4_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	LEAQ  (SI)(DX*4), CX
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    bf16y_r4_reduce
+
+bf16y_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000020, CX
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VPMOVZXWD   (R14), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y0
+	VPMOVZXWD   16(R14), Y11
+	VPSLLD      $0x10, Y11, Y11
+	VFMADD231PS Y11, Y9, Y1
+	VPMOVZXWD   (R14)(DX*1), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y12, Y8, Y2
+	VPMOVZXWD   16(R14)(DX*1), Y13
+	VPSLLD      $0x10, Y13, Y13
+	VFMADD231PS Y13, Y9, Y3
+	VPMOVZXWD   (R14)(DX*2), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y4
+	VPMOVZXWD   16(R14)(DX*2), Y11
+	VPSLLD      $0x10, Y11, Y11
+	VFMADD231PS Y11, Y9, Y5
+	VPMOVZXWD   (R14)(R12*1), Y12
+	VPSLLD      $0x10, Y12, Y12
+	VFMADD231PS Y12, Y8, Y6
+	VPMOVZXWD   16(R14)(R12*1), Y13
+	VPSLLD      $0x10, Y13, Y13
+	VFMADD231PS Y13, Y9, Y7
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         bf16y_r4_loop
+
+bf16y_r4_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0x4e, X2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0xb1, X2, X15
+	VADDSS       X15, X2, X2
+	VMOVSS       X2, 4(DI)
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0x4e, X4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0xb1, X4, X15
+	VADDSS       X15, X4, X4
+	VMOVSS       X4, 8(DI)
+	VADDPS       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0x4e, X6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0xb1, X6, X15
+	VADDSS       X15, X6, X6
+	VMOVSS       X6, 12(DI)
+	ADDQ         $0x00000010, DI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	SUBQ         $0x00000004, R10
+	JMP          bf16y_r4
+
+bf16y_r4_end:
+bf16y_r1:
+	CMPQ  R10, $0x00000001
+	JL    bf16y_r1_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    bf16y_r1_reduce
+
+bf16y_r1_loop:
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VPMOVZXWD   (R14), Y10
+	VPSLLD      $0x10, Y10, Y10
+	VFMADD231PS Y10, Y8, Y0
+	VPMOVZXWD   16(R14), Y11
+	VPSLLD      $0x10, Y11, Y11
+	VFMADD231PS Y11, Y9, Y1
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         bf16y_r1_loop
+
+bf16y_r1_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	ADDQ         $0x00000004, DI
+	ADDQ         DX, SI
+	SUBQ         $0x00000001, R10
+	JMP          bf16y_r1
+
+bf16y_r1_end:
+	VZEROUPPER
+	RET
+
+// func bf16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·bf16MatVecAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+bf16z_r4:
+	CMPQ   R10, $0x00000004
+	JL     bf16z_r4_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	LEAQ   (SI)(DX*4), CX
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     bf16z_r4_reduce
+
+bf16z_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000020, CX
+	VMOVUPS     (BX), Z16
+	VPMOVZXWD   (R14), Z20
+	VPSLLD      $0x10, Z20, Z20
+	VFMADD231PS Z20, Z16, Z0
+	VPMOVZXWD   (R14)(DX*1), Z21
+	VPSLLD      $0x10, Z21, Z21
+	VFMADD231PS Z21, Z16, Z1
+	VPMOVZXWD   (R14)(DX*2), Z22
+	VPSLLD      $0x10, Z22, Z22
+	VFMADD231PS Z22, Z16, Z2
+	VPMOVZXWD   (R14)(R12*1), Z23
+	VPSLLD      $0x10, Z23, Z23
+	VFMADD231PS Z23, Z16, Z3
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         bf16z_r4_loop
+
+bf16z_r4_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	VEXTRACTF64X4 $0x01, Z1, Y14
+	VADDPS        Y14, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0x4e, X1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0xb1, X1, X15
+	VADDSS        X15, X1, X1
+	VMOVSS        X1, 4(DI)
+	VEXTRACTF64X4 $0x01, Z2, Y14
+	VADDPS        Y14, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0x4e, X2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0xb1, X2, X15
+	VADDSS        X15, X2, X2
+	VMOVSS        X2, 8(DI)
+	VEXTRACTF64X4 $0x01, Z3, Y14
+	VADDPS        Y14, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0x4e, X3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0xb1, X3, X15
+	VADDSS        X15, X3, X3
+	VMOVSS        X3, 12(DI)
+	ADDQ          $0x00000010, DI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	SUBQ          $0x00000004, R10
+	JMP           bf16z_r4
+
+bf16z_r4_end:
+bf16z_r1:
+	CMPQ   R10, $0x00000001
+	JL     bf16z_r1_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     bf16z_r1_reduce
+
+bf16z_r1_loop:
+	VMOVUPS     (BX), Z16
+	VPMOVZXWD   (R14), Z20
+	VPSLLD      $0x10, Z20, Z20
+	VFMADD231PS Z20, Z16, Z0
+	ADDQ        $0x00000020, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         bf16z_r1_loop
+
+bf16z_r1_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	ADDQ          $0x00000004, DI
+	ADDQ          DX, SI
+	SUBQ          $0x00000001, R10
+	JMP           bf16z_r1
+
+bf16z_r1_end:
+	VZEROUPPER
+	RET
+
+// func f32MatVecAVX2(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·f32MatVecAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+f32y_r4:
+	CMPQ  R10, $0x00000004
+	JL    f32y_r4_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	LEAQ  (SI)(DX*4), CX
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    f32y_r4_reduce
+
+f32y_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000040, CX
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VFMADD231PS (R14), Y8, Y0
+	VFMADD231PS 32(R14), Y9, Y1
+	VFMADD231PS (R14)(DX*1), Y8, Y2
+	VFMADD231PS 32(R14)(DX*1), Y9, Y3
+	VFMADD231PS (R14)(DX*2), Y8, Y4
+	VFMADD231PS 32(R14)(DX*2), Y9, Y5
+	VFMADD231PS (R14)(R12*1), Y8, Y6
+	VFMADD231PS 32(R14)(R12*1), Y9, Y7
+	ADDQ        $0x00000040, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f32y_r4_loop
+
+f32y_r4_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0x4e, X2, X15
+	VADDPS       X15, X2, X2
+	VPERMILPS    $0xb1, X2, X15
+	VADDSS       X15, X2, X2
+	VMOVSS       X2, 4(DI)
+	VADDPS       Y5, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0x4e, X4, X15
+	VADDPS       X15, X4, X4
+	VPERMILPS    $0xb1, X4, X15
+	VADDSS       X15, X4, X4
+	VMOVSS       X4, 8(DI)
+	VADDPS       Y7, Y6, Y6
+	VEXTRACTF128 $0x01, Y6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0x4e, X6, X15
+	VADDPS       X15, X6, X6
+	VPERMILPS    $0xb1, X6, X15
+	VADDSS       X15, X6, X6
+	VMOVSS       X6, 12(DI)
+	ADDQ         $0x00000010, DI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	ADDQ         DX, SI
+	SUBQ         $0x00000004, R10
+	JMP          f32y_r4
+
+f32y_r4_end:
+f32y_r1:
+	CMPQ  R10, $0x00000001
+	JL    f32y_r1_end
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  SI, R14
+	MOVQ  x+24(FP), BX
+	MOVQ  steps+32(FP), R13
+	TESTQ R13, R13
+	JZ    f32y_r1_reduce
+
+f32y_r1_loop:
+	VMOVUPS     (BX), Y8
+	VMOVUPS     32(BX), Y9
+	VFMADD231PS (R14), Y8, Y0
+	VFMADD231PS 32(R14), Y9, Y1
+	ADDQ        $0x00000040, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f32y_r1_loop
+
+f32y_r1_reduce:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0x4e, X0, X15
+	VADDPS       X15, X0, X0
+	VPERMILPS    $0xb1, X0, X15
+	VADDSS       X15, X0, X0
+	VMOVSS       X0, (DI)
+	ADDQ         $0x00000004, DI
+	ADDQ         DX, SI
+	SUBQ         $0x00000001, R10
+	JMP          f32y_r1
+
+f32y_r1_end:
+	VZEROUPPER
+	RET
+
+// func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f32MatVecAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ stride+16(FP), DX
+	MOVQ rows+40(FP), R10
+	LEAQ (DX)(DX*2), R12
+
+f32z_r4:
+	CMPQ   R10, $0x00000004
+	JL     f32z_r4_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	LEAQ   (SI)(DX*4), CX
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     f32z_r4_reduce
+
+f32z_r4_loop:
+	PREFETCHT1  (CX)
+	PREFETCHT1  (CX)(DX*1)
+	PREFETCHT1  (CX)(DX*2)
+	PREFETCHT1  (CX)(R12*1)
+	ADDQ        $0x00000040, CX
+	VMOVUPS     (BX), Z16
+	VFMADD231PS (R14), Z16, Z0
+	VFMADD231PS (R14)(DX*1), Z16, Z1
+	VFMADD231PS (R14)(DX*2), Z16, Z2
+	VFMADD231PS (R14)(R12*1), Z16, Z3
+	ADDQ        $0x00000040, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f32z_r4_loop
+
+f32z_r4_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	VEXTRACTF64X4 $0x01, Z1, Y14
+	VADDPS        Y14, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0x4e, X1, X15
+	VADDPS        X15, X1, X1
+	VPERMILPS     $0xb1, X1, X15
+	VADDSS        X15, X1, X1
+	VMOVSS        X1, 4(DI)
+	VEXTRACTF64X4 $0x01, Z2, Y14
+	VADDPS        Y14, Y2, Y2
+	VEXTRACTF128  $0x01, Y2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0x4e, X2, X15
+	VADDPS        X15, X2, X2
+	VPERMILPS     $0xb1, X2, X15
+	VADDSS        X15, X2, X2
+	VMOVSS        X2, 8(DI)
+	VEXTRACTF64X4 $0x01, Z3, Y14
+	VADDPS        Y14, Y3, Y3
+	VEXTRACTF128  $0x01, Y3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0x4e, X3, X15
+	VADDPS        X15, X3, X3
+	VPERMILPS     $0xb1, X3, X15
+	VADDSS        X15, X3, X3
+	VMOVSS        X3, 12(DI)
+	ADDQ          $0x00000010, DI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	ADDQ          DX, SI
+	SUBQ          $0x00000004, R10
+	JMP           f32z_r4
+
+f32z_r4_end:
+f32z_r1:
+	CMPQ   R10, $0x00000001
+	JL     f32z_r1_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R14
+	MOVQ   x+24(FP), BX
+	MOVQ   steps+32(FP), R13
+	TESTQ  R13, R13
+	JZ     f32z_r1_reduce
+
+f32z_r1_loop:
+	VMOVUPS     (BX), Z16
+	VFMADD231PS (R14), Z16, Z0
+	ADDQ        $0x00000040, R14
+	ADDQ        $0x00000040, BX
+	DECQ        R13
+	JNZ         f32z_r1_loop
+
+f32z_r1_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y14
+	VADDPS        Y14, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0x4e, X0, X15
+	VADDPS        X15, X0, X0
+	VPERMILPS     $0xb1, X0, X15
+	VADDSS        X15, X0, X0
+	VMOVSS        X0, (DI)
+	ADDQ          $0x00000004, DI
+	ADDQ          DX, SI
+	SUBQ          $0x00000001, R10
+	JMP           f32z_r1
+
+f32z_r1_end:
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

@@ -64,6 +64,36 @@ func i8MatVecAVX2(dst *int32, w *int8, stride int, x *int8, steps int, rows int)
 //go:noescape
 func i8MatVecAVXVNNI(dst *int32, w *int8, stride int, x *int8, steps int, rows int)
 
+// f16MatVecAVX2 writes dst[r] = Σ w·x over steps·16 columns for r < rows (f16 weights, stride in bytes, AVX2, F16C and FMA).
+//
+//go:noescape
+func f16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+
+// f16MatVecAVX512 writes dst[r] = Σ w·x over steps·16 columns for r < rows (f16 weights, stride in bytes, AVX-512).
+//
+//go:noescape
+func f16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+
+// bf16MatVecAVX2 writes dst[r] = Σ w·x over steps·16 columns for r < rows (bf16 weights, stride in bytes, AVX2, F16C and FMA).
+//
+//go:noescape
+func bf16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+
+// bf16MatVecAVX512 writes dst[r] = Σ w·x over steps·16 columns for r < rows (bf16 weights, stride in bytes, AVX-512).
+//
+//go:noescape
+func bf16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
+
+// f32MatVecAVX2 writes dst[r] = Σ w·x over steps·16 columns for r < rows (f32 weights, stride in bytes, AVX2, F16C and FMA).
+//
+//go:noescape
+func f32MatVecAVX2(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+
+// f32MatVecAVX512 writes dst[r] = Σ w·x over steps·16 columns for r < rows (f32 weights, stride in bytes, AVX-512).
+//
+//go:noescape
+func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+
 // readStream512 reads n bytes (a multiple of 512) from p as eight concurrent streams.
 //
 //go:noescape

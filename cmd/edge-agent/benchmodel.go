@@ -17,7 +17,7 @@ import (
 func init() { benchModel = runBenchModel }
 
 const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
-                          [--tokens N] [--prefill N] [--head i8|f32] [--cache-dir DIR] [--bw-mib N]
+                          [--tokens N] [--prefill N] [--head i8|f32|f16|bf16] [--cache-dir DIR] [--bw-mib N]
 
 Measures a language model end to end: prefill of --prefill tokens (default
 256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
@@ -55,7 +55,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	asJSON := fs.Bool("json", false, "print one JSON object per case")
 	decodeN := fs.Int("tokens", 32, "tokens to decode")
 	prefillN := fs.Int("prefill", 256, "prompt tokens to prefill")
-	head := fs.String("head", "i8", "synthetic output head dtype: i8 or f32")
+	head := fs.String("head", "i8", "synthetic output head (and tied embedding) dtype: i8, f32, f16 or bf16")
 	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
 	bwMiB := fs.Int("bw-mib", 512, "buffer of the read-bandwidth measurement in MiB")
 	if err := fs.Parse(args); err != nil {

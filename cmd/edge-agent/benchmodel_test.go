@@ -62,3 +62,32 @@ func TestBenchModelSynthetic(t *testing.T) {
 		t.Fatal("no model accepted")
 	}
 }
+
+// --head f16 builds a synthetic model whose head (the tied embedding)
+// is read in place at 2 bytes per weight: 512 × 128 weights instead of the
+// int8 head's 1 byte each plus a 4-byte scale per row.
+func TestBenchModelHalfHead(t *testing.T) {
+	dir := t.TempDir()
+	wb := map[string]int64{}
+	for _, head := range []string{"i8", "f16", "bf16"} {
+		code, out, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--head", head, "--cache-dir", dir,
+			"--json", "--tokens", "2", "--prefill", "4", "--bw-mib", "4", "--threads", "1")
+		if code != 0 {
+			t.Fatalf("--head %s: exit %d: %s", head, code, errs)
+		}
+		var r modelResult
+		if err := json.Unmarshal([]byte(strings.Split(out, "\n")[0]), &r); err != nil {
+			t.Fatal(err)
+		}
+		wb[head] = r.WeightBytes
+		if files, _ := filepath.Glob(filepath.Join(dir, "bitnet-tiny-"+head+"-*.bwm")); len(files) != 1 {
+			t.Fatalf("--head %s: cache holds %v", head, files)
+		}
+	}
+	if wb["f16"]-wb["i8"] != 512*128-4*512 || wb["bf16"] != wb["f16"] {
+		t.Fatalf("weight bytes per head dtype: %v", wb)
+	}
+	if code, _, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--head", "f8", "--cache-dir", dir); code != 1 || !strings.Contains(errs, "want i8, f32, f16 or bf16") {
+		t.Fatalf("--head f8: %d %q", code, errs)
+	}
+}

@@ -86,6 +86,10 @@ func main() {
 	i8Z()
 	i8AVX2()
 	i8VEXVNNI()
+	for _, k := range floatKinds {
+		floatAVX2(k)
+		floatZ(k)
+	}
 	readStream()
 	Generate()
 }
@@ -1022,6 +1026,112 @@ func i8VEXVNNI() {
 			}
 		},
 		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// Float matrix × float32 vector: output heads stored as f16, bf16 or f32,
+// read in place. The summation order is fixed and shared by every tier
+// (simd/float16.go): column c of a step of 16 goes to lane c%16, each lane
+// accumulates with a fused multiply-add in column order, and the lanes are
+// reduced by a tree, l+8, then l+4, then l+2, then l+1. The AVX2 kernel keeps
+// lanes 0-7 and 8-15 in two ymm accumulators per row, the AVX-512 kernel in
+// one zmm, so both round identically. The kernels cover steps·16 columns;
+// the caller adds the rest. f16 widens with VCVTPH2PS (F16C, or AVX-512F for
+// zmm), exact for every value; bf16 is the top half of an f32, so it widens
+// with a zero extension and a 16-bit shift left.
+
+type floatKind struct {
+	name  string // f16, bf16, f32
+	wType string // Go type of a weight in the prototype
+	bytes int    // bytes per weight
+}
+
+var floatKinds = []floatKind{{"f16", "uint16", 2}, {"bf16", "uint16", 2}, {"f32", "float32", 4}}
+
+func floatSig(k floatKind) string {
+	return fmt.Sprintf("func(dst *float32, w *%s, stride int, x *float32, steps int, rows int)", k.wType)
+}
+
+func floatDoc(name string, k floatKind, tier string) string {
+	return fmt.Sprintf("%s writes dst[r] = Σ w·x over steps·16 columns for r < rows (%s weights, stride in bytes, %s).", name, k.name, tier)
+}
+
+// widen loads the weights at m as float32 into t (ymm or zmm); for f32 it
+// returns m itself, for the multiply-add to read from memory.
+func widen(k floatKind, m Mem, t VecPhysical) Op {
+	switch k.name {
+	case "f16":
+		VCVTPH2PS(m, t)
+	case "bf16":
+		VPMOVZXWD(m, t)
+		VPSLLD(U8(16), t, t)
+	default:
+		return m
+	}
+	return t
+}
+
+// hsumPS reduces the four floats of xmm register xs[i] in the order
+// (l, l+2) then (l, l+1) into its low float, after the l+8 and l+4 steps.
+func hsumPS(i int) {
+	VEXTRACTF128(U8(1), ys[i], X15)
+	VADDPS(X15, xs[i], xs[i])
+	VPERMILPS(U8(0x4e), xs[i], X15)
+	VADDPS(X15, xs[i], xs[i])
+	VPERMILPS(U8(0xb1), xs[i], X15)
+	VADDSS(X15, xs[i], xs[i])
+}
+
+func floatAVX2(k floatKind) {
+	name := k.name + "MatVecAVX2"
+	ymmPrologue(name, floatSig(k), floatDoc(name, k, "AVX2, F16C and FMA"))
+	rowGroups(k.name+"y", "steps", 16*k.bytes, 64,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroY(0, 1, 2, 3, 4, 5, 6, 7) },
+		func(rows int) {
+			VMOVUPS(Mem{Base: RBX}, Y8)
+			VMOVUPS(Mem{Base: RBX, Disp: 32}, Y9)
+			for r := 0; r < rows; r++ {
+				for h := 0; h < 2; h++ {
+					w := widen(k, rowMem(R14, RDX, R12, r, 8*k.bytes*h), ys[10+(2*r+h)%4])
+					VFMADD231PS(w, ys[8+h], ys[2*r+h])
+				}
+			}
+		},
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				VADDPS(ys[2*r+1], ys[2*r], ys[2*r])
+				hsumPS(2 * r)
+				VMOVSS(xs[2*r], Mem{Base: RDI, Disp: 4 * r})
+			}
+		})
+	VZEROUPPER()
+	RET()
+}
+
+func floatZ(k floatKind) {
+	name := k.name + "MatVecAVX512"
+	ymmPrologue(name, floatSig(k), floatDoc(name, k, "AVX-512"))
+	rowGroups(k.name+"z", "steps", 16*k.bytes, 64,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) { zeroZ(0, 1, 2, 3) },
+		func(rows int) {
+			VMOVUPS(Mem{Base: RBX}, Z16)
+			for r := 0; r < rows; r++ {
+				w := widen(k, rowMem(R14, RDX, R12, r, 0), zs[20+r])
+				VFMADD231PS(w, Z16, zs[r])
+			}
+		},
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				VEXTRACTF64X4(U8(1), zs[r], Y14)
+				VADDPS(Y14, ys[r], ys[r])
+				hsumPS(r)
+				VMOVSS(xs[r], Mem{Base: RDI, Disp: 4 * r})
+			}
+		})
 	VZEROUPPER()
 	RET()
 }
