@@ -2,7 +2,10 @@
 // inference: packed ternary matrix × int8 vector for decode, ternary matrix ×
 // int8 matrix for prefill, and int8 × int8 for quantized heads, each in a
 // generic Go reference and in per-CPU tiers (AVX2, AVX-512 VNNI, AVX-VNNI,
-// AMX-INT8 for prefill, NEON, NEON dotprod) that reproduce it bit for bit. A registry picks the best
+// AMX-INT8 for prefill, NEON, NEON dotprod) that reproduce it bit for bit.
+// Output heads and embeddings kept in f16, bf16 or f32 are read in place by
+// MatVecF16, MatVecBF16 and MatVecF32, which sum in one fixed order on every
+// tier (float16.go), so their results too are the same on every tier. A registry picks the best
 // tier at start, a worker pool spreads rows over cores, and small float helpers
 // cover the rest of a layer.
 //
