@@ -5,7 +5,10 @@
 // AMX-INT8 for prefill, NEON, NEON dotprod) that reproduce it bit for bit.
 // Output heads and embeddings kept in f16, bf16 or f32 are read in place by
 // MatVecF16, MatVecBF16 and MatVecF32, which sum in one fixed order on every
-// tier (float16.go), so their results too are the same on every tier. A registry picks the best
+// tier (float16.go): the amd64 tiers fuse each multiply-add and agree with
+// each other bit for bit; the generic code rounds each product and stays
+// within the bound float16.go states. Results never depend on the thread
+// count. A registry picks the best
 // tier at start, a worker pool spreads rows over cores, and small float helpers
 // cover the rest of a layer.
 //
