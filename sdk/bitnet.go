@@ -37,8 +37,9 @@ import (
 // softmax and norms are float32 (as in HF run in f32, §1.7); an int8 head
 // (the default of the synthetic models) quantizes its input per token
 // (W8A8) instead of the full-precision head of §1.2; an f16 or bf16 head
-// (or tied embedding) is read in place and summed in float32 in the fixed
-// order of the simd float kernels (simd.FloatLanes).
+// (or tied embedding) is read in place and, like the attention scores and
+// weighted sums, summed in float32 in the fixed order of the simd float
+// kernels (simd.FloatLanes).
 
 // BitNetConfig holds a BitNet model's hyper-parameters.
 type BitNetConfig struct {
@@ -174,7 +175,39 @@ type attention struct {
 	eps                     float32
 }
 
-type kvCache struct{ k, v []float32 } // [ctxLen × kvHeads·headDim], keys after RoPE
+// kvCache is one attention block's keys and values. Keys are stored by
+// position, [ctxLen × kvHeads·headDim] after RoPE, so that the scores of a
+// head are one simd.MatVecF32 over its rows (rows = positions, stride
+// kvHeads·headDim). Values are stored transposed, [kvHeads·headDim × span]
+// with span = scoreSpan(ctxLen), so that the weighted sum Σ_p w_p·v_p of a
+// head is one MatVecF32 too (rows = the head's columns, x = the weights):
+// both read the cache as long contiguous rows at the kernels' speed. A
+// position's values are written as one column, headDim·kvHeads scattered
+// stores per token, paid once against reading them at every later token.
+type kvCache struct {
+	k, vt []float32
+	span  int
+}
+
+// newKVCache allocates the cache of one attention block.
+func newKVCache(ctxLen, kvHeads, headDim int) *kvCache {
+	span := scoreSpan(ctxLen)
+	return &kvCache{k: make([]float32, ctxLen*kvHeads*headDim), vt: make([]float32, kvHeads*headDim*span), span: span}
+}
+
+// store writes position pos's keys and values (kvHeads·headDim each).
+func (kv *kvCache) store(pos int, k, v []float32) {
+	copy(kv.k[pos*len(k):(pos+1)*len(k)], k)
+	vt := kv.vt[pos:]
+	for i, x := range v {
+		vt[i*kv.span] = x
+	}
+}
+
+// scoreSpan rounds n positions up to whole steps of simd.FloatLanes: the
+// attention weights of a head are padded with zeros to that length, so
+// that the weighted sum has no column tail to add one by one (see heads).
+func scoreSpan(n int) int { return (n + simd.FloatLanes - 1) &^ (simd.FloatLanes - 1) }
 
 func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 	a := &attention{heads: c.Heads, kvHeads: c.KVHeads, headDim: c.HeadDim, eps: float32(c.Eps)}
@@ -201,10 +234,12 @@ func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 func (a *attention) preNorm() []float32 { return a.norm }
 func (a *attention) linears() []*linear { return []*linear{a.q, a.k, a.v, a.o} }
 func (a *attention) newState(s *Session) any {
-	kvd := a.kvHeads * a.headDim
-	return &kvCache{k: make([]float32, s.ctxLen*kvd), v: make([]float32, s.ctxLen*kvd)}
+	return newKVCache(s.ctxLen, a.kvHeads, a.headDim)
 }
-func (a *attention) reset(any) {} // positions ≥ Pos are never read
+
+// reset keeps the old entries: keys past Pos are never read, and values
+// past Pos only with a weight of zero (see heads).
+func (a *attention) reset(any) {}
 
 func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n int) {
 	kv := state.(*kvCache)
@@ -225,11 +260,10 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		for h := 0; h < a.kvHeads; h++ {
 			simd.RoPERotateHalf(k[t*kvd+h*hd:t*kvd+(h+1)*hd], cos, sin)
 		}
-		copy(kv.k[pos*kvd:(pos+1)*kvd], k[t*kvd:(t+1)*kvd])
-		copy(kv.v[pos*kvd:(pos+1)*kvd], v[t*kvd:(t+1)*kvd])
+		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
 	// Every (token, head) pair is one item for the model's workers.
-	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, ctxLen: s.ctxLen}
+	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), matVec: s.m.impl.MatVecF32}
 	s.m.work.run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
 	for t := 0; a.subNorm != nil && t < n; t++ {
@@ -306,39 +340,6 @@ func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	f.down.apply(r, out, d, g, w, n)
 }
 
-// dot32 returns Σ a[i]·b[i] (len(b) ≥ len(a)) with four partial sums, so
-// the loop is bound by loads rather than by one chain of adds.
-func dot32(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// axpy32 sets y[i] += a·x[i].
-func axpy32(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	i := 0
-	for ; i+4 <= len(y); i += 4 {
-		y[i] += a * x[i]
-		y[i+1] += a * x[i+1]
-		y[i+2] += a * x[i+2]
-		y[i+3] += a * x[i+3]
-	}
-	for ; i < len(y); i++ {
-		y[i] += a * x[i]
-	}
-}
-
 // attnJob is one layer's attention over a batch of tokens, split by
 // (token, head) between the model's workers.
 type attnJob struct {
@@ -346,15 +347,19 @@ type attnJob struct {
 	kv     *kvCache
 	q, att []float32
 	pos0   int
-	scores []float32
-	ctxLen int
+	scores []float32 // [workers × span]
+	span   int
+	matVec func(dst []float32, w []float32, stride int, x []float32) // the model's simd MatVecF32
 }
 
 // heads computes items [lo, hi) (item = token·heads + head): causal softmax
 // attention of the query head over positions 0..pos of its KV head
 // (architectures.md §1.2, §7 item 7: q head j reads KV head j/(heads/kv)).
+// An item's arithmetic depends only on its query, its position and the
+// cache up to it, never on the batch or the worker, so prefill and decode
+// give the same bits at any thread count.
 func (j *attnJob) heads(worker, lo, hi int) {
-	a := j.a
+	a, kv := j.a, j.kv
 	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
 	group := a.heads / a.kvHeads
 	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
@@ -363,15 +368,19 @@ func (j *attnJob) heads(worker, lo, hi int) {
 		pos := j.pos0 + t
 		kvh := h / group
 		qh := j.q[t*qd+h*hd : t*qd+(h+1)*hd]
-		sc := j.scores[worker*j.ctxLen : worker*j.ctxLen+pos+1] // causal: positions 0..pos
+		w := j.scores[worker*j.span : worker*j.span+scoreSpan(pos+1)]
+		sc := w[:pos+1] // causal: positions 0..pos
+		// Scores: one row of K per position, at stride kvd.
+		j.matVec(sc, kv.k[kvh*hd:], kvd, qh)
 		for p := range sc {
-			sc[p] = dot32(qh, j.kv.k[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd]) * scale
+			sc[p] *= scale
 		}
 		simd.Softmax(sc)
-		oh := j.att[t*qd+h*hd : t*qd+(h+1)*hd]
-		clear(oh)
-		for p, w := range sc {
-			axpy32(oh, w, j.kv.v[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd])
-		}
+		// Weighted sum: one row of V transposed per column of the head.
+		// The padding weights are zero, so the values past pos that they
+		// meet (later tokens of a batch, or an earlier sequence's, always
+		// finite) add exact zeros: the sum is the same whatever they hold.
+		clear(w[pos+1:])
+		j.matVec(j.att[t*qd+h*hd:t*qd+(h+1)*hd], kv.vt[kvh*hd*kv.span:(kvh+1)*hd*kv.span], kv.span, w)
 	}
 }

@@ -1,0 +1,182 @@
+package sdk
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/speakez/barewire/simd"
+)
+
+// attnCase is a KV cache filled at positions 0..ctxLen-1 with random keys
+// and values, and the queries of n tokens starting at pos0.
+type attnCase struct {
+	a       *attention
+	kv      *kvCache
+	ctxLen  int
+	q       []float32 // [n × heads·headDim]
+	keys    []float32 // [ctxLen × kvHeads·headDim], as stored
+	values  []float32 // [ctxLen × kvHeads·headDim], untransposed
+	pos0, n int
+}
+
+func newAttnCase(seed uint64, heads, kvHeads, headDim, ctxLen, pos0, n int) *attnCase {
+	r := rand.New(rand.NewPCG(seed, 1))
+	c := &attnCase{a: &attention{heads: heads, kvHeads: kvHeads, headDim: headDim},
+		kv: newKVCache(ctxLen, kvHeads, headDim), ctxLen: ctxLen, pos0: pos0, n: n}
+	kvd := kvHeads * headDim
+	rnd := func(n int, s float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * s)
+		}
+		return v
+	}
+	c.keys, c.values = rnd(ctxLen*kvd, 1), rnd(ctxLen*kvd, 1)
+	c.q = rnd(n*heads*headDim, 2) // peaked enough that the softmax is not flat
+	for p := range ctxLen {
+		c.kv.store(p, c.keys[p*kvd:(p+1)*kvd], c.values[p*kvd:(p+1)*kvd])
+	}
+	return c
+}
+
+// run computes items [lo, hi) with the given kernel as worker w of workers.
+func (c *attnCase) run(mv func([]float32, []float32, int, []float32), att []float32, workers, w, lo, hi int) {
+	span := scoreSpan(c.ctxLen)
+	scores := make([]float32, workers*span)
+	for i := range scores {
+		scores[i] = float32(math.NaN()) // what an earlier item left: never read
+	}
+	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, matVec: mv}
+	j.heads(w, lo, hi)
+}
+
+// want is the attention of token t, head h in float64 by the textbook
+// formula: softmax(q·kᵀ/√d)·V over positions 0..pos0+t.
+func (c *attnCase) want(t, h int) []float64 {
+	a := c.a
+	hd, kvd, qd := a.headDim, a.kvHeads*a.headDim, a.heads*a.headDim
+	kvh := h / (a.heads / a.kvHeads)
+	pos := c.pos0 + t
+	sc := make([]float64, pos+1)
+	mx := math.Inf(-1)
+	for p := range sc {
+		for i := range hd {
+			sc[p] += float64(c.q[t*qd+h*hd+i]) * float64(c.keys[p*kvd+kvh*hd+i])
+		}
+		sc[p] /= math.Sqrt(float64(hd))
+		mx = max(mx, sc[p])
+	}
+	sum := 0.0
+	for p := range sc {
+		sc[p] = math.Exp(sc[p] - mx)
+		sum += sc[p]
+	}
+	out := make([]float64, hd)
+	for p, e := range sc {
+		for i := range out {
+			out[i] += e / sum * float64(c.values[p*kvd+kvh*hd+i])
+		}
+	}
+	return out
+}
+
+func TestKVCacheLayout(t *testing.T) {
+	c := newAttnCase(1, 4, 2, 24, 21, 0, 1)
+	kvd := 2 * 24
+	if c.kv.span != 32 || len(c.kv.vt) != kvd*32 || len(c.kv.k) != 21*kvd {
+		t.Fatalf("span %d, %d values, %d keys", c.kv.span, len(c.kv.vt), len(c.kv.k))
+	}
+	for p := range 21 {
+		for i := range kvd {
+			if c.kv.k[p*kvd+i] != c.keys[p*kvd+i] || c.kv.vt[i*c.kv.span+p] != c.values[p*kvd+i] {
+				t.Fatalf("position %d, element %d stored wrong", p, i)
+			}
+		}
+	}
+}
+
+// TestAttentionMatchesFloat64 checks every item of a batch on every kernel
+// tier against the float64 formula. The float32 error is a few roundings of
+// the scores (each within headDim·2⁻²⁴·Σ|q·k|, see simd.FloatLanes), of the
+// softmax and of the weighted sum of at most ctxLen values: 1e-5 of the
+// largest value bounds it with a wide margin for these sizes, and a wrong
+// position, head or weight misses it by orders of magnitude.
+func TestAttentionMatchesFloat64(t *testing.T) {
+	for _, sh := range []struct{ heads, kvHeads, headDim, ctxLen, pos0, n int }{
+		{4, 2, 32, 40, 0, 40},    // prefill from 0, every span from 16 to 48
+		{6, 3, 24, 19, 11, 8},    // a head narrower than 32, columns not a multiple of 16
+		{2, 2, 128, 300, 270, 3}, // the 2B4T head size at decode positions
+		{5, 1, 40, 17, 16, 1},    // one KV head for all, the last position
+	} {
+		c := newAttnCase(uint64(sh.headDim), sh.heads, sh.kvHeads, sh.headDim, sh.ctxLen, sh.pos0, sh.n)
+		qd := sh.heads * sh.headDim
+		maxV := 0.0
+		for _, v := range c.values {
+			maxV = max(maxV, math.Abs(float64(v)))
+		}
+		for _, tier := range simd.Tiers() {
+			impl, _ := simd.ImplFor(tier)
+			att := make([]float32, sh.n*qd)
+			c.run(impl.MatVecF32, att, 1, 0, 0, sh.n*sh.heads)
+			worst := 0.0
+			for tk := range sh.n {
+				for h := range sh.heads {
+					for i, w := range c.want(tk, h) {
+						worst = max(worst, math.Abs(float64(att[tk*qd+h*sh.headDim+i])-w))
+					}
+				}
+			}
+			t.Logf("%s %+v: largest difference %.2g of the largest value", tier, sh, worst/maxV)
+			if worst > 1e-5*maxV {
+				t.Errorf("%s %+v: largest difference %g from float64 (values up to %g)", tier, sh, worst, maxV)
+			}
+		}
+	}
+}
+
+// TestAttentionItemsIndependent checks the properties prefill, decode and
+// the thread count rely on: an item gives the same bits whichever worker
+// computes it and in whatever range, whatever the cache holds past its
+// position, and whether the tokens after it are in the same batch.
+func TestAttentionItemsIndependent(t *testing.T) {
+	const heads, kvHeads, hd, ctxLen = 4, 2, 48, 45
+	for _, tier := range simd.Tiers() {
+		impl, _ := simd.ImplFor(tier)
+		mv := impl.MatVecF32
+		// The whole context as one batch, one worker.
+		batch := newAttnCase(7, heads, kvHeads, hd, ctxLen, 0, ctxLen)
+		qd := heads * hd
+		want := make([]float32, ctxLen*qd)
+		batch.run(mv, want, 1, 0, 0, ctxLen*heads)
+		// Split between three workers, each with its own row of weights.
+		got := make([]float32, ctxLen*qd)
+		for w := range 3 {
+			batch.run(mv, got, 3, w, ctxLen*heads*w/3, ctxLen*heads*(w+1)/3)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: split between workers, different results", tier)
+		}
+		// Decode: each token alone, the cache past it holding stale values
+		// (from an earlier sequence: large, of either sign) instead of the
+		// batch's later tokens.
+		kvd := kvHeads * hd
+		stale := make([]float32, kvd)
+		for p := range ctxLen {
+			dec := &attnCase{a: batch.a, kv: batch.kv, ctxLen: ctxLen, q: batch.q[p*qd : (p+1)*qd], pos0: p, n: 1}
+			batch.kv.store(p, batch.keys[p*kvd:(p+1)*kvd], batch.values[p*kvd:(p+1)*kvd])
+			for s := p + 1; s < ctxLen; s++ {
+				for i := range stale {
+					stale[i] = float32((s+i)%7-3) * 1e30
+				}
+				batch.kv.store(s, stale, stale)
+			}
+			att := make([]float32, qd)
+			dec.run(mv, att, 2, 1, 0, heads)
+			if !slices.Equal(att, want[p*qd:(p+1)*qd]) {
+				t.Fatalf("%s: position %d alone differs from the batch", tier, p)
+			}
+		}
+	}
+}
