@@ -3,6 +3,7 @@ package mmapmodel
 import (
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	mmap "github.com/edsrzf/mmap-go"
@@ -13,12 +14,52 @@ import (
 // view; the bytes are unmapped when it drops to zero, never before, so a
 // view can outlive Model.Close (a request that pinned the old release of a
 // hot swap keeps reading it until it finishes).
+//
+// Mappings are also shared between opens: a file that is already mapped
+// (the same device, inode, size and modification time — component files
+// are immutable and named by content, so a release that reuses a
+// component reuses its file) is not mapped again, and each open takes a
+// reference. Replacing one component of a release therefore maps one new
+// file, and the unchanged components keep their single mapping.
 type mapping struct {
 	path     string
+	key      fileKey
 	data     mmap.MMap
 	refs     atomic.Int64
 	unmapped atomic.Bool
 	unmapErr error
+}
+
+// fileKey identifies a file's contents for sharing a mapping.
+type fileKey struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64 // nanoseconds
+}
+
+// shared holds every live mapping by file identity.
+var shared = struct {
+	sync.Mutex
+	byKey map[fileKey]*mapping
+}{byKey: make(map[fileKey]*mapping)}
+
+// sharedMapping returns a live mapping of the file with key k, with a
+// reference taken for the caller, or nil.
+func sharedMapping(k fileKey) *mapping {
+	shared.Lock()
+	defer shared.Unlock()
+	if m := shared.byKey[k]; m != nil && m.acquire() {
+		return m
+	}
+	return nil
+}
+
+// SharedMappings reports how many files are mapped at present (each once,
+// however many Models hold them).
+func SharedMappings() int {
+	shared.Lock()
+	defer shared.Unlock()
+	return len(shared.byKey)
 }
 
 func mapFile(path string) (*mapping, *os.File, uint64, error) {
@@ -44,7 +85,13 @@ func mapFile(path string) (*mapping, *os.File, uint64, error) {
 		f.Close()
 		return nil, nil, 0, err
 	}
-	m := &mapping{path: path}
+	key, keyed := identity(st)
+	if keyed && size >= PreambleSize {
+		if m := sharedMapping(key); m != nil {
+			return m, f, size, nil
+		}
+	}
+	m := &mapping{path: path, key: key}
 	if size >= PreambleSize {
 		// Map the whole file: mapping is lazy, so this reads nothing; the
 		// parse touches the preamble and header pages only.
@@ -55,6 +102,15 @@ func mapFile(path string) (*mapping, *os.File, uint64, error) {
 		}
 	}
 	m.refs.Store(1)
+	if keyed && m.data != nil {
+		shared.Lock()
+		// Another open may have mapped the same file meanwhile; the later
+		// one is then simply not shared.
+		if _, dup := shared.byKey[key]; !dup {
+			shared.byKey[key] = m
+		}
+		shared.Unlock()
+	}
 	return m, f, size, nil
 }
 
@@ -80,6 +136,11 @@ func (m *mapping) release() error {
 	if n < 0 {
 		panic("mmapmodel: mapping released more often than acquired")
 	}
+	shared.Lock()
+	if shared.byKey[m.key] == m {
+		delete(shared.byKey, m.key)
+	}
+	shared.Unlock()
 	m.unmapped.Store(true)
 	if m.data != nil {
 		m.unmapErr = m.data.Unmap()
