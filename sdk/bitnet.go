@@ -262,9 +262,9 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		}
 		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
-	// Every (token, head) pair is one item for the model's workers.
+	// Every (token, head) pair is one item for the model's pool threads.
 	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), matVec: s.m.impl.MatVecF32}
-	s.m.work.run(n*a.heads, s.attnFn)
+	s.m.pool.Run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
 	for t := 0; a.subNorm != nil && t < n; t++ {
 		// §1.2 SubLN: RMSNorm over the concatenated heads before o_proj.
@@ -341,7 +341,7 @@ func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 }
 
 // attnJob is one layer's attention over a batch of tokens, split by
-// (token, head) between the model's workers.
+// (token, head) between the model's pool threads.
 type attnJob struct {
 	a      *attention
 	kv     *kvCache

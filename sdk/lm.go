@@ -164,7 +164,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 			s.ctxLen = DefaultContextLength
 		}
 		half := g.ropeDim / 2
-		s.scores = make([]float32, m.work.n*scoreSpan(s.ctxLen))
+		s.scores = make([]float32, m.pool.Threads()*scoreSpan(s.ctxLen))
 		s.attnFn = s.attn.heads
 		s.ropeCos = make([]float32, s.ctxLen*half)
 		s.ropeSin = make([]float32, s.ctxLen*half)

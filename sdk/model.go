@@ -47,7 +47,6 @@ type Model struct {
 	file    *mmapmodel.Model
 	arch    string
 	pool    *simd.Pool
-	work    *workers // float work (attention heads), same thread count as pool
 	impl    simd.Impl
 	backend string
 
@@ -98,7 +97,6 @@ func Open(path string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m.pool = simd.NewPool(cfg.threads)
-	m.work = newWorkers(m.pool.Threads())
 	return m, nil
 }
 
@@ -143,7 +141,6 @@ func (m *Model) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed = true
 		m.pool.Close()
-		m.work.close()
 		m.release()
 		err = m.file.Close()
 	})

@@ -3,6 +3,7 @@ package simd
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -29,6 +30,7 @@ const (
 	opF16
 	opBF16
 	opF32
+	opFunc
 )
 
 // job is one parallel call, kept in the Pool so a call allocates nothing.
@@ -51,6 +53,8 @@ type job struct {
 	xsum   int32
 	xsums  []int32
 	ntok   int
+	fn     func(worker, lo, hi int) // opFunc
+	items  int                      // opFunc
 	// split: rows per worker (a multiple of rowAlign), or tokens per worker
 	// when byTok.
 	chunk int
@@ -66,14 +70,32 @@ const rowAlign = 16
 // them. The calling goroutine does the first share itself. A call starts no
 // goroutine and allocates nothing. Calls are serialized: a Pool runs one
 // kernel at a time, so share one per model, not per request.
+//
+// Decode makes a few hundred calls per token, each tens of microseconds
+// long, with a little serial work between them. Waking a parked goroutine
+// costs about as much as such a call (a futex wake, more in a virtual
+// machine), so after its share a worker spins on the job counter for a
+// while (yielding the processor now and then) before it parks; a model
+// that decodes keeps its workers awake, an idle one lets them sleep.
 type Pool struct {
 	mu      sync.Mutex
 	threads int
-	start   []chan struct{}
-	done    chan struct{}
+	// state is seq<<8 | shares: a new job bumps seq; shares is how many
+	// workers (the caller included) take part in it. One word, so a worker
+	// that sees a new job also sees how many take part without reading
+	// anything the next job may overwrite.
+	state   atomic.Uint64
+	pending atomic.Int32 // worker shares of the current job not yet done
+	parked  []atomic.Bool
+	wake    []chan struct{}
+	quit    atomic.Bool
 	j       job
 	closed  bool
 }
+
+// spinRounds bounds how long an idle worker polls for the next job before it
+// parks: about a hundred microseconds.
+const spinRounds = 1 << 14
 
 // NewPool starts a pool of threads workers (threads-1 goroutines plus the
 // caller); threads <= 0 means DefaultThreads().
@@ -81,10 +103,12 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = DefaultThreads()
 	}
-	p := &Pool{threads: threads, done: make(chan struct{}, threads)}
-	p.start = make([]chan struct{}, threads)
+	if threads > 255 {
+		threads = 255 // shares travel in 8 bits of the state word
+	}
+	p := &Pool{threads: threads, parked: make([]atomic.Bool, threads), wake: make([]chan struct{}, threads)}
 	for i := 1; i < threads; i++ {
-		p.start[i] = make(chan struct{}, 1)
+		p.wake[i] = make(chan struct{}, 1)
 		go p.worker(i)
 	}
 	return p
@@ -101,15 +125,51 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	p.quit.Store(true)
+	p.state.Add(1 << 8)
 	for i := 1; i < p.threads; i++ {
-		close(p.start[i])
+		if p.parked[i].CompareAndSwap(true, false) {
+			p.wake[i] <- struct{}{}
+		}
 	}
 }
 
 func (p *Pool) worker(i int) {
-	for range p.start[i] {
-		p.runShare(i)
-		p.done <- struct{}{}
+	var seen uint64
+	for {
+		st := p.await(i, seen)
+		if p.quit.Load() {
+			return
+		}
+		seen = st
+		if i < int(st&0xff) {
+			p.runShare(i)
+			p.pending.Add(-1)
+		}
+	}
+}
+
+// await returns the state once it differs from seen: spinning first, then
+// parked until the caller of the next job wakes the worker.
+func (p *Pool) await(i int, seen uint64) uint64 {
+	for n := 0; ; n++ {
+		if st := p.state.Load(); st != seen {
+			return st
+		}
+		if n < spinRounds {
+			if n&63 == 63 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		p.parked[i].Store(true)
+		if st := p.state.Load(); st != seen && p.parked[i].CompareAndSwap(true, false) {
+			return st
+		}
+		// Either no job yet, or its caller claimed this worker and is
+		// sending the wake-up.
+		<-p.wake[i]
+		n = 0
 	}
 }
 
@@ -123,14 +183,23 @@ func (p *Pool) run(units int, align int) {
 	}
 	p.j.chunk = chunk
 	used := (units + chunk - 1) / chunk
-	for i := 1; i < used; i++ {
-		p.start[i] <- struct{}{}
+	if used > 1 {
+		p.pending.Store(int32(used - 1))
+		seq := p.state.Load()>>8 + 1
+		p.state.Store(seq<<8 | uint64(used))
+		for i := 1; i < used; i++ {
+			if p.parked[i].CompareAndSwap(true, false) {
+				p.wake[i] <- struct{}{}
+			}
+		}
 	}
 	if used > 0 {
 		p.runShare(0)
 	}
-	for i := 1; i < used; i++ {
-		<-p.done
+	for n := 1; used > 1 && p.pending.Load() > 0; n++ {
+		if n&63 == 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -138,6 +207,10 @@ func (p *Pool) runShare(i int) {
 	j := &p.j
 	lo := i * j.chunk
 	switch j.op {
+	case opFunc:
+		if hi := min(lo+j.chunk, j.items); lo < hi {
+			j.fn(i, lo, hi)
+		}
 	case opT2, opT16:
 		hi := min(lo+j.chunk, len(j.dst))
 		if lo >= hi {
@@ -182,6 +255,22 @@ func (p *Pool) runShare(i int) {
 		}
 		j.impl.MatMulT2(j.dst[lo:], j.ldd, j.w[lo*j.stride:], j.stride, hi-lo, j.x, j.ldx, j.k, j.xsums, j.ntok)
 	}
+}
+
+// Run calls fn(worker, lo, hi) over disjoint ranges covering [0, items)
+// on the pool's threads, worker 0 being the caller, and returns when all
+// are done: float work of a layer (attention heads) shares the same awake
+// workers as the kernels. fn should be a value made once (a method value
+// kept in a struct), so that a call allocates nothing.
+func (p *Pool) Run(items int, fn func(worker, lo, hi int)) {
+	if items <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opFunc, fn: fn, items: items}
+	p.run(items, 1)
+	p.j = job{}
 }
 
 // The Pool methods take the Impl to run (Active() for the best tier); nil

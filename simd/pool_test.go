@@ -2,8 +2,11 @@ package simd
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestPoolMatchesDirect(t *testing.T) {
@@ -62,6 +65,9 @@ func TestPoolMatchesDirect(t *testing.T) {
 
 // The per-token path allocates nothing, through the pool and directly.
 func TestPoolNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	p := NewPool(2)
 	defer p.Close()
@@ -114,5 +120,79 @@ func TestPoolZeroImpl(t *testing.T) {
 		if v != -5 {
 			t.Fatalf("got %v", dst)
 		}
+	}
+}
+
+// counter records which items a Run visited, from any worker.
+type counter struct {
+	hits    []atomic.Int32
+	workers []atomic.Int32
+}
+
+func (c *counter) visit(w, lo, hi int) {
+	c.workers[w].Add(1)
+	for i := lo; i < hi; i++ {
+		c.hits[i].Add(1)
+	}
+}
+
+func TestPoolRun(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		p := NewPool(threads)
+		c := &counter{hits: make([]atomic.Int32, 100), workers: make([]atomic.Int32, threads)}
+		fn := c.visit
+		for _, items := range []int{0, 1, 2, 3, 7, 8, 9, 100} {
+			for i := range c.hits {
+				c.hits[i].Store(0)
+			}
+			p.Run(items, fn)
+			for i := range c.hits {
+				want := int32(0)
+				if i < items {
+					want = 1
+				}
+				if got := c.hits[i].Load(); got != want {
+					t.Fatalf("threads %d items %d: item %d visited %d times", threads, items, i, got)
+				}
+			}
+		}
+		if threads > 1 && c.workers[threads-1].Load() == 0 {
+			t.Errorf("threads %d: the last worker never ran a share", threads)
+		}
+		if n := testing.AllocsPerRun(100, func() { p.Run(50, fn) }); n != 0 && !raceEnabled {
+			t.Errorf("threads %d: Run allocates %v times", threads, n)
+		}
+		p.Close()
+	}
+}
+
+// Workers spin for a while after a job and then park: jobs must complete
+// whether they find the workers spinning or parked, and Close must stop
+// both.
+func TestPoolSpinThenPark(t *testing.T) {
+	p := NewPool(3)
+	c := &counter{hits: make([]atomic.Int32, 30), workers: make([]atomic.Int32, 3)}
+	for round := range 6 {
+		if round%2 == 1 {
+			time.Sleep(20 * time.Millisecond) // long enough for every worker to park
+		}
+		for i := range c.hits {
+			c.hits[i].Store(0)
+		}
+		p.Run(30, c.visit)
+		for i := range c.hits {
+			if c.hits[i].Load() != 1 {
+				t.Fatalf("round %d: item %d visited %d times", round, i, c.hits[i].Load())
+			}
+		}
+	}
+	before := runtime.NumGoroutine()
+	p.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before-2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before-2 {
+		t.Errorf("workers still running after Close: %d goroutines, %d before", n, before)
 	}
 }
