@@ -9,7 +9,7 @@ FUZZ_COUNT ?= 300x
 FUZZ_TIME ?= 30s
 
 .DEFAULT_GOAL := help
-.PHONY: help build test unit purego arm64 fuzz-smoke fuzz generate check-generated cross demo bench clean
+.PHONY: help build test unit purego arm64 fuzz-smoke fuzz generate check-generated cross demo bench models clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ demo: build ## the main job on the model shipped in testdata/
 
 bench: build ## kernel benchmarks (JSON lines) on this machine
 	$(AGENT) bench kernels --json
+
+models: ## retrain the models shipped in testdata/ from scratch (about 40 minutes on 2 cores)
+	scripts/train-models.sh
 
 clean: ## remove build outputs
 	rm -rf $(BIN)
