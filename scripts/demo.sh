@@ -13,7 +13,7 @@ if [ -f testdata/charlm.bwm ]; then
 	step "verify the shipped character-level MatMul-free LM (every checksum and padding byte)"
 	$agent verify testdata/charlm.bwm | sed -n '$p'
 	step "generate text from it, streaming (seed 1)"
-	$agent run --model testdata/charlm.bwm --prompt "And God said" -n 300 --temperature 0.8 --top-k 40 --seed 1
+	$agent run --model testdata/charlm.bwm --prompt "The Rays of Light" -n 300 --temperature 0.8 --top-k 40 --seed 1
 else
 	step "no trained language model in testdata/ yet: generating from a tiny synthetic BitNet (random weights, so the text is noise)"
 	go run ./examples/generate -n 32

@@ -5072,6 +5072,325 @@ f32z_r1_end:
 	VZEROUPPER
 	RET
 
+DATA absmask32<>+0(SB)/4, $0x7fffffff
+DATA absmask32<>+4(SB)/4, $0x7fffffff
+DATA absmask32<>+8(SB)/4, $0x7fffffff
+DATA absmask32<>+12(SB)/4, $0x7fffffff
+DATA absmask32<>+16(SB)/4, $0x7fffffff
+DATA absmask32<>+20(SB)/4, $0x7fffffff
+DATA absmask32<>+24(SB)/4, $0x7fffffff
+DATA absmask32<>+28(SB)/4, $0x7fffffff
+DATA absmask32<>+32(SB)/4, $0x7fffffff
+DATA absmask32<>+36(SB)/4, $0x7fffffff
+DATA absmask32<>+40(SB)/4, $0x7fffffff
+DATA absmask32<>+44(SB)/4, $0x7fffffff
+DATA absmask32<>+48(SB)/4, $0x7fffffff
+DATA absmask32<>+52(SB)/4, $0x7fffffff
+DATA absmask32<>+56(SB)/4, $0x7fffffff
+DATA absmask32<>+60(SB)/4, $0x7fffffff
+GLOBL absmask32<>(SB), RODATA|NOPTR, $64
+
+DATA inf32<>+0(SB)/4, $0x7f800000
+DATA inf32<>+4(SB)/4, $0x7f800000
+DATA inf32<>+8(SB)/4, $0x7f800000
+DATA inf32<>+12(SB)/4, $0x7f800000
+DATA inf32<>+16(SB)/4, $0x7f800000
+DATA inf32<>+20(SB)/4, $0x7f800000
+DATA inf32<>+24(SB)/4, $0x7f800000
+DATA inf32<>+28(SB)/4, $0x7f800000
+DATA inf32<>+32(SB)/4, $0x7f800000
+DATA inf32<>+36(SB)/4, $0x7f800000
+DATA inf32<>+40(SB)/4, $0x7f800000
+DATA inf32<>+44(SB)/4, $0x7f800000
+DATA inf32<>+48(SB)/4, $0x7f800000
+DATA inf32<>+52(SB)/4, $0x7f800000
+DATA inf32<>+56(SB)/4, $0x7f800000
+DATA inf32<>+60(SB)/4, $0x7f800000
+GLOBL inf32<>(SB), RODATA|NOPTR, $64
+
+DATA f32p127<>+0(SB)/4, $0x42fe0000
+DATA f32p127<>+4(SB)/4, $0x42fe0000
+DATA f32p127<>+8(SB)/4, $0x42fe0000
+DATA f32p127<>+12(SB)/4, $0x42fe0000
+DATA f32p127<>+16(SB)/4, $0x42fe0000
+DATA f32p127<>+20(SB)/4, $0x42fe0000
+DATA f32p127<>+24(SB)/4, $0x42fe0000
+DATA f32p127<>+28(SB)/4, $0x42fe0000
+DATA f32p127<>+32(SB)/4, $0x42fe0000
+DATA f32p127<>+36(SB)/4, $0x42fe0000
+DATA f32p127<>+40(SB)/4, $0x42fe0000
+DATA f32p127<>+44(SB)/4, $0x42fe0000
+DATA f32p127<>+48(SB)/4, $0x42fe0000
+DATA f32p127<>+52(SB)/4, $0x42fe0000
+DATA f32p127<>+56(SB)/4, $0x42fe0000
+DATA f32p127<>+60(SB)/4, $0x42fe0000
+GLOBL f32p127<>(SB), RODATA|NOPTR, $64
+
+DATA f32m128<>+0(SB)/4, $0xc3000000
+DATA f32m128<>+4(SB)/4, $0xc3000000
+DATA f32m128<>+8(SB)/4, $0xc3000000
+DATA f32m128<>+12(SB)/4, $0xc3000000
+DATA f32m128<>+16(SB)/4, $0xc3000000
+DATA f32m128<>+20(SB)/4, $0xc3000000
+DATA f32m128<>+24(SB)/4, $0xc3000000
+DATA f32m128<>+28(SB)/4, $0xc3000000
+DATA f32m128<>+32(SB)/4, $0xc3000000
+DATA f32m128<>+36(SB)/4, $0xc3000000
+DATA f32m128<>+40(SB)/4, $0xc3000000
+DATA f32m128<>+44(SB)/4, $0xc3000000
+DATA f32m128<>+48(SB)/4, $0xc3000000
+DATA f32m128<>+52(SB)/4, $0xc3000000
+DATA f32m128<>+56(SB)/4, $0xc3000000
+DATA f32m128<>+60(SB)/4, $0xc3000000
+GLOBL f32m128<>(SB), RODATA|NOPTR, $64
+
+// func quantAbsMaxAVX512(x *float32, n int) uint32
+// Requires: AVX, AVX2, AVX512F
+TEXT ·quantAbsMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ      x+0(FP), SI
+	MOVQ      n+8(FP), CX
+	VPXORD    Z0, Z0, Z0
+	VMOVDQU32 absmask32<>+0(SB), Z4
+	VMOVDQU32 inf32<>+0(SB), Z5
+
+quantAbsMaxAVX512_loop:
+	VPANDD        (SI), Z4, Z2
+	VPCMPGTD      Z2, Z5, K1
+	VPMAXUD       Z2, Z0, K1, Z0
+	ADDQ          $0x40, SI
+	SUBQ          $0x10, CX
+	JNZ           quantAbsMaxAVX512_loop
+	VEXTRACTI64X4 $0x01, Z0, Y1
+	VPMAXUD       Y1, Y0, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPMAXUD       X1, X0, X0
+	VPSHUFD       $0x4e, X0, X1
+	VPMAXUD       X1, X0, X0
+	VPSHUFD       $0xb1, X0, X1
+	VPMAXUD       X1, X0, X0
+	VMOVD         X0, AX
+	MOVL          AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantAbsMaxAVX2(x *float32, n int) uint32
+// Requires: AVX, AVX2
+TEXT ·quantAbsMaxAVX2(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	VPXOR   Y0, Y0, Y0
+	VPXOR   Y1, Y1, Y1
+	VMOVDQU absmask32<>+0(SB), Y4
+	VMOVDQU inf32<>+0(SB), Y5
+
+quantAbsMaxAVX2_loop:
+	VPAND        (SI), Y4, Y2
+	VPCMPGTD     Y2, Y5, Y6
+	VPAND        Y6, Y2, Y2
+	VPMAXUD      Y2, Y0, Y0
+	VPAND        32(SI), Y4, Y3
+	VPCMPGTD     Y3, Y5, Y7
+	VPAND        Y7, Y3, Y3
+	VPMAXUD      Y3, Y1, Y1
+	ADDQ         $0x40, SI
+	SUBQ         $0x10, CX
+	JNZ          quantAbsMaxAVX2_loop
+	VPMAXUD      Y1, Y0, Y0
+	VEXTRACTI128 $0x01, Y0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXUD      X1, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func quantizeAVX512(dst *int8, x *float32, n int, scale float32) int32
+// Requires: AVX, AVX2, AVX512F, SSE
+TEXT ·quantizeAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        scale+24(FP), X1
+	VBROADCASTSS X1, Z1
+	VPXORD       Z0, Z0, Z0
+	VMOVUPS      f32p127<>+0(SB), Z3
+	VMOVUPS      f32m128<>+0(SB), Z4
+
+quantizeAVX512_loop:
+	VMULPS        (SI), Z1, Z2
+	VCMPPS        $0x07, Z2, Z2, K1
+	VMINPS        Z3, Z2, Z2
+	VMAXPS        Z4, Z2, Z2
+	VCVTPS2DQ.Z   Z2, K1, Z2
+	VPADDD        Z2, Z0, Z0
+	VPMOVSDB      Z2, (DI)
+	ADDQ          $0x40, SI
+	ADDQ          $0x10, DI
+	SUBQ          $0x10, CX
+	JNZ           quantizeAVX512_loop
+	VEXTRACTI64X4 $0x01, Z0, Y1
+	VPADDD        Y1, Y0, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPADDD        X1, X0, X0
+	VPSHUFD       $0x4e, X0, X1
+	VPADDD        X1, X0, X0
+	VPSHUFD       $0xb1, X0, X1
+	VPADDD        X1, X0, X0
+	VMOVD         X0, AX
+	MOVL          AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func quantizeAVX2(dst *int8, x *float32, n int, scale float32) int32
+// Requires: AVX, AVX2, SSE
+TEXT ·quantizeAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        scale+24(FP), X1
+	VBROADCASTSS X1, Y1
+	VPXOR        Y0, Y0, Y0
+	VMOVUPS      f32p127<>+0(SB), Y4
+	VMOVUPS      f32m128<>+0(SB), Y5
+
+quantizeAVX2_loop:
+	VMULPS       (SI), Y1, Y2
+	VCMPPS       $0x07, Y2, Y2, Y6
+	VMINPS       Y4, Y2, Y2
+	VMAXPS       Y5, Y2, Y2
+	VCVTPS2DQ    Y2, Y2
+	VPAND        Y6, Y2, Y2
+	VPADDD       Y2, Y0, Y0
+	VMULPS       32(SI), Y1, Y3
+	VCMPPS       $0x07, Y3, Y3, Y7
+	VMINPS       Y4, Y3, Y3
+	VMAXPS       Y5, Y3, Y3
+	VCVTPS2DQ    Y3, Y3
+	VPAND        Y7, Y3, Y3
+	VPADDD       Y3, Y0, Y0
+	VPACKSSDW    Y3, Y2, Y2
+	VPERMQ       $0xd8, Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPACKSSWB    X3, X2, X2
+	VMOVDQU      X2, (DI)
+	ADDQ         $0x40, SI
+	ADDQ         $0x10, DI
+	SUBQ         $0x10, CX
+	JNZ          quantizeAVX2_loop
+	VEXTRACTI128 $0x01, Y0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func dequantRowsAVX512(dst *float32, acc *int32, s *float32, n int, inv float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·dequantRowsAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         acc+8(FP), SI
+	MOVQ         n+24(FP), CX
+	MOVSS        inv+32(FP), X0
+	MOVQ         s+16(FP), DX
+	VBROADCASTSS X0, Z0
+
+dequantRowsAVX512_loop:
+	VCVTDQ2PS (SI), Z2
+	VMULPS    (DX), Z2, Z2
+	VMULPS    Z0, Z2, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JNZ       dequantRowsAVX512_loop
+	VZEROUPPER
+	RET
+
+// func dequantOneAVX512(dst *float32, acc *int32, n int, s float32, inv float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·dequantOneAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         acc+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        inv+28(FP), X0
+	MOVSS        s+24(FP), X1
+	VBROADCASTSS X0, Z0
+	VBROADCASTSS X1, Z1
+
+dequantOneAVX512_loop:
+	VCVTDQ2PS (SI), Z2
+	VMULPS    Z1, Z2, Z2
+	VMULPS    Z0, Z2, Z2
+	VMOVUPS   Z2, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	SUBQ      $0x10, CX
+	JNZ       dequantOneAVX512_loop
+	VZEROUPPER
+	RET
+
+// func dequantRowsAVX2(dst *float32, acc *int32, s *float32, n int, inv float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·dequantRowsAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         acc+8(FP), SI
+	MOVQ         n+24(FP), CX
+	MOVSS        inv+32(FP), X0
+	MOVQ         s+16(FP), DX
+	VBROADCASTSS X0, Y0
+
+dequantRowsAVX2_loop:
+	VCVTDQ2PS (SI), Y2
+	VMULPS    (DX), Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMOVUPS   Y2, (DI)
+	VCVTDQ2PS 32(SI), Y3
+	VMULPS    32(DX), Y3, Y3
+	VMULPS    Y0, Y3, Y3
+	VMOVUPS   Y3, 32(DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	JNZ       dequantRowsAVX2_loop
+	VZEROUPPER
+	RET
+
+// func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
+// Requires: AVX, AVX2, SSE
+TEXT ·dequantOneAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         acc+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        inv+28(FP), X0
+	MOVSS        s+24(FP), X1
+	VBROADCASTSS X0, Y0
+	VBROADCASTSS X1, Y1
+
+dequantOneAVX2_loop:
+	VCVTDQ2PS (SI), Y2
+	VMULPS    Y1, Y2, Y2
+	VMULPS    Y0, Y2, Y2
+	VMOVUPS   Y2, (DI)
+	VCVTDQ2PS 32(SI), Y3
+	VMULPS    Y1, Y3, Y3
+	VMULPS    Y0, Y3, Y3
+	VMOVUPS   Y3, 32(DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	SUBQ      $0x10, CX
+	JNZ       dequantOneAVX2_loop
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

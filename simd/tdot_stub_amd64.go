@@ -94,6 +94,46 @@ func f32MatVecAVX2(dst *float32, w *float32, stride int, x *float32, steps int, 
 //go:noescape
 func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 
+// quantAbsMaxAVX512 returns the bits of max |x[i]| over the finite x[i], i < n (AVX-512).
+//
+//go:noescape
+func quantAbsMaxAVX512(x *float32, n int) uint32
+
+// quantAbsMaxAVX2 returns the bits of max |x[i]| over the finite x[i], i < n (AVX2).
+//
+//go:noescape
+func quantAbsMaxAVX2(x *float32, n int) uint32
+
+// quantizeAVX512 sets dst[i] = clamp(round-half-even(x[i]·scale)), 0 for NaN, for i < n and returns their sum (AVX-512).
+//
+//go:noescape
+func quantizeAVX512(dst *int8, x *float32, n int, scale float32) int32
+
+// quantizeAVX2 sets dst[i] = clamp(round-half-even(x[i]·scale)), 0 for NaN, for i < n and returns their sum (AVX2).
+//
+//go:noescape
+func quantizeAVX2(dst *int8, x *float32, n int, scale float32) int32
+
+// dequantRowsAVX512 sets dst[i] = float32(acc[i])·s[i]·inv for i < n (AVX-512).
+//
+//go:noescape
+func dequantRowsAVX512(dst *float32, acc *int32, s *float32, n int, inv float32)
+
+// dequantOneAVX512 sets dst[i] = float32(acc[i])·s·inv for i < n (AVX-512).
+//
+//go:noescape
+func dequantOneAVX512(dst *float32, acc *int32, n int, s float32, inv float32)
+
+// dequantRowsAVX2 sets dst[i] = float32(acc[i])·s[i]·inv for i < n (AVX2).
+//
+//go:noescape
+func dequantRowsAVX2(dst *float32, acc *int32, s *float32, n int, inv float32)
+
+// dequantOneAVX2 sets dst[i] = float32(acc[i])·s·inv for i < n (AVX2).
+//
+//go:noescape
+func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
+
 // readStream512 reads n bytes (a multiple of 512) from p as eight concurrent streams.
 //
 //go:noescape

@@ -90,6 +90,7 @@ func main() {
 		floatAVX2(k)
 		floatZ(k)
 	}
+	quantKernels()
 	readStream()
 	Generate()
 }
@@ -1134,6 +1135,207 @@ func floatZ(k floatKind) {
 		})
 	VZEROUPPER()
 	RET()
+}
+
+// ---------------------------------------------------------------------------
+// Activation quantization and dequantization (QuantizeActivations and
+// Dequantize in quant.go and float.go). Each kernel covers n elements, n a
+// positive multiple of 16; the caller does the rest in Go. They must equal
+// the Go code bit for bit:
+//   - the absmax works on the float bits as integers: |x| clears the sign,
+//     a non-negative float orders like its bits, and a value is finite iff
+//     its |x| bits are below those of +Inf (NaN and ±Inf are skipped);
+//   - q = x·scale is one float32 multiply, clamped to [-128, 127] before the
+//     conversion (rounding commutes with clamping to integer bounds), and
+//     VCVTPS2DQ rounds half to even under Go's MXCSR; NaN lanes become 0;
+//   - dequantization multiplies float32(acc)·s first, then ·inv, as Go does.
+
+func dwords64(name string, v uint32) Mem {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(v))
+	}
+	return m
+}
+
+func quantKernels() {
+	cAbs := dwords64("absmask32", 0x7fffffff)
+	cInf := dwords64("inf32", 0x7f800000)
+	c127 := dwords64("f32p127", 0x42fe0000)  // 127.0
+	cM128 := dwords64("f32m128", 0xc3000000) // -128.0
+
+	// absmax
+	for _, zmm := range []bool{true, false} {
+		name, tier := "quantAbsMaxAVX2", "AVX2"
+		if zmm {
+			name, tier = "quantAbsMaxAVX512", "AVX-512"
+		}
+		TEXT(name, NOSPLIT, "func(x *float32, n int) uint32")
+		Pragma("noescape")
+		Doc(name + " returns the bits of max |x[i]| over the finite x[i], i < n (" + tier + ").")
+		Load(Param("x"), RSI)
+		Load(Param("n"), RCX)
+		if zmm {
+			zeroZ(0)
+			VMOVDQU32(cAbs, Z4)
+			VMOVDQU32(cInf, Z5)
+			Label(name + "_loop")
+			VPANDD(Mem{Base: RSI}, Z4, Z2)
+			VPCMPGTD(Z2, Z5, K1)
+			VPMAXUD(Z2, Z0, K1, Z0)
+			ADDQ(U8(64), RSI)
+			SUBQ(U8(16), RCX)
+			JNZ(LabelRef(name + "_loop"))
+			VEXTRACTI64X4(U8(1), Z0, Y1)
+			VPMAXUD(Y1, Y0, Y0)
+		} else {
+			zeroY(0, 1)
+			VMOVDQU(cAbs, Y4)
+			VMOVDQU(cInf, Y5)
+			Label(name + "_loop")
+			for h := 0; h < 2; h++ {
+				VPAND(Mem{Base: RSI, Disp: 32 * h}, Y4, ys[2+h])
+				VPCMPGTD(ys[2+h], Y5, ys[6+h])
+				VPAND(ys[6+h], ys[2+h], ys[2+h])
+				VPMAXUD(ys[2+h], ys[h], ys[h])
+			}
+			ADDQ(U8(64), RSI)
+			SUBQ(U8(16), RCX)
+			JNZ(LabelRef(name + "_loop"))
+			VPMAXUD(Y1, Y0, Y0)
+		}
+		VEXTRACTI128(U8(1), Y0, X1)
+		VPMAXUD(X1, X0, X0)
+		VPSHUFD(U8(0x4e), X0, X1)
+		VPMAXUD(X1, X0, X0)
+		VPSHUFD(U8(0xb1), X0, X1)
+		VPMAXUD(X1, X0, X0)
+		VMOVD(X0, EAX)
+		Store(EAX, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
+
+	// quantize
+	for _, zmm := range []bool{true, false} {
+		name, tier := "quantizeAVX2", "AVX2"
+		if zmm {
+			name, tier = "quantizeAVX512", "AVX-512"
+		}
+		TEXT(name, NOSPLIT, "func(dst *int8, x *float32, n int, scale float32) int32")
+		Pragma("noescape")
+		Doc(name + " sets dst[i] = clamp(round-half-even(x[i]·scale)), 0 for NaN, for i < n and returns their sum (" + tier + ").")
+		Load(Param("dst"), RDI)
+		Load(Param("x"), RSI)
+		Load(Param("n"), RCX)
+		Load(Param("scale"), X1)
+		if zmm {
+			VBROADCASTSS(X1, Z1)
+			zeroZ(0)
+			VMOVUPS(c127, Z3)
+			VMOVUPS(cM128, Z4)
+			Label(name + "_loop")
+			VMULPS(Mem{Base: RSI}, Z1, Z2)
+			VCMPPS(U8(7), Z2, Z2, K1) // ordered: not NaN
+			VMINPS(Z3, Z2, Z2)
+			VMAXPS(Z4, Z2, Z2)
+			VCVTPS2DQ_Z(Z2, K1, Z2)
+			VPADDD(Z2, Z0, Z0)
+			VPMOVSDB(Z2, Mem{Base: RDI})
+			ADDQ(U8(64), RSI)
+			ADDQ(U8(16), RDI)
+			SUBQ(U8(16), RCX)
+			JNZ(LabelRef(name + "_loop"))
+			VEXTRACTI64X4(U8(1), Z0, Y1)
+			VPADDD(Y1, Y0, Y0)
+		} else {
+			VBROADCASTSS(X1, Y1)
+			zeroY(0)
+			VMOVUPS(c127, Y4)
+			VMOVUPS(cM128, Y5)
+			Label(name + "_loop")
+			for h := 0; h < 2; h++ {
+				VMULPS(Mem{Base: RSI, Disp: 32 * h}, Y1, ys[2+h])
+				VCMPPS(U8(7), ys[2+h], ys[2+h], ys[6+h])
+				VMINPS(Y4, ys[2+h], ys[2+h])
+				VMAXPS(Y5, ys[2+h], ys[2+h])
+				VCVTPS2DQ(ys[2+h], ys[2+h])
+				VPAND(ys[6+h], ys[2+h], ys[2+h])
+				VPADDD(ys[2+h], Y0, Y0)
+			}
+			// words a0-3 b0-3 | a4-7 b4-7, then qwords reordered to a0-7 b0-7
+			VPACKSSDW(Y3, Y2, Y2)
+			VPERMQ(U8(0xd8), Y2, Y2)
+			VEXTRACTI128(U8(1), Y2, X3)
+			VPACKSSWB(X3, X2, X2)
+			VMOVDQU(X2, Mem{Base: RDI})
+			ADDQ(U8(64), RSI)
+			ADDQ(U8(16), RDI)
+			SUBQ(U8(16), RCX)
+			JNZ(LabelRef(name + "_loop"))
+		}
+		hsumY(0, 1, EAX)
+		Store(EAX, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
+
+	// dequantize: per-row scales (rows) or one scale
+	for _, zmm := range []bool{true, false} {
+		for _, rows := range []bool{true, false} {
+			tier, sfx := "AVX2", "AVX2"
+			if zmm {
+				tier, sfx = "AVX-512", "AVX512"
+			}
+			name, sig, what := "dequantOne"+sfx, "func(dst *float32, acc *int32, n int, s float32, inv float32)", "s"
+			if rows {
+				name, sig, what = "dequantRows"+sfx, "func(dst *float32, acc *int32, s *float32, n int, inv float32)", "s[i]"
+			}
+			TEXT(name, NOSPLIT, sig)
+			Pragma("noescape")
+			Doc(name + " sets dst[i] = float32(acc[i])·" + what + "·inv for i < n (" + tier + ").")
+			Load(Param("dst"), RDI)
+			Load(Param("acc"), RSI)
+			Load(Param("n"), RCX)
+			Load(Param("inv"), X0)
+			if rows {
+				Load(Param("s"), RDX)
+			} else {
+				Load(Param("s"), X1)
+			}
+			v := []VecPhysical{Y0, Y1, Y2, Y3}
+			width, parts := 32, 2
+			if zmm {
+				v = []VecPhysical{Z0, Z1, Z2, Z3}
+				width, parts = 64, 1
+			}
+			VBROADCASTSS(X0, v[0])
+			if !rows {
+				VBROADCASTSS(X1, v[1])
+			}
+			Label(name + "_loop")
+			for h := 0; h < parts; h++ {
+				t := v[2+h]
+				VCVTDQ2PS(Mem{Base: RSI, Disp: width * h}, t)
+				if rows {
+					VMULPS(Mem{Base: RDX, Disp: width * h}, t, t)
+				} else {
+					VMULPS(v[1], t, t)
+				}
+				VMULPS(v[0], t, t)
+				VMOVUPS(t, Mem{Base: RDI, Disp: width * h})
+			}
+			ADDQ(U8(64), RSI)
+			ADDQ(U8(64), RDI)
+			if rows {
+				ADDQ(U8(64), RDX)
+			}
+			SUBQ(U8(16), RCX)
+			JNZ(LabelRef(name + "_loop"))
+			VZEROUPPER()
+			RET()
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
