@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,7 +29,7 @@ func init() {
 }
 
 const serveUsage = `usage: edge-agent serve --model MODEL|--models DIR [--listen ADDR] [--state DIR] [--trust ROOT.json]
-                        [--admin-token-file F] [--admin-socket PATH] [flags]
+                        [--admin-token-file F] [--admin-socket PATH] [--poll URL] [flags]
 
 Serves MODEL (a .bwm file or a release directory) on ADDR (default
 127.0.0.1:8080, loopback only): POST /v1/completions, /v1/chat/completions,
@@ -75,6 +76,8 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	maxBundle := fs.Int64("max-bundle-bytes", serve.DefaultMaxBundleBytes, "largest update bundle accepted")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "alarm when a replaced release is still in use after this long")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may finish at shutdown")
+	pollURL := fs.String("poll", "", "also poll this TUF repository (a static HTTP server laid out by update.PublishDir) for new releases")
+	pollEvery := fs.Duration("poll-interval", 5*time.Minute, "time between polls of --poll")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -126,6 +129,9 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if *trust != "" {
 		return fmt.Errorf("%w: --trust needs --state (where updates are kept)", errUsage)
 	}
+	if *pollURL != "" && (*state == "" || *pollEvery <= 0) {
+		return fmt.Errorf("%w: --poll needs --state and a positive --poll-interval", errUsage)
+	}
 	srv, err := serve.New(cfg)
 	if err != nil {
 		return err
@@ -158,6 +164,11 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		ro.AdminListener = al
+	}
+	if *pollURL != "" {
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go srv.PollEvery(pctx, &http.Client{Timeout: time.Minute}, *pollURL, *pollEvery)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "model", *name, "release", srv.Live().Current(), "updates", cfg.Store != nil)
 	if onListening != nil {

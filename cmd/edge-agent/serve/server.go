@@ -366,6 +366,64 @@ func (s *Server) applyBundle(ctx context.Context, path string, res *UpdateResult
 	return nil
 }
 
+// Poll asks the TUF repository at baseURL (a static HTTP server laid out by
+// update.PublishDir) for a newer release and, when one is staged, opens,
+// warms, checks and swaps to it exactly as a pushed bundle is. It returns
+// the release the repository names and whether the running one changed.
+// A poll that overlaps an update in progress returns ErrBusy.
+func (s *Server) Poll(ctx context.Context, client *http.Client, baseURL string) (string, bool, error) {
+	if s.cfg.Store == nil {
+		return "", false, ErrNoStore
+	}
+	if !s.updateMu.TryLock() {
+		return "", false, ErrBusy
+	}
+	defer s.updateMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	defer cancel()
+	m, staged, err := s.cfg.Store.Poll(ctx, client, baseURL, s.cfg.TrustedRoot)
+	if err != nil {
+		s.metrics.updateFailures.WithLabelValues(failureReason(err)).Inc()
+		return "", false, err
+	}
+	if !staged || m.ID == s.live.Current() {
+		return m.ID, false, nil
+	}
+	res := &UpdateResult{Started: time.Now(), Replaced: s.live.Current(), Release: m.ID}
+	err = s.activatePending(ctx)
+	res.Duration = time.Since(res.Started).Seconds()
+	if err != nil {
+		res.Error = err.Error()
+		s.metrics.updateFailures.WithLabelValues(failureReason(err)).Inc()
+		s.log.Warn("polled update refused", "release", m.ID, "error", err)
+	}
+	s.mu.Lock()
+	s.lastUpdate = res
+	s.mu.Unlock()
+	return m.ID, err == nil, err
+}
+
+// PollEvery polls baseURL every interval until ctx ends, logging what each
+// poll did; errors never stop the loop (the next poll retries).
+func (s *Server) PollEvery(ctx context.Context, client *http.Client, baseURL string, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		id, swapped, err := s.Poll(ctx, client, baseURL)
+		switch {
+		case err != nil:
+			s.log.Warn("poll", "url", baseURL, "error", err)
+		case swapped:
+			s.log.Info("poll: release swapped in", "release", id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // failureReason maps an update error to the small set of reasons the
 // metric is labelled with.
 func failureReason(err error) string {
