@@ -19,7 +19,7 @@ func init() {
 	register(command{name: "bundle", summary: "signed update bundle of a release directory", run: runBundle})
 }
 
-const bundleUsage = `usage: edge-agent bundle --keys DIR --model MODEL -o FILE [--version N] [--release ID]
+const bundleUsage = `usage: edge-agent bundle --keys DIR --model MODEL -o FILE|--publish WWW [--version N] [--release ID]
                          [--expires DURATION] [--only-changed OLD_MODEL]
 
 MODEL is a release directory (manifest.json and one component file per
@@ -29,7 +29,10 @@ version N (default: the current Unix time, so later bundles have higher
 versions; devices refuse versions below one they accepted), and written to
 FILE with its components. With --only-changed, components that OLD_MODEL
 (the release the devices run) already has are left out of the bundle.
-The release id defaults to one derived from the manifest's content.`
+The release id defaults to one derived from the manifest's content.
+With --publish, the signed metadata and the components are written into the
+directory WWW instead, laid out as a static TUF repository that agents
+started with --poll URL fetch from any web server.`
 
 func runBundle(args []string, stdout, stderr io.Writer) (err error) {
 	defer noPanic(&err)
@@ -43,11 +46,12 @@ func runBundle(args []string, stdout, stderr io.Writer) (err error) {
 	id := fs.String("release", "", "release id (default: r- and 12 hex digits of the manifest's SHA-256)")
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the signed metadata stays valid")
 	onlyChanged := fs.String("only-changed", "", "release directory the devices run: leave its components out")
+	publish := fs.String("publish", "", "write a static repository for polling agents into this directory instead of a bundle file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *keys == "" || *model == "" || *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: --keys, --model and -o are required\n%s", errUsage, bundleUsage)
+	if *keys == "" || *model == "" || (*out == "") == (*publish == "") || fs.NArg() != 0 {
+		return fmt.Errorf("%w: --keys, --model and one of -o and --publish are required\n%s", errUsage, bundleUsage)
 	}
 	if *version == 0 {
 		*version = time.Now().Unix()
@@ -75,6 +79,14 @@ func runBundle(args []string, stdout, stderr io.Writer) (err error) {
 		for _, c := range old.Slots {
 			delete(files, c.SHA256)
 		}
+	}
+	if *publish != "" {
+		if err := update.PublishDir(*keys, rel, files, *version, time.Now().Add(*expires), *publish); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "published %s: release %s (%s, %d slots, %d component files), metadata version %d\n",
+			*publish, rel.ID, rel.Arch, len(rel.Slots), len(files), *version)
+		return nil
 	}
 	if err := update.BuildBundle(*keys, rel, files, *version, time.Now().Add(*expires), *out); err != nil {
 		return err

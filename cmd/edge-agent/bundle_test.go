@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,5 +53,24 @@ func TestBundle(t *testing.T) {
 	}
 	if code := run([]string{"bundle", "--keys", keys}, &out, &errb); code != 2 {
 		t.Fatalf("missing flags: exit %d", code)
+	}
+	if code := run([]string{"bundle", "--keys", keys, "--model", model, "-o", b, "--publish", dir}, &out, &errb); code != 2 {
+		t.Fatalf("-o and --publish together: exit %d", code)
+	}
+	// --publish writes a static repository a polling device installs from.
+	www := filepath.Join(dir, "www")
+	out.Reset()
+	if code := run([]string{"bundle", "--keys", keys, "--model", model, "--publish", www, "--version", "3"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "published") {
+		t.Fatalf("publish: %d %s %s", code, out.String(), errb.String())
+	}
+	web := httptest.NewServer(http.FileServer(http.Dir(www)))
+	defer web.Close()
+	st2, err := update.Open(filepath.Join(dir, "state2"), update.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, staged, err := st2.Poll(context.Background(), web.Client(), web.URL, root)
+	if err != nil || !staged || pm.ID != m.ID {
+		t.Fatalf("poll of the published repository: %+v staged=%v err=%v", pm, staged, err)
 	}
 }
