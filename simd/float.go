@@ -7,7 +7,10 @@ import (
 
 // Float helpers for the non-matrix parts of a layer. They are plain Go: a
 // decode step spends its time streaming weights, and these touch only
-// vectors of the model width. All are allocation-free.
+// vectors of the model width. Dequantize is the exception: in prefill it
+// runs once per token and matrix, so where the CPU has AVX2 or AVX-512 its
+// loop runs as assembly (quantKernels in quant.go), bit-identical to the Go
+// loop. All are allocation-free.
 
 func checkLen(fn string, n int, lens ...int) {
 	for _, l := range lens {
@@ -149,12 +152,40 @@ func Dequantize(dst []float32, acc []int32, rowScale []float32, xscale float32) 
 		checkLen("Dequantize", len(acc), len(rowScale))
 	}
 	inv := 1 / xscale
-	for r, a := range acc {
+	main := 0
+	// With a NaN inv a NaN row scale would make a product of two NaNs, whose
+	// payload depends on the operand order; leave that to the Go loop.
+	if k := quantVec.Load(); k != nil && inv == inv {
+		main = len(acc) &^ (quantVecStep - 1)
+		if main > 0 {
+			if len(rowScale) == 1 {
+				k.dequantOne(&dst[0], &acc[0], main, rowScale[0], inv)
+			} else {
+				k.dequantRows(&dst[0], &acc[0], &rowScale[0], main, inv)
+			}
+		}
+	}
+	dequantizeRange(dst, acc, rowScale, inv, main)
+}
+
+// dequantizeGeneric is Dequantize in Go alone, the reference the vector
+// kernels are tested against.
+func dequantizeGeneric(dst []float32, acc []int32, rowScale []float32, xscale float32) {
+	checkLen("Dequantize", len(acc), len(dst))
+	if len(rowScale) != 1 {
+		checkLen("Dequantize", len(acc), len(rowScale))
+	}
+	dequantizeRange(dst, acc, rowScale, 1/xscale, 0)
+}
+
+// dequantizeRange is the loop of Dequantize from element from on.
+func dequantizeRange(dst []float32, acc []int32, rowScale []float32, inv float32, from int) {
+	for r := from; r < len(acc); r++ {
 		s := rowScale[0]
 		if len(rowScale) != 1 {
 			s = rowScale[r]
 		}
-		dst[r] = float32(a) * s * inv
+		dst[r] = float32(acc[r]) * s * inv
 	}
 }
 

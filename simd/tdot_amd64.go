@@ -34,7 +34,22 @@ func (impl Impl) withFloat(k amd64FloatKernels, ok bool) Impl {
 	return impl
 }
 
+// quantAVX512 and quantAVX2 are the vector loops of QuantizeActivations
+// and Dequantize; they use only AVX-512F or AVX2 and serve every tier.
+var (
+	quantAVX512 = quantKernels{"avx512", quantAbsMaxAVX512, quantizeAVX512, dequantRowsAVX512, dequantOneAVX512}
+	quantAVX2   = quantKernels{"avx2", quantAbsMaxAVX2, quantizeAVX2, dequantRowsAVX2, dequantOneAVX2}
+)
+
 func init() {
+	if hasAVX2 {
+		quantVecAll = append(quantVecAll, &quantAVX2)
+		quantVec.Store(&quantAVX2)
+	}
+	if cpuid.CPU.Supports(cpuid.AVX512F) {
+		quantVecAll = append(quantVecAll, &quantAVX512)
+		quantVec.Store(&quantAVX512)
+	}
 	register(Impl{
 		Tier:      TierAVX2,
 		MatVecT2:  amd64Kernels{t2: t2DecodeAVX2}.matVecT2,
