@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -65,9 +66,11 @@ func ExampleSession_Generate() {
 	// Output: generated 8 tokens; session at position 10
 }
 
-// Opening with the CUDA backend fails with a clear error in this build.
+// Models run on the CPU in this build: asking for the CUDA backend fails
+// with an error that says why (no driver, no device, a build without cgo,
+// or a GPU that whole models cannot use yet).
 func ExampleWithBackend() {
 	_, err := sdk.Open(filepath.Join("..", "testdata", "mlp-tiny.bwm"), sdk.WithBackend("cuda"))
-	fmt.Println(err)
-	// Output: backend cuda: not available in this build
+	fmt.Println(errors.Is(err, sdk.ErrBackendUnavailable))
+	// Output: true
 }

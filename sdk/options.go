@@ -3,6 +3,7 @@ package sdk
 import (
 	"errors"
 	"fmt"
+	"github.com/speakez/barewire/jetson/cuda"
 
 	"github.com/speakez/barewire/simd"
 )
@@ -11,12 +12,12 @@ import (
 const (
 	BackendAuto = "auto" // the best backend this build and machine offer (today: cpu)
 	BackendCPU  = "cpu"  // the SIMD kernels of package simd on a worker pool
-	BackendCUDA = "cuda" // NVIDIA GPUs (not available in this build)
+	BackendCUDA = "cuda" // NVIDIA GPUs (the kernels are in package jetson; models do not run on them yet)
 )
 
 // ErrBackendUnavailable is returned (wrapped) by Open when the requested
 // backend is not compiled into this build or not present on the machine.
-var ErrBackendUnavailable = errors.New("not available in this build")
+var ErrBackendUnavailable = errors.New("not available")
 
 // Option configures Open.
 type Option func(*openConfig) error
@@ -44,7 +45,15 @@ func WithBackend(name string) Option {
 			c.backend = BackendCPU
 			return nil
 		case BackendCUDA:
-			return fmt.Errorf("backend cuda: %w", ErrBackendUnavailable)
+			// The driver is probed so the error says what a user can act
+			// on: no driver or device here, or a GPU this build cannot use
+			// for a whole model yet.
+			d, err := cuda.Open()
+			if err != nil {
+				return fmt.Errorf("backend cuda: %w (%w)", ErrBackendUnavailable, err)
+			}
+			d.Close()
+			return fmt.Errorf("backend cuda: %w: a CUDA device is present, but models run on the CPU in this build (use --backend cpu)", ErrBackendUnavailable)
 		}
 		return fmt.Errorf("backend %q unknown (want auto, cpu or cuda)", name)
 	}

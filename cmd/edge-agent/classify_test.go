@@ -78,7 +78,7 @@ func TestClassifyCommandErrors(t *testing.T) {
 		{[]string{"classify", "--model", testModel}, 2, "--model and --input are required"},
 		{[]string{"classify", "--model", testModel, "--input", short}, 1, "input 0: input has 3 values, model takes 784"},
 		{[]string{"classify", "--model", testModel, "--input", bad}, 1, "want a JSON array"},
-		{[]string{"classify", "--model", testModel, "--input", short, "--backend", "cuda"}, 1, "backend cuda: not available in this build"},
+		{[]string{"classify", "--model", testModel, "--input", short, "--backend", "cuda"}, 1, "backend cuda: not available"},
 		{[]string{"classify", "--model", filepath.Join(dir, "missing.bwm"), "--input", short}, 1, "no such file"},
 	} {
 		code, _, errs := runCmd(t, c.args...)

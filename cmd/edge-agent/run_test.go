@@ -126,7 +126,7 @@ func TestRunErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"run"}, 2, "--model is required"},
-		{[]string{"run", "--model", model, "--backend", "cuda"}, 1, "backend cuda: not available in this build"},
+		{[]string{"run", "--model", model, "--backend", "cuda"}, 1, "backend cuda: not available"},
 		{[]string{"run", "--model", testModel}, 1, "has no tokenizer"},
 		{[]string{"run", "--model", model, "-n", "0"}, 2, "want -n ≥ 1"},
 		{[]string{"run", "--model", model, "--prompt", strings.Repeat("x", 40), "--ctx", "32"}, 1, "context full"},
