@@ -257,9 +257,10 @@ func (f *fixture) component(name string, size int) (string, string) {
 	return h, p
 }
 
-// bundle signs release id with slot → component name and writes the
-// bundle; it returns the bundle path and slot → hash.
-func (f *fixture) bundle(id string, slots map[string]string, size int) (string, map[string]string) {
+// release describes release id with slot → component name (writing the
+// components on first use) and takes the next metadata version; it returns
+// the manifest, hash → file path, slot → hash and the version.
+func (f *fixture) release(id string, slots map[string]string, size int) (update.ReleaseManifest, map[string]string, map[string]string, int64) {
 	f.t.Helper()
 	m := update.ReleaseManifest{Format: update.ManifestFormat, ID: id, Arch: "fake", Slots: map[string]update.Component{}}
 	files := map[string]string{}
@@ -275,6 +276,14 @@ func (f *fixture) bundle(id string, slots map[string]string, size int) (string, 
 	f.version++
 	v := f.version
 	f.mu.Unlock()
+	return m, files, keys, v
+}
+
+// bundle signs release id with slot → component name and writes the
+// bundle; it returns the bundle path and slot → hash.
+func (f *fixture) bundle(id string, slots map[string]string, size int) (string, map[string]string) {
+	f.t.Helper()
+	m, files, keys, v := f.release(id, slots, size)
 	out := filepath.Join(f.dir, id+".bwb")
 	if err := update.BuildBundle(f.keys, m, files, v, time.Now().Add(time.Hour), out); err != nil {
 		f.t.Fatal(err)

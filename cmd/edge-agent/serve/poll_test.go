@@ -16,18 +16,7 @@ import (
 // release pipeline would for devices that poll.
 func (f *fixture) publish(id string, slots map[string]string, size int, dir string, keysDir string) map[string]string {
 	f.t.Helper()
-	m := update.ReleaseManifest{Format: update.ManifestFormat, ID: id, Arch: "fake", Slots: map[string]update.Component{}}
-	files, keys := map[string]string{}, map[string]string{}
-	for slot, name := range slots {
-		h, p := f.component(name, size)
-		m.Slots[slot] = update.Component{SHA256: h, Length: int64(size),
-			Tensors: []update.TensorShape{{Name: slot + ".weight", DType: "i8", Shape: []int64{int64(size)}}}}
-		files[h], keys[slot] = p, h
-	}
-	f.mu.Lock()
-	f.version++
-	v := f.version
-	f.mu.Unlock()
+	m, files, keys, v := f.release(id, slots, size)
 	if err := update.PublishDir(keysDir, m, files, v, time.Now().Add(time.Hour), dir); err != nil {
 		f.t.Fatal(err)
 	}
