@@ -43,12 +43,12 @@ func newAttnCase(seed uint64, heads, kvHeads, headDim, ctxLen, pos0, n int) *att
 
 // run computes items [lo, hi) with the given kernel as worker w of workers.
 func (c *attnCase) run(mv func([]float32, []float32, int, []float32), att []float32, workers, w, lo, hi int) {
-	span := scoreSpan(c.ctxLen)
-	scores := make([]float32, workers*span)
+	span, row := scoreSpan(c.ctxLen), attnRow(c.ctxLen, c.a.headDim)
+	scores := make([]float32, workers*row)
 	for i := range scores {
 		scores[i] = float32(math.NaN()) // what an earlier item left: never read
 	}
-	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, matVec: mv}
+	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, row: row, matVec: mv}
 	j.heads(w, lo, hi)
 }
 
@@ -85,12 +85,18 @@ func (c *attnCase) want(t, h int) []float64 {
 func TestKVCacheLayout(t *testing.T) {
 	c := newAttnCase(1, 4, 2, 24, 21, 0, 1)
 	kvd := 2 * 24
-	if c.kv.span != 32 || len(c.kv.vt) != kvd*32 || len(c.kv.k) != 21*kvd {
-		t.Fatalf("span %d, %d values, %d keys", c.kv.span, len(c.kv.vt), len(c.kv.k))
+	if c.kv.span != 32 || len(c.kv.vt) != kvd*32 || len(c.kv.k) != 21*kvd || len(c.kv.tail) != kvd*vTile || c.kv.stored != 21 {
+		t.Fatalf("span %d, %d values, %d keys, tile of %d, %d stored", c.kv.span, len(c.kv.vt), len(c.kv.k), len(c.kv.tail), c.kv.stored)
 	}
 	for p := range 21 {
 		for i := range kvd {
-			if c.kv.k[p*kvd+i] != c.keys[p*kvd+i] || c.kv.vt[i*c.kv.span+p] != c.values[p*kvd+i] {
+			// Positions 0..15 form a whole tile, copied into vt; 16..20
+			// are in the tile being filled.
+			v := c.kv.vt[i*c.kv.span+p]
+			if p >= 16 {
+				v = c.kv.tail[i*vTile+p-16]
+			}
+			if c.kv.k[p*kvd+i] != c.keys[p*kvd+i] || v != c.values[p*kvd+i] {
 				t.Fatalf("position %d, element %d stored wrong", p, i)
 			}
 		}
@@ -158,20 +164,22 @@ func TestAttentionItemsIndependent(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s: split between workers, different results", tier)
 		}
-		// Decode: each token alone, the cache past it holding stale values
-		// (from an earlier sequence: large, of either sign) instead of the
-		// batch's later tokens.
+		// Decode: each token alone, in a new sequence stored up to it, the
+		// cache past it holding an earlier sequence's values (large, of
+		// either sign) instead of the batch's later tokens.
 		kvd := kvHeads * hd
 		stale := make([]float32, kvd)
 		for p := range ctxLen {
-			dec := &attnCase{a: batch.a, kv: batch.kv, ctxLen: ctxLen, q: batch.q[p*qd : (p+1)*qd], pos0: p, n: 1}
-			batch.kv.store(p, batch.keys[p*kvd:(p+1)*kvd], batch.values[p*kvd:(p+1)*kvd])
-			for s := p + 1; s < ctxLen; s++ {
+			for s := range ctxLen {
 				for i := range stale {
 					stale[i] = float32((s+i)%7-3) * 1e30
 				}
 				batch.kv.store(s, stale, stale)
 			}
+			for s := 0; s <= p; s++ {
+				batch.kv.store(s, batch.keys[s*kvd:(s+1)*kvd], batch.values[s*kvd:(s+1)*kvd])
+			}
+			dec := &attnCase{a: batch.a, kv: batch.kv, ctxLen: ctxLen, q: batch.q[p*qd : (p+1)*qd], pos0: p, n: 1}
 			att := make([]float32, qd)
 			dec.run(mv, att, 2, 1, 0, heads)
 			if !slices.Equal(att, want[p*qd:(p+1)*qd]) {

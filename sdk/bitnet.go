@@ -181,26 +181,48 @@ type attention struct {
 // kvHeads·headDim). Values are stored transposed, [kvHeads·headDim × span]
 // with span = scoreSpan(ctxLen), so that the weighted sum Σ_p w_p·v_p of a
 // head is one MatVecF32 too (rows = the head's columns, x = the weights):
-// both read the cache as long contiguous rows at the kernels' speed. A
-// position's values are written as one column, headDim·kvHeads scattered
-// stores per token, paid once against reading them at every later token.
+// both read the cache as long contiguous rows at the kernels' speed.
+//
+// A position's values would land in kvHeads·headDim different rows of vt,
+// each a cache miss and most a TLB miss. They are written instead to a
+// small transposed tile of the last vTile positions, [kvHeads·headDim ×
+// vTile], which stays in cache, and the tile is copied into vt, a whole
+// cache line per row, when its last position is stored. The weighted sum
+// reads positions below the tile's start from vt and the tile's from
+// wherever it is, so it gives the same bits in both places.
 type kvCache struct {
-	k, vt []float32
-	span  int
+	k, vt  []float32
+	tail   []float32 // [kvHeads·headDim × vTile]: values of the tile being filled
+	span   int
+	stored int // positions stored in this sequence (the next one is stored)
 }
+
+// vTile is the width of the value tile: one step of the float kernels
+// (scoreSpan pads to it), 64 bytes of float32.
+const vTile = simd.FloatLanes
 
 // newKVCache allocates the cache of one attention block.
 func newKVCache(ctxLen, kvHeads, headDim int) *kvCache {
 	span := scoreSpan(ctxLen)
-	return &kvCache{k: make([]float32, ctxLen*kvHeads*headDim), vt: make([]float32, kvHeads*headDim*span), span: span}
+	kvd := kvHeads * headDim
+	return &kvCache{k: make([]float32, ctxLen*kvd), vt: make([]float32, kvd*span), tail: make([]float32, kvd*vTile), span: span}
 }
 
 // store writes position pos's keys and values (kvHeads·headDim each).
+// Positions are stored in order from 0 (a new sequence starts again at 0).
 func (kv *kvCache) store(pos int, k, v []float32) {
 	copy(kv.k[pos*len(k):(pos+1)*len(k)], k)
-	vt := kv.vt[pos:]
+	col := pos & (vTile - 1)
+	tail := kv.tail[col:]
 	for i, x := range v {
-		vt[i*kv.span] = x
+		tail[i*vTile] = x
+	}
+	kv.stored = pos + 1
+	if col == vTile-1 {
+		base := pos - col
+		for i := range v {
+			copy(kv.vt[i*kv.span+base:i*kv.span+base+vTile], kv.tail[i*vTile:(i+1)*vTile])
+		}
 	}
 }
 
@@ -208,6 +230,10 @@ func (kv *kvCache) store(pos int, k, v []float32) {
 // attention weights of a head are padded with zeros to that length, so
 // that the weighted sum has no column tail to add one by one (see heads).
 func scoreSpan(n int) int { return (n + simd.FloatLanes - 1) &^ (simd.FloatLanes - 1) }
+
+// attnRow is the length of a worker's row of Session.scores: the weights of
+// a head (scoreSpan(ctxLen)) and the partial sum of its values (headDim).
+func attnRow(ctxLen, headDim int) int { return scoreSpan(ctxLen) + headDim }
 
 func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 	a := &attention{heads: c.Heads, kvHeads: c.KVHeads, headDim: c.HeadDim, eps: float32(c.Eps)}
@@ -263,7 +289,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
 	// Every (token, head) pair is one item for the model's pool threads.
-	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), matVec: s.m.impl.MatVecF32}
+	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), row: attnRow(s.ctxLen, a.headDim), matVec: s.m.impl.MatVecF32}
 	s.m.pool.Run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
 	for t := 0; a.subNorm != nil && t < n; t++ {
@@ -347,8 +373,9 @@ type attnJob struct {
 	kv     *kvCache
 	q, att []float32
 	pos0   int
-	scores []float32 // [workers × span]
-	span   int
+	scores []float32 // [workers × row]: weights (span) and the last tile's sum (headDim)
+	span   int       // scoreSpan(ctxLen)
+	row    int       // attnRow(ctxLen, headDim)
 	matVec func(dst []float32, w []float32, stride int, x []float32) // the model's simd MatVecF32
 }
 
@@ -368,19 +395,35 @@ func (j *attnJob) heads(worker, lo, hi int) {
 		pos := j.pos0 + t
 		kvh := h / group
 		qh := j.q[t*qd+h*hd : t*qd+(h+1)*hd]
-		w := j.scores[worker*j.span : worker*j.span+scoreSpan(pos+1)]
+		row := j.scores[worker*j.row : (worker+1)*j.row]
+		w := row[:scoreSpan(pos+1)]
 		sc := w[:pos+1] // causal: positions 0..pos
 		// Scores: one row of K per position, at stride kvd.
 		j.matVec(sc, kv.k[kvh*hd:], kvd, qh)
-		for p := range sc {
-			sc[p] *= scale
-		}
-		simd.Softmax(sc)
+		simd.SoftmaxScaled(sc, scale)
 		// Weighted sum: one row of V transposed per column of the head.
 		// The padding weights are zero, so the values past pos that they
 		// meet (later tokens of a batch, or an earlier sequence's, always
 		// finite) add exact zeros: the sum is the same whatever they hold.
+		// The last tile, base..base+vTile-1, is summed on its own and
+		// added: it may still be in kv.tail.
 		clear(w[pos+1:])
-		j.matVec(j.att[t*qd+h*hd:t*qd+(h+1)*hd], kv.vt[kvh*hd*kv.span:(kvh+1)*hd*kv.span], kv.span, w)
+		out := j.att[t*qd+h*hd : t*qd+(h+1)*hd]
+		vt := kv.vt[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
+		base := pos &^ (vTile - 1)
+		last := row[j.span : j.span+hd]
+		if kv.stored >= base+vTile {
+			j.matVec(last, vt[base:], kv.span, w[base:])
+		} else {
+			j.matVec(last, kv.tail[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile, w[base:])
+		}
+		if base == 0 {
+			copy(out, last)
+			continue
+		}
+		j.matVec(out, vt, kv.span, w[:base])
+		for i, x := range last {
+			out[i] += x
+		}
 	}
 }

@@ -71,7 +71,14 @@ func RoPERotateHalf(x, cos, sin []float32) {
 
 // Softmax replaces x with exp(x - max x) / Σ exp(x - max x). An empty x is
 // left alone.
-func Softmax(x []float32) {
+func Softmax(x []float32) { SoftmaxScaled(x, 1) }
+
+// SoftmaxScaled replaces x with softmax(scale·x) (attention scores with
+// their 1/sqrt(head_dim), in one pass): exp(scale·(x - max x)) normalized,
+// with scale > 0. The exponentials are those of Exp32 (within 2 ulp of
+// exp) and the sum is accumulated in float64, so the result is the same
+// on every CPU.
+func SoftmaxScaled(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
@@ -83,7 +90,7 @@ func Softmax(x []float32) {
 	}
 	var s float64
 	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
+		e := Exp32(float32(v-m) * scale)
 		x[i] = e
 		s += float64(e)
 	}
@@ -91,6 +98,48 @@ func Softmax(x []float32) {
 	for i := range x {
 		x[i] *= inv
 	}
+}
+
+// Exp32 returns e^x for x ≤ 0 (the arguments of a softmax), within 2 ulp of
+// the exact value; x below -87.3 (where e^x leaves the normal float32
+// range) gives 0, and NaN gives NaN. It is Cephes' expf: x = n·ln2 + r with
+// |r| ≤ ln2/2, a degree-6 polynomial for e^r, and 2^n put in the exponent
+// bits. Every operation is rounded to float32 on its own (explicit
+// conversions keep the compiler from fusing a multiply and an add), so the
+// bits are the same on amd64 and arm64. Positive x is not supported: the
+// result is then only defined to be finite for x < 0.5.
+func Exp32(x float32) float32 {
+	if !(x >= -87.3) { // also NaN
+		if x != x {
+			return x
+		}
+		return 0
+	}
+	const (
+		log2e = 1.44269504088896341
+		c1    = 0.693359375
+		c2    = -2.12194440e-4
+	)
+	// n = round(x·log2e); x·log2e is in [-126, 0.8], so truncating t-0.5
+	// toward zero rounds half away from zero below 0.5.
+	t := float32(x*log2e) - 0.5
+	n := int32(t)
+	if t < 0 && float32(n) != t {
+		n-- // truncation went toward zero: floor
+	}
+	n++ // floor(x·log2e - 0.5) + 1 = round(x·log2e) (ties up)
+	fn := float32(n)
+	r := float32(x - float32(fn*c1))
+	r = float32(r - float32(fn*c2))
+	z := float32(r * r)
+	p := float32(float32(1.9875691500e-4*r) + 1.3981999507e-3)
+	p = float32(float32(p*r) + 8.3334519073e-3)
+	p = float32(float32(p*r) + 4.1665795894e-2)
+	p = float32(float32(p*r) + 1.6666665459e-1)
+	p = float32(float32(p*r) + 5.0000001201e-1)
+	p = float32(float32(p*z) + r)
+	p = p + 1
+	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
 // SiLU sets dst[i] = x[i]·sigmoid(x[i]). dst may alias x.

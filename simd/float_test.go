@@ -50,6 +50,77 @@ func TestSoftmax(t *testing.T) {
 	Softmax(nil)
 }
 
+// ulps is the distance between two finite float32 of the same sign in
+// units in the last place.
+func ulps(a, b float32) int64 {
+	d := int64(math.Float32bits(a)) - int64(math.Float32bits(b))
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+func TestExp32(t *testing.T) {
+	worst, at := int64(0), float32(0)
+	check := func(x float32) {
+		got := Exp32(x)
+		want := float32(math.Exp(float64(x)))
+		if want < 0x1p-126 { // the result's own float32 is denormal or 0
+			if got != 0 && math.Abs(float64(got)-float64(want)) > 0x1p-149 {
+				t.Fatalf("Exp32(%g) = %g, want %g", x, got, want)
+			}
+			return
+		}
+		if u := ulps(got, want); u > worst {
+			worst, at = u, x
+		}
+	}
+	for i := 0; i <= 2_000_000; i++ {
+		check(-87.3 * float32(i) / 2_000_000)
+	}
+	// Around every switch of n, where the reduction is most delicate.
+	for n := -125; n <= 0; n++ {
+		c := float32(float64(n)*math.Ln2 + math.Ln2/2)
+		for _, x := range []float32{math.Nextafter32(c, -100), c, math.Nextafter32(c, 100)} {
+			if x <= 0 {
+				check(x)
+			}
+		}
+	}
+	if worst > 2 {
+		t.Fatalf("Exp32 is %d ulp from exp at %g", worst, at)
+	}
+	t.Logf("worst error %d ulp at %g", worst, at)
+	if Exp32(0) != 1 {
+		t.Errorf("Exp32(0) = %g", Exp32(0))
+	}
+	for _, x := range []float32{-87.31, -100, float32(math.Inf(-1))} {
+		if got := Exp32(x); got != 0 {
+			t.Errorf("Exp32(%g) = %g, want 0", x, got)
+		}
+	}
+	if nan := float32(math.NaN()); !math.IsNaN(float64(Exp32(nan))) {
+		t.Errorf("Exp32(NaN) is not NaN")
+	}
+}
+
+func TestSoftmaxScaled(t *testing.T) {
+	x := []float32{3, -1, 0.5, 2, -40, 7}
+	const scale = 0.088388346 // 1/sqrt(128)
+	want := make([]float64, len(x))
+	var s float64
+	for i, v := range x {
+		want[i] = math.Exp(float64(scale) * (float64(v) - 7))
+		s += want[i]
+	}
+	SoftmaxScaled(x, scale)
+	for i := range x {
+		if !near(x[i], float32(want[i]/s), 1e-6) {
+			t.Errorf("SoftmaxScaled[%d] = %g, want %g", i, x[i], want[i]/s)
+		}
+	}
+}
+
 func TestActivations(t *testing.T) {
 	x := []float32{-2, 0, 3}
 	d := make([]float32, 3)
