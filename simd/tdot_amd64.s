@@ -870,15 +870,20 @@ TEXT ·t2DecodeVNNI512(SB), NOSPLIT, $0-52
 	MOVQ         stride+16(FP), DX
 	MOVQ         rows+40(FP), R10
 	MOVL         xsum+48(FP), R11
-	LEAQ         (DX)(DX*2), R12
 	VPBROADCASTD maskc0<>+0(SB), Z28
 	VPBROADCASTD mask30<>+0(SB), Z29
 	VPBROADCASTD mask0c<>+0(SB), Z30
 	VPBROADCASTD mask03<>+0(SB), Z31
+	MOVQ         R10, R9
+	SHRQ         $0x02, R9
+	JZ           t2q_rest
+	MOVQ         R9, R8
+	IMULQ        DX, R8
+	LEAQ         (R8)(R8*2), R15
+	MOVQ         R9, R12
+	SHLQ         $0x02, R12
 
-t2z_r4:
-	CMPQ   R10, $0x00000004
-	JL     t2z_r4_end
+t2q_group:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -896,17 +901,21 @@ t2z_r4:
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), CX
+	MOVQ   SI, CX
+	ADDQ   DX, CX
+	ADDQ   DX, CX
+	ADDQ   DX, CX
+	ADDQ   DX, CX
 	MOVQ   xp+24(FP), BX
 	MOVQ   blocks+32(FP), R13
 	SHRQ   $0x01, R13
-	JZ     t2z_r4_tail
+	JZ     t2q_tail
 
-t2z_r4_loop:
-	PREFETCHT1 (CX)
-	PREFETCHT1 (CX)(DX*1)
-	PREFETCHT1 (CX)(DX*2)
-	PREFETCHT1 (CX)(R12*1)
+t2q_loop:
+	PREFETCHT0 (CX)
+	PREFETCHT0 (CX)(R8*1)
+	PREFETCHT0 (CX)(R8*2)
+	PREFETCHT0 (CX)(R15*1)
 	ADDQ       $0x40, CX
 	VMOVDQU64  (R14), Z16
 	VPANDD     Z28, Z16, Z18
@@ -917,7 +926,7 @@ t2z_r4_loop:
 	VPDPBUSD   128(BX), Z20, Z2
 	VPANDD     Z31, Z16, Z21
 	VPDPBUSD   192(BX), Z21, Z3
-	VMOVDQU64  (R14)(DX*1), Z17
+	VMOVDQU64  (R14)(R8*1), Z17
 	VPANDD     Z28, Z17, Z22
 	VPDPBUSD   (BX), Z22, Z4
 	VPANDD     Z29, Z17, Z23
@@ -926,7 +935,7 @@ t2z_r4_loop:
 	VPDPBUSD   128(BX), Z18, Z6
 	VPANDD     Z31, Z17, Z19
 	VPDPBUSD   192(BX), Z19, Z7
-	VMOVDQU64  (R14)(DX*2), Z16
+	VMOVDQU64  (R14)(R8*2), Z16
 	VPANDD     Z28, Z16, Z20
 	VPDPBUSD   (BX), Z20, Z8
 	VPANDD     Z29, Z16, Z21
@@ -935,7 +944,7 @@ t2z_r4_loop:
 	VPDPBUSD   128(BX), Z22, Z10
 	VPANDD     Z31, Z16, Z23
 	VPDPBUSD   192(BX), Z23, Z11
-	VMOVDQU64  (R14)(R12*1), Z17
+	VMOVDQU64  (R14)(R15*1), Z17
 	VPANDD     Z28, Z17, Z18
 	VPDPBUSD   (BX), Z18, Z12
 	VPANDD     Z29, Z17, Z19
@@ -947,12 +956,12 @@ t2z_r4_loop:
 	ADDQ       $0x40, R14
 	ADDQ       $0x00000100, BX
 	DECQ       R13
-	JNZ        t2z_r4_loop
+	JNZ        t2q_loop
 
-t2z_r4_tail:
+t2q_tail:
 	MOVQ      blocks+32(FP), R13
 	TESTQ     $0x00000001, R13
-	JZ        t2z_r4_reduce
+	JZ        t2q_reduce
 	VMOVDQU64 (R14), Y16
 	VPANDD    Z28, Z16, Z18
 	VPDPBUSD  (BX), Z18, Z0
@@ -962,7 +971,7 @@ t2z_r4_tail:
 	VPDPBUSD  128(BX), Z20, Z2
 	VPANDD    Z31, Z16, Z21
 	VPDPBUSD  192(BX), Z21, Z3
-	VMOVDQU64 (R14)(DX*1), Y17
+	VMOVDQU64 (R14)(R8*1), Y17
 	VPANDD    Z28, Z17, Z22
 	VPDPBUSD  (BX), Z22, Z4
 	VPANDD    Z29, Z17, Z23
@@ -971,7 +980,7 @@ t2z_r4_tail:
 	VPDPBUSD  128(BX), Z18, Z6
 	VPANDD    Z31, Z17, Z19
 	VPDPBUSD  192(BX), Z19, Z7
-	VMOVDQU64 (R14)(DX*2), Y16
+	VMOVDQU64 (R14)(R8*2), Y16
 	VPANDD    Z28, Z16, Z20
 	VPDPBUSD  (BX), Z20, Z8
 	VPANDD    Z29, Z16, Z21
@@ -980,7 +989,7 @@ t2z_r4_tail:
 	VPDPBUSD  128(BX), Z22, Z10
 	VPANDD    Z31, Z16, Z23
 	VPDPBUSD  192(BX), Z23, Z11
-	VMOVDQU64 (R14)(R12*1), Y17
+	VMOVDQU64 (R14)(R15*1), Y17
 	VPANDD    Z28, Z17, Z18
 	VPDPBUSD  (BX), Z18, Z12
 	VPANDD    Z29, Z17, Z19
@@ -990,7 +999,7 @@ t2z_r4_tail:
 	VPANDD    Z31, Z17, Z21
 	VPDPBUSD  192(BX), Z21, Z15
 
-t2z_r4_reduce:
+t2q_reduce:
 	VPSRAD        $0x06, Z0, Z0
 	VPSRAD        $0x04, Z1, Z1
 	VPSRAD        $0x02, Z2, Z2
@@ -1024,7 +1033,7 @@ t2z_r4_reduce:
 	VPADDD        X6, X4, X4
 	VMOVD         X4, AX
 	SUBL          R11, AX
-	MOVL          AX, 4(DI)
+	MOVL          AX, (DI)(R12*1)
 	VPSRAD        $0x06, Z8, Z8
 	VPSRAD        $0x04, Z9, Z9
 	VPSRAD        $0x02, Z10, Z10
@@ -1041,7 +1050,7 @@ t2z_r4_reduce:
 	VPADDD        X10, X8, X8
 	VMOVD         X8, AX
 	SUBL          R11, AX
-	MOVL          AX, 8(DI)
+	MOVL          AX, (DI)(R12*2)
 	VPSRAD        $0x06, Z12, Z12
 	VPSRAD        $0x04, Z13, Z13
 	VPSRAD        $0x02, Z14, Z14
@@ -1058,19 +1067,22 @@ t2z_r4_reduce:
 	VPADDD        X14, X12, X12
 	VMOVD         X12, AX
 	SUBL          R11, AX
-	MOVL          AX, 12(DI)
-	ADDQ          $0x00000010, DI
+	LEAQ          (DI)(R12*2), CX
+	MOVL          AX, (CX)(R12*1)
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	SUBQ          $0x00000004, R10
-	JMP           t2z_r4
+	DECQ          R9
+	JNZ           t2q_group
+	ADDQ          R15, SI
+	LEAQ          (R12)(R12*2), CX
+	ADDQ          CX, DI
+	ANDQ          $0x03, R10
 
-t2z_r4_end:
-t2z_r1:
-	CMPQ   R10, $0x00000001
-	JL     t2z_r1_end
+t2q_rest:
+	TESTQ R10, R10
+	JZ    t2q_done
+
+t2q_r1:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -1079,9 +1091,9 @@ t2z_r1:
 	MOVQ   xp+24(FP), BX
 	MOVQ   blocks+32(FP), R13
 	SHRQ   $0x01, R13
-	JZ     t2z_r1_tail
+	JZ     t2q_r1_tail
 
-t2z_r1_loop:
+t2q_r1_loop:
 	VMOVDQU64 (R14), Z16
 	VPANDD    Z28, Z16, Z18
 	VPDPBUSD  (BX), Z18, Z0
@@ -1094,12 +1106,12 @@ t2z_r1_loop:
 	ADDQ      $0x40, R14
 	ADDQ      $0x00000100, BX
 	DECQ      R13
-	JNZ       t2z_r1_loop
+	JNZ       t2q_r1_loop
 
-t2z_r1_tail:
+t2q_r1_tail:
 	MOVQ      blocks+32(FP), R13
 	TESTQ     $0x00000001, R13
-	JZ        t2z_r1_reduce
+	JZ        t2q_r1_reduce
 	VMOVDQU64 (R14), Y16
 	VPANDD    Z28, Z16, Z18
 	VPDPBUSD  (BX), Z18, Z0
@@ -1110,7 +1122,7 @@ t2z_r1_tail:
 	VPANDD    Z31, Z16, Z21
 	VPDPBUSD  192(BX), Z21, Z3
 
-t2z_r1_reduce:
+t2q_r1_reduce:
 	VPSRAD        $0x06, Z0, Z0
 	VPSRAD        $0x04, Z1, Z1
 	VPSRAD        $0x02, Z2, Z2
@@ -1128,12 +1140,12 @@ t2z_r1_reduce:
 	VMOVD         X0, AX
 	SUBL          R11, AX
 	MOVL          AX, (DI)
-	ADDQ          $0x00000004, DI
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	SUBQ          $0x00000001, R10
-	JMP           t2z_r1
+	DECQ          R10
+	JNZ           t2q_r1
 
-t2z_r1_end:
+t2q_done:
 	VZEROUPPER
 	RET
 
