@@ -3702,7 +3702,7 @@ t2mv_end:
 	RET
 
 // func i8MatVecVNNI512(dst *int32, w *int8, stride int, x *int8, steps int, rows int)
-// Requires: AVX, AVX2, AVX512F, AVX512VL
+// Requires: AVX, AVX2, AVX512F, AVX512VL, MMX+
 TEXT ·i8MatVecVNNI512(SB), NOSPLIT, $0-48
 	MOVQ         dst+0(FP), DI
 	MOVQ         w+8(FP), SI
@@ -3735,50 +3735,48 @@ i8z_xs_done:
 	VPADDD        X15, X13, X13
 	VMOVD         X13, R11
 	SHLL          $0x07, R11
+	MOVQ          R10, R9
+	SHRQ          $0x02, R9
+	JZ            i8z_rest
+	MOVQ          R9, R8
+	IMULQ         DX, R8
+	LEAQ          (R8)(R8*2), R15
+	MOVQ          R9, R12
+	SHLQ          $0x02, R12
 
-i8z_r8:
-	CMPQ   R10, $0x00000008
-	JL     i8z_r8_end
+i8z_group:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), R15
+	LEAQ   (SI)(DX*2), CX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     i8z_r8_reduce
+	JZ     i8z_reduce
 
-i8z_r8_loop:
-	VMOVDQU64 (BX), Z16
-	VPXORD    (R14), Z31, Z20
-	VPDPBUSD  Z16, Z20, Z0
-	VPXORD    (R14)(DX*1), Z31, Z21
-	VPDPBUSD  Z16, Z21, Z1
-	VPXORD    (R14)(DX*2), Z31, Z22
-	VPDPBUSD  Z16, Z22, Z2
-	VPXORD    (R14)(R12*1), Z31, Z23
-	VPDPBUSD  Z16, Z23, Z3
-	VPXORD    (R15), Z31, Z20
-	VPDPBUSD  Z16, Z20, Z4
-	VPXORD    (R15)(DX*1), Z31, Z21
-	VPDPBUSD  Z16, Z21, Z5
-	VPXORD    (R15)(DX*2), Z31, Z22
-	VPDPBUSD  Z16, Z22, Z6
-	VPXORD    (R15)(R12*1), Z31, Z23
-	VPDPBUSD  Z16, Z23, Z7
-	ADDQ      $0x40, R14
-	ADDQ      $0x40, R15
-	ADDQ      $0x40, BX
-	DECQ      R13
-	JNZ       i8z_r8_loop
+i8z_loop:
+	VMOVDQU64  (BX), Z16
+	PREFETCHT0 (CX)
+	VPXORD     (R14), Z31, Z20
+	VPDPBUSD   Z16, Z20, Z0
+	PREFETCHT0 (CX)(R8*1)
+	VPXORD     (R14)(R8*1), Z31, Z21
+	VPDPBUSD   Z16, Z21, Z1
+	PREFETCHT0 (CX)(R8*2)
+	VPXORD     (R14)(R8*2), Z31, Z22
+	VPDPBUSD   Z16, Z22, Z2
+	PREFETCHT0 (CX)(R15*1)
+	VPXORD     (R14)(R15*1), Z31, Z23
+	VPDPBUSD   Z16, Z23, Z3
+	ADDQ       $0x40, R14
+	ADDQ       $0x40, CX
+	ADDQ       $0x40, BX
+	DECQ       R13
+	JNZ        i8z_loop
 
-i8z_r8_reduce:
+i8z_reduce:
 	VEXTRACTI64X4 $0x01, Z0, Y14
 	VPADDD        Y14, Y0, Y0
 	VEXTRACTI128  $0x01, Y0, X15
@@ -3800,7 +3798,7 @@ i8z_r8_reduce:
 	VPADDD        X15, X1, X1
 	VMOVD         X1, AX
 	SUBL          R11, AX
-	MOVL          AX, 4(DI)
+	MOVL          AX, (DI)(R12*1)
 	VEXTRACTI64X4 $0x01, Z2, Y14
 	VPADDD        Y14, Y2, Y2
 	VEXTRACTI128  $0x01, Y2, X15
@@ -3811,7 +3809,7 @@ i8z_r8_reduce:
 	VPADDD        X15, X2, X2
 	VMOVD         X2, AX
 	SUBL          R11, AX
-	MOVL          AX, 8(DI)
+	MOVL          AX, (DI)(R12*2)
 	VEXTRACTI64X4 $0x01, Z3, Y14
 	VPADDD        Y14, Y3, Y3
 	VEXTRACTI128  $0x01, Y3, X15
@@ -3822,70 +3820,24 @@ i8z_r8_reduce:
 	VPADDD        X15, X3, X3
 	VMOVD         X3, AX
 	SUBL          R11, AX
-	MOVL          AX, 12(DI)
-	VEXTRACTI64X4 $0x01, Z4, Y14
-	VPADDD        Y14, Y4, Y4
-	VEXTRACTI128  $0x01, Y4, X15
-	VPADDD        X15, X4, X4
-	VPSHUFD       $0x4e, X4, X15
-	VPADDD        X15, X4, X4
-	VPSHUFD       $0xb1, X4, X15
-	VPADDD        X15, X4, X4
-	VMOVD         X4, AX
-	SUBL          R11, AX
-	MOVL          AX, 16(DI)
-	VEXTRACTI64X4 $0x01, Z5, Y14
-	VPADDD        Y14, Y5, Y5
-	VEXTRACTI128  $0x01, Y5, X15
-	VPADDD        X15, X5, X5
-	VPSHUFD       $0x4e, X5, X15
-	VPADDD        X15, X5, X5
-	VPSHUFD       $0xb1, X5, X15
-	VPADDD        X15, X5, X5
-	VMOVD         X5, AX
-	SUBL          R11, AX
-	MOVL          AX, 20(DI)
-	VEXTRACTI64X4 $0x01, Z6, Y14
-	VPADDD        Y14, Y6, Y6
-	VEXTRACTI128  $0x01, Y6, X15
-	VPADDD        X15, X6, X6
-	VPSHUFD       $0x4e, X6, X15
-	VPADDD        X15, X6, X6
-	VPSHUFD       $0xb1, X6, X15
-	VPADDD        X15, X6, X6
-	VMOVD         X6, AX
-	SUBL          R11, AX
-	MOVL          AX, 24(DI)
-	VEXTRACTI64X4 $0x01, Z7, Y14
-	VPADDD        Y14, Y7, Y7
-	VEXTRACTI128  $0x01, Y7, X15
-	VPADDD        X15, X7, X7
-	VPSHUFD       $0x4e, X7, X15
-	VPADDD        X15, X7, X7
-	VPSHUFD       $0xb1, X7, X15
-	VPADDD        X15, X7, X7
-	VMOVD         X7, AX
-	SUBL          R11, AX
-	MOVL          AX, 28(DI)
-	ADDQ          $0x00000020, DI
+	LEAQ          (DI)(R12*2), CX
+	MOVL          AX, (CX)(R12*1)
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	SUBQ          $0x00000008, R10
-	JMP           i8z_r8
+	DECQ          R9
+	JNZ           i8z_group
+	ADDQ          R15, SI
+	LEAQ          (R12)(R12*2), CX
+	ADDQ          CX, DI
+	ANDQ          $0x03, R10
 
-i8z_r8_end:
+i8z_rest:
+	TESTQ R10, R10
+	JZ    i8z_done
+
 i8z_r1:
-	CMPQ   R10, $0x00000001
-	JL     i8z_r1_end
 	VPXORD Z0, Z0, Z0
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), R15
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
@@ -3896,7 +3848,6 @@ i8z_r1_loop:
 	VPXORD    (R14), Z31, Z20
 	VPDPBUSD  Z16, Z20, Z0
 	ADDQ      $0x40, R14
-	ADDQ      $0x40, R15
 	ADDQ      $0x40, BX
 	DECQ      R13
 	JNZ       i8z_r1_loop
@@ -3913,12 +3864,12 @@ i8z_r1_reduce:
 	VMOVD         X0, AX
 	SUBL          R11, AX
 	MOVL          AX, (DI)
-	ADDQ          $0x00000004, DI
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	SUBQ          $0x00000001, R10
-	JMP           i8z_r1
+	DECQ          R10
+	JNZ           i8z_r1
 
-i8z_r1_end:
+i8z_done:
 	VZEROUPPER
 	RET
 
