@@ -1160,22 +1160,29 @@ TEXT ·t2DecodeAVX2(SB), NOSPLIT, $0-52
 	MOVL         xsum+48(FP), R11
 	VPBROADCASTD mask03<>+0(SB), Y15
 	VMOVDQU      onesw<>+0(SB), Y14
+	MOVQ         R10, R9
+	SHRQ         $0x02, R9
+	JZ           t2y_q_end
+	MOVQ         R9, R10
+	MOVQ         DX, R15
+	IMULQ        R9, DX
+	LEAQ         (DX)(DX*2), R12
+	SHLQ         $0x02, R9
+	LEAQ         (R9)(R9*2), R8
 
-t2y_r4:
-	CMPQ  R10, $0x00000004
-	JL    t2y_r4_end
+t2y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  blocks+32(FP), R13
 	TESTQ R13, R13
-	JZ    t2y_r4_reduce
+	JZ    t2y_q_reduce
 
-t2y_r4_loop:
+t2y_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -1252,9 +1259,9 @@ t2y_r4_loop:
 	ADDQ       $0x00000020, R14
 	ADDQ       $0x00000080, BX
 	DECQ       R13
-	JNZ        t2y_r4_loop
+	JNZ        t2y_q_loop
 
-t2y_r4_reduce:
+t2y_q_reduce:
 	VEXTRACTI128 $0x01, Y0, X13
 	VPADDD       X13, X0, X0
 	VPSHUFD      $0x4e, X0, X13
@@ -1272,7 +1279,7 @@ t2y_r4_reduce:
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
 	SUBL         R11, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -1281,7 +1288,7 @@ t2y_r4_reduce:
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
 	SUBL         R11, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -1290,19 +1297,22 @@ t2y_r4_reduce:
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
 	SUBL         R11, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          t2y_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          t2y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-t2y_r4_end:
+t2y_q_end:
 t2y_r1:
-	CMPQ  R10, $0x00000001
-	JL    t2y_r1_end
+	TESTQ R10, R10
+	JZ    t2y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -1349,9 +1359,9 @@ t2y_r1_reduce:
 	VMOVD        X0, AX
 	SUBL         R11, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          t2y_r1
 
 t2y_r1_end:
@@ -1368,10 +1378,17 @@ TEXT ·t2DecodeAVXVNNI(SB), NOSPLIT, $0-52
 	LEAQ         (DX)(DX*2), R12
 	MOVL         xsum+48(FP), R11
 	VPBROADCASTD mask03<>+0(SB), Y15
+	MOVQ         R10, R9
+	SHRQ         $0x02, R9
+	JZ           t2v_q_end
+	MOVQ         R9, R10
+	MOVQ         DX, R15
+	IMULQ        R9, DX
+	LEAQ         (DX)(DX*2), R12
+	SHLQ         $0x02, R9
+	LEAQ         (R9)(R9*2), R8
 
-t2v_r4:
-	CMPQ  R10, $0x00000004
-	JL    t2v_r4_end
+t2v_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -1381,13 +1398,13 @@ t2v_r4:
 	VPXOR Y10, Y10, Y10
 	VPXOR Y11, Y11, Y11
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  blocks+32(FP), R13
 	TESTQ R13, R13
-	JZ    t2v_r4_reduce
+	JZ    t2v_q_reduce
 
-t2v_r4_loop:
+t2v_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -1536,9 +1553,9 @@ t2v_r4_loop:
 	ADDQ $0x00000020, R14
 	ADDQ $0x00000080, BX
 	DECQ R13
-	JNZ  t2v_r4_loop
+	JNZ  t2v_q_loop
 
-t2v_r4_reduce:
+t2v_q_reduce:
 	VPSRAD       $0x02, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	VPSRAD       $0x02, Y9, Y9
@@ -1564,7 +1581,7 @@ t2v_r4_reduce:
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
 	SUBL         R11, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -1573,7 +1590,7 @@ t2v_r4_reduce:
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
 	SUBL         R11, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -1582,19 +1599,22 @@ t2v_r4_reduce:
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
 	SUBL         R11, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          t2v_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          t2v_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-t2v_r4_end:
+t2v_q_end:
 t2v_r1:
-	CMPQ  R10, $0x00000001
-	JL    t2v_r1_end
+	TESTQ R10, R10
+	JZ    t2v_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -1665,9 +1685,9 @@ t2v_r1_reduce:
 	VMOVD        X0, AX
 	SUBL         R11, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          t2v_r1
 
 t2v_r1_end:
@@ -2089,22 +2109,29 @@ TEXT ·t16DecodeAVX2(SB), NOSPLIT, $0-52
 	LEAQ    (DX)(DX*2), R12
 	MOVL    xsum+48(FP), R11
 	VMOVDQU maskff00<>+0(SB), Y15
+	MOVQ    R10, R9
+	SHRQ    $0x02, R9
+	JZ      t16y_q_end
+	MOVQ    R9, R10
+	MOVQ    DX, R15
+	IMULQ   R9, DX
+	LEAQ    (DX)(DX*2), R12
+	SHLQ    $0x02, R9
+	LEAQ    (R9)(R9*2), R8
 
-t16y_r4:
-	CMPQ  R10, $0x00000004
-	JL    t16y_r4_end
+t16y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  y+24(FP), BX
 	MOVQ  blocks+32(FP), R13
 	TESTQ R13, R13
-	JZ    t16y_r4_reduce
+	JZ    t16y_q_reduce
 
-t16y_r4_loop:
+t16y_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -2245,9 +2272,9 @@ t16y_r4_loop:
 	ADDQ       $0x00000020, R14
 	ADDQ       $0x00000140, BX
 	DECQ       R13
-	JNZ        t16y_r4_loop
+	JNZ        t16y_q_loop
 
-t16y_r4_reduce:
+t16y_q_reduce:
 	VEXTRACTI128 $0x01, Y0, X13
 	VPADDD       X13, X0, X0
 	VPSHUFD      $0x4e, X0, X13
@@ -2265,7 +2292,7 @@ t16y_r4_reduce:
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
 	SUBL         R11, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -2274,7 +2301,7 @@ t16y_r4_reduce:
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
 	SUBL         R11, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -2283,19 +2310,22 @@ t16y_r4_reduce:
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
 	SUBL         R11, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          t16y_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          t16y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-t16y_r4_end:
+t16y_q_end:
 t16y_r1:
-	CMPQ  R10, $0x00000001
-	JL    t16y_r1_end
+	TESTQ R10, R10
+	JZ    t16y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -2355,9 +2385,9 @@ t16y_r1_reduce:
 	VMOVD        X0, AX
 	SUBL         R11, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          t16y_r1
 
 t16y_r1_end:
@@ -2367,28 +2397,35 @@ t16y_r1_end:
 // func t16DecodeAVXVNNI(dst *int32, w *byte, stride int, y *int16, blocks int, rows int, xsum int32)
 // Requires: AVX, AVX2, MMX+
 TEXT ·t16DecodeAVXVNNI(SB), NOSPLIT, $0-52
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
-	MOVL xsum+48(FP), R11
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVL  xsum+48(FP), R11
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    t16v_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-t16v_r4:
-	CMPQ  R10, $0x00000004
-	JL    t16v_r4_end
+t16v_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  y+24(FP), BX
 	MOVQ  blocks+32(FP), R13
 	TESTQ R13, R13
-	JZ    t16v_r4_reduce
+	JZ    t16v_q_reduce
 
-t16v_r4_loop:
+t16v_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -2639,9 +2676,9 @@ t16v_r4_loop:
 	ADDQ   $0x00000020, R14
 	ADDQ   $0x00000140, BX
 	DECQ   R13
-	JNZ    t16v_r4_loop
+	JNZ    t16v_q_loop
 
-t16v_r4_reduce:
+t16v_q_reduce:
 	VEXTRACTI128 $0x01, Y0, X13
 	VPADDD       X13, X0, X0
 	VPSHUFD      $0x4e, X0, X13
@@ -2659,7 +2696,7 @@ t16v_r4_reduce:
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
 	SUBL         R11, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -2668,7 +2705,7 @@ t16v_r4_reduce:
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
 	SUBL         R11, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -2677,19 +2714,22 @@ t16v_r4_reduce:
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
 	SUBL         R11, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          t16v_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          t16v_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-t16v_r4_end:
+t16v_q_end:
 t16v_r1:
-	CMPQ  R10, $0x00000001
-	JL    t16v_r1_end
+	TESTQ R10, R10
+	JZ    t16v_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -2784,9 +2824,9 @@ t16v_r1_reduce:
 	VMOVD        X0, AX
 	SUBL         R11, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          t16v_r1
 
 t16v_r1_end:
@@ -3876,27 +3916,34 @@ i8z_done:
 // func i8MatVecAVX2(dst *int32, w *int8, stride int, x *int8, steps int, rows int)
 // Requires: AVX, AVX2, MMX+
 TEXT ·i8MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    i8y_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-i8y_r4:
-	CMPQ  R10, $0x00000004
-	JL    i8y_r4_end
+i8y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  steps+32(FP), R13
 	TESTQ R13, R13
-	JZ    i8y_r4_reduce
+	JZ    i8y_q_reduce
 
-i8y_r4_loop:
+i8y_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -3931,9 +3978,9 @@ i8y_r4_loop:
 	ADDQ       $0x00000020, R14
 	ADDQ       $0x00000020, BX
 	DECQ       R13
-	JNZ        i8y_r4_loop
+	JNZ        i8y_q_loop
 
-i8y_r4_reduce:
+i8y_q_reduce:
 	VEXTRACTI128 $0x01, Y0, X13
 	VPADDD       X13, X0, X0
 	VPSHUFD      $0x4e, X0, X13
@@ -3949,7 +3996,7 @@ i8y_r4_reduce:
 	VPSHUFD      $0xb1, X1, X13
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -3957,7 +4004,7 @@ i8y_r4_reduce:
 	VPSHUFD      $0xb1, X2, X13
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -3965,19 +4012,22 @@ i8y_r4_reduce:
 	VPSHUFD      $0xb1, X3, X13
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          i8y_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          i8y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-i8y_r4_end:
+i8y_q_end:
 i8y_r1:
-	CMPQ  R10, $0x00000001
-	JL    i8y_r1_end
+	TESTQ R10, R10
+	JZ    i8y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4011,9 +4061,9 @@ i8y_r1_reduce:
 	VPADDD       X13, X0, X0
 	VMOVD        X0, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          i8y_r1
 
 i8y_r1_end:
@@ -4058,22 +4108,29 @@ i8v_xs_done:
 	VPADDD       X12, X13, X13
 	VMOVD        X13, R11
 	SHLL         $0x07, R11
+	MOVQ         R10, R9
+	SHRQ         $0x02, R9
+	JZ           i8v_q_end
+	MOVQ         R9, R10
+	MOVQ         DX, R15
+	IMULQ        R9, DX
+	LEAQ         (DX)(DX*2), R12
+	SHLQ         $0x02, R9
+	LEAQ         (R9)(R9*2), R8
 
-i8v_r4:
-	CMPQ  R10, $0x00000004
-	JL    i8v_r4_end
+i8v_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
 	VPXOR Y3, Y3, Y3
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  steps+32(FP), R13
 	TESTQ R13, R13
-	JZ    i8v_r4_reduce
+	JZ    i8v_q_reduce
 
-i8v_r4_loop:
+i8v_q_loop:
 	PREFETCHT1 (CX)
 	PREFETCHT1 (CX)(DX*1)
 	PREFETCHT1 (CX)(DX*2)
@@ -4115,9 +4172,9 @@ i8v_r4_loop:
 	ADDQ $0x00000020, R14
 	ADDQ $0x00000020, BX
 	DECQ R13
-	JNZ  i8v_r4_loop
+	JNZ  i8v_q_loop
 
-i8v_r4_reduce:
+i8v_q_reduce:
 	VEXTRACTI128 $0x01, Y0, X13
 	VPADDD       X13, X0, X0
 	VPSHUFD      $0x4e, X0, X13
@@ -4135,7 +4192,7 @@ i8v_r4_reduce:
 	VPADDD       X13, X1, X1
 	VMOVD        X1, AX
 	SUBL         R11, AX
-	MOVL         AX, 4(DI)
+	MOVL         AX, (DI)(R9*1)
 	VEXTRACTI128 $0x01, Y2, X13
 	VPADDD       X13, X2, X2
 	VPSHUFD      $0x4e, X2, X13
@@ -4144,7 +4201,7 @@ i8v_r4_reduce:
 	VPADDD       X13, X2, X2
 	VMOVD        X2, AX
 	SUBL         R11, AX
-	MOVL         AX, 8(DI)
+	MOVL         AX, (DI)(R9*2)
 	VEXTRACTI128 $0x01, Y3, X13
 	VPADDD       X13, X3, X3
 	VPSHUFD      $0x4e, X3, X13
@@ -4153,19 +4210,22 @@ i8v_r4_reduce:
 	VPADDD       X13, X3, X3
 	VMOVD        X3, AX
 	SUBL         R11, AX
-	MOVL         AX, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          i8v_r4
+	MOVL         AX, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          i8v_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-i8v_r4_end:
+i8v_q_end:
 i8v_r1:
-	CMPQ  R10, $0x00000001
-	JL    i8v_r1_end
+	TESTQ R10, R10
+	JZ    i8v_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4201,9 +4261,9 @@ i8v_r1_reduce:
 	VMOVD        X0, AX
 	SUBL         R11, AX
 	MOVL         AX, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          i8v_r1
 
 i8v_r1_end:
@@ -4213,15 +4273,22 @@ i8v_r1_end:
 // func f16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX2, F16C, FMA3, MMX+
 TEXT ·f16MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    f16y_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-f16y_r4:
-	CMPQ  R10, $0x00000004
-	JL    f16y_r4_end
+f16y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4231,13 +4298,13 @@ f16y_r4:
 	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  steps+32(FP), R13
 	TESTQ R13, R13
-	JZ    f16y_r4_reduce
+	JZ    f16y_q_reduce
 
-f16y_r4_loop:
+f16y_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4264,9 +4331,9 @@ f16y_r4_loop:
 	ADDQ        $0x00000020, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         f16y_r4_loop
+	JNZ         f16y_q_loop
 
-f16y_r4_reduce:
+f16y_q_reduce:
 	VADDPS       Y1, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X15
 	VADDPS       X15, X0, X0
@@ -4282,7 +4349,7 @@ f16y_r4_reduce:
 	VADDPS       X15, X2, X2
 	VPERMILPS    $0xb1, X2, X15
 	VADDSS       X15, X2, X2
-	VMOVSS       X2, 4(DI)
+	VMOVSS       X2, (DI)(R9*1)
 	VADDPS       Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y4, X15
 	VADDPS       X15, X4, X4
@@ -4290,7 +4357,7 @@ f16y_r4_reduce:
 	VADDPS       X15, X4, X4
 	VPERMILPS    $0xb1, X4, X15
 	VADDSS       X15, X4, X4
-	VMOVSS       X4, 8(DI)
+	VMOVSS       X4, (DI)(R9*2)
 	VADDPS       Y7, Y6, Y6
 	VEXTRACTF128 $0x01, Y6, X15
 	VADDPS       X15, X6, X6
@@ -4298,19 +4365,22 @@ f16y_r4_reduce:
 	VADDPS       X15, X6, X6
 	VPERMILPS    $0xb1, X6, X15
 	VADDSS       X15, X6, X6
-	VMOVSS       X6, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          f16y_r4
+	VMOVSS       X6, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          f16y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-f16y_r4_end:
+f16y_q_end:
 f16y_r1:
-	CMPQ  R10, $0x00000001
-	JL    f16y_r1_end
+	TESTQ R10, R10
+	JZ    f16y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4346,9 +4416,9 @@ f16y_r1_reduce:
 	VPERMILPS    $0xb1, X0, X15
 	VADDSS       X15, X0, X0
 	VMOVSS       X0, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          f16y_r1
 
 f16y_r1_end:
@@ -4358,27 +4428,34 @@ f16y_r1_end:
 // func f16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f16MatVecAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    f16z_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-f16z_r4:
-	CMPQ   R10, $0x00000004
-	JL     f16z_r4_end
+f16z_q:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), CX
+	LEAQ   (SI)(R15*4), CX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f16z_r4_reduce
+	JZ     f16z_q_reduce
 
-f16z_r4_loop:
+f16z_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4396,9 +4473,9 @@ f16z_r4_loop:
 	ADDQ        $0x00000020, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         f16z_r4_loop
+	JNZ         f16z_q_loop
 
-f16z_r4_reduce:
+f16z_q_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -4416,7 +4493,7 @@ f16z_r4_reduce:
 	VADDPS        X15, X1, X1
 	VPERMILPS     $0xb1, X1, X15
 	VADDSS        X15, X1, X1
-	VMOVSS        X1, 4(DI)
+	VMOVSS        X1, (DI)(R9*1)
 	VEXTRACTF64X4 $0x01, Z2, Y14
 	VADDPS        Y14, Y2, Y2
 	VEXTRACTF128  $0x01, Y2, X15
@@ -4425,7 +4502,7 @@ f16z_r4_reduce:
 	VADDPS        X15, X2, X2
 	VPERMILPS     $0xb1, X2, X15
 	VADDSS        X15, X2, X2
-	VMOVSS        X2, 8(DI)
+	VMOVSS        X2, (DI)(R9*2)
 	VEXTRACTF64X4 $0x01, Z3, Y14
 	VADDPS        Y14, Y3, Y3
 	VEXTRACTF128  $0x01, Y3, X15
@@ -4434,19 +4511,22 @@ f16z_r4_reduce:
 	VADDPS        X15, X3, X3
 	VPERMILPS     $0xb1, X3, X15
 	VADDSS        X15, X3, X3
-	VMOVSS        X3, 12(DI)
-	ADDQ          $0x00000010, DI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	SUBQ          $0x00000004, R10
-	JMP           f16z_r4
+	VMOVSS        X3, (DI)(R8*1)
+	ADDQ          $0x04, DI
+	ADDQ          R15, SI
+	DECQ          R10
+	JNZ           f16z_q
+	ADDQ          R12, SI
+	ADDQ          R8, DI
+	MOVQ          R15, DX
+	LEAQ          (DX)(DX*2), R12
+	MOVQ          rows+40(FP), R10
+	ANDQ          $0x03, R10
 
-f16z_r4_end:
+f16z_q_end:
 f16z_r1:
-	CMPQ   R10, $0x00000001
-	JL     f16z_r1_end
+	TESTQ  R10, R10
+	JZ     f16z_r1_end
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4476,9 +4556,9 @@ f16z_r1_reduce:
 	VPERMILPS     $0xb1, X0, X15
 	VADDSS        X15, X0, X0
 	VMOVSS        X0, (DI)
-	ADDQ          $0x00000004, DI
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	SUBQ          $0x00000001, R10
+	DECQ          R10
 	JMP           f16z_r1
 
 f16z_r1_end:
@@ -4488,15 +4568,22 @@ f16z_r1_end:
 // func bf16MatVecAVX2(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·bf16MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    bf16y_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-bf16y_r4:
-	CMPQ  R10, $0x00000004
-	JL    bf16y_r4_end
+bf16y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4506,13 +4593,13 @@ bf16y_r4:
 	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  steps+32(FP), R13
 	TESTQ R13, R13
-	JZ    bf16y_r4_reduce
+	JZ    bf16y_q_reduce
 
-bf16y_r4_loop:
+bf16y_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4547,9 +4634,9 @@ bf16y_r4_loop:
 	ADDQ        $0x00000020, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         bf16y_r4_loop
+	JNZ         bf16y_q_loop
 
-bf16y_r4_reduce:
+bf16y_q_reduce:
 	VADDPS       Y1, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X15
 	VADDPS       X15, X0, X0
@@ -4565,7 +4652,7 @@ bf16y_r4_reduce:
 	VADDPS       X15, X2, X2
 	VPERMILPS    $0xb1, X2, X15
 	VADDSS       X15, X2, X2
-	VMOVSS       X2, 4(DI)
+	VMOVSS       X2, (DI)(R9*1)
 	VADDPS       Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y4, X15
 	VADDPS       X15, X4, X4
@@ -4573,7 +4660,7 @@ bf16y_r4_reduce:
 	VADDPS       X15, X4, X4
 	VPERMILPS    $0xb1, X4, X15
 	VADDSS       X15, X4, X4
-	VMOVSS       X4, 8(DI)
+	VMOVSS       X4, (DI)(R9*2)
 	VADDPS       Y7, Y6, Y6
 	VEXTRACTF128 $0x01, Y6, X15
 	VADDPS       X15, X6, X6
@@ -4581,19 +4668,22 @@ bf16y_r4_reduce:
 	VADDPS       X15, X6, X6
 	VPERMILPS    $0xb1, X6, X15
 	VADDSS       X15, X6, X6
-	VMOVSS       X6, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          bf16y_r4
+	VMOVSS       X6, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          bf16y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-bf16y_r4_end:
+bf16y_q_end:
 bf16y_r1:
-	CMPQ  R10, $0x00000001
-	JL    bf16y_r1_end
+	TESTQ R10, R10
+	JZ    bf16y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4631,9 +4721,9 @@ bf16y_r1_reduce:
 	VPERMILPS    $0xb1, X0, X15
 	VADDSS       X15, X0, X0
 	VMOVSS       X0, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          bf16y_r1
 
 bf16y_r1_end:
@@ -4643,27 +4733,34 @@ bf16y_r1_end:
 // func bf16MatVecAVX512(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·bf16MatVecAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    bf16z_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-bf16z_r4:
-	CMPQ   R10, $0x00000004
-	JL     bf16z_r4_end
+bf16z_q:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), CX
+	LEAQ   (SI)(R15*4), CX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     bf16z_r4_reduce
+	JZ     bf16z_q_reduce
 
-bf16z_r4_loop:
+bf16z_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4685,9 +4782,9 @@ bf16z_r4_loop:
 	ADDQ        $0x00000020, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         bf16z_r4_loop
+	JNZ         bf16z_q_loop
 
-bf16z_r4_reduce:
+bf16z_q_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -4705,7 +4802,7 @@ bf16z_r4_reduce:
 	VADDPS        X15, X1, X1
 	VPERMILPS     $0xb1, X1, X15
 	VADDSS        X15, X1, X1
-	VMOVSS        X1, 4(DI)
+	VMOVSS        X1, (DI)(R9*1)
 	VEXTRACTF64X4 $0x01, Z2, Y14
 	VADDPS        Y14, Y2, Y2
 	VEXTRACTF128  $0x01, Y2, X15
@@ -4714,7 +4811,7 @@ bf16z_r4_reduce:
 	VADDPS        X15, X2, X2
 	VPERMILPS     $0xb1, X2, X15
 	VADDSS        X15, X2, X2
-	VMOVSS        X2, 8(DI)
+	VMOVSS        X2, (DI)(R9*2)
 	VEXTRACTF64X4 $0x01, Z3, Y14
 	VADDPS        Y14, Y3, Y3
 	VEXTRACTF128  $0x01, Y3, X15
@@ -4723,19 +4820,22 @@ bf16z_r4_reduce:
 	VADDPS        X15, X3, X3
 	VPERMILPS     $0xb1, X3, X15
 	VADDSS        X15, X3, X3
-	VMOVSS        X3, 12(DI)
-	ADDQ          $0x00000010, DI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	SUBQ          $0x00000004, R10
-	JMP           bf16z_r4
+	VMOVSS        X3, (DI)(R8*1)
+	ADDQ          $0x04, DI
+	ADDQ          R15, SI
+	DECQ          R10
+	JNZ           bf16z_q
+	ADDQ          R12, SI
+	ADDQ          R8, DI
+	MOVQ          R15, DX
+	LEAQ          (DX)(DX*2), R12
+	MOVQ          rows+40(FP), R10
+	ANDQ          $0x03, R10
 
-bf16z_r4_end:
+bf16z_q_end:
 bf16z_r1:
-	CMPQ   R10, $0x00000001
-	JL     bf16z_r1_end
+	TESTQ  R10, R10
+	JZ     bf16z_r1_end
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -4766,9 +4866,9 @@ bf16z_r1_reduce:
 	VPERMILPS     $0xb1, X0, X15
 	VADDSS        X15, X0, X0
 	VMOVSS        X0, (DI)
-	ADDQ          $0x00000004, DI
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	SUBQ          $0x00000001, R10
+	DECQ          R10
 	JMP           bf16z_r1
 
 bf16z_r1_end:
@@ -4778,15 +4878,22 @@ bf16z_r1_end:
 // func f32MatVecAVX2(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·f32MatVecAVX2(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    f32y_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-f32y_r4:
-	CMPQ  R10, $0x00000004
-	JL    f32y_r4_end
+f32y_q:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4796,13 +4903,13 @@ f32y_r4:
 	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
 	MOVQ  SI, R14
-	LEAQ  (SI)(DX*4), CX
+	LEAQ  (SI)(R15*4), CX
 	MOVQ  x+24(FP), BX
 	MOVQ  steps+32(FP), R13
 	TESTQ R13, R13
-	JZ    f32y_r4_reduce
+	JZ    f32y_q_reduce
 
-f32y_r4_loop:
+f32y_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4821,9 +4928,9 @@ f32y_r4_loop:
 	ADDQ        $0x00000040, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         f32y_r4_loop
+	JNZ         f32y_q_loop
 
-f32y_r4_reduce:
+f32y_q_reduce:
 	VADDPS       Y1, Y0, Y0
 	VEXTRACTF128 $0x01, Y0, X15
 	VADDPS       X15, X0, X0
@@ -4839,7 +4946,7 @@ f32y_r4_reduce:
 	VADDPS       X15, X2, X2
 	VPERMILPS    $0xb1, X2, X15
 	VADDSS       X15, X2, X2
-	VMOVSS       X2, 4(DI)
+	VMOVSS       X2, (DI)(R9*1)
 	VADDPS       Y5, Y4, Y4
 	VEXTRACTF128 $0x01, Y4, X15
 	VADDPS       X15, X4, X4
@@ -4847,7 +4954,7 @@ f32y_r4_reduce:
 	VADDPS       X15, X4, X4
 	VPERMILPS    $0xb1, X4, X15
 	VADDSS       X15, X4, X4
-	VMOVSS       X4, 8(DI)
+	VMOVSS       X4, (DI)(R9*2)
 	VADDPS       Y7, Y6, Y6
 	VEXTRACTF128 $0x01, Y6, X15
 	VADDPS       X15, X6, X6
@@ -4855,19 +4962,22 @@ f32y_r4_reduce:
 	VADDPS       X15, X6, X6
 	VPERMILPS    $0xb1, X6, X15
 	VADDSS       X15, X6, X6
-	VMOVSS       X6, 12(DI)
-	ADDQ         $0x00000010, DI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	ADDQ         DX, SI
-	SUBQ         $0x00000004, R10
-	JMP          f32y_r4
+	VMOVSS       X6, (DI)(R8*1)
+	ADDQ         $0x04, DI
+	ADDQ         R15, SI
+	DECQ         R10
+	JNZ          f32y_q
+	ADDQ         R12, SI
+	ADDQ         R8, DI
+	MOVQ         R15, DX
+	LEAQ         (DX)(DX*2), R12
+	MOVQ         rows+40(FP), R10
+	ANDQ         $0x03, R10
 
-f32y_r4_end:
+f32y_q_end:
 f32y_r1:
-	CMPQ  R10, $0x00000001
-	JL    f32y_r1_end
+	TESTQ R10, R10
+	JZ    f32y_r1_end
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -4901,9 +5011,9 @@ f32y_r1_reduce:
 	VPERMILPS    $0xb1, X0, X15
 	VADDSS       X15, X0, X0
 	VMOVSS       X0, (DI)
-	ADDQ         $0x00000004, DI
+	ADDQ         $0x04, DI
 	ADDQ         DX, SI
-	SUBQ         $0x00000001, R10
+	DECQ         R10
 	JMP          f32y_r1
 
 f32y_r1_end:
@@ -4913,27 +5023,34 @@ f32y_r1_end:
 // func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f32MatVecAVX512(SB), NOSPLIT, $0-48
-	MOVQ dst+0(FP), DI
-	MOVQ w+8(FP), SI
-	MOVQ stride+16(FP), DX
-	MOVQ rows+40(FP), R10
-	LEAQ (DX)(DX*2), R12
+	MOVQ  dst+0(FP), DI
+	MOVQ  w+8(FP), SI
+	MOVQ  stride+16(FP), DX
+	MOVQ  rows+40(FP), R10
+	LEAQ  (DX)(DX*2), R12
+	MOVQ  R10, R9
+	SHRQ  $0x02, R9
+	JZ    f32z_q_end
+	MOVQ  R9, R10
+	MOVQ  DX, R15
+	IMULQ R9, DX
+	LEAQ  (DX)(DX*2), R12
+	SHLQ  $0x02, R9
+	LEAQ  (R9)(R9*2), R8
 
-f32z_r4:
-	CMPQ   R10, $0x00000004
-	JL     f32z_r4_end
+f32z_q:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
-	LEAQ   (SI)(DX*4), CX
+	LEAQ   (SI)(R15*4), CX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f32z_r4_reduce
+	JZ     f32z_q_reduce
 
-f32z_r4_loop:
+f32z_q_loop:
 	PREFETCHT1  (CX)
 	PREFETCHT1  (CX)(DX*1)
 	PREFETCHT1  (CX)(DX*2)
@@ -4947,9 +5064,9 @@ f32z_r4_loop:
 	ADDQ        $0x00000040, R14
 	ADDQ        $0x00000040, BX
 	DECQ        R13
-	JNZ         f32z_r4_loop
+	JNZ         f32z_q_loop
 
-f32z_r4_reduce:
+f32z_q_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -4967,7 +5084,7 @@ f32z_r4_reduce:
 	VADDPS        X15, X1, X1
 	VPERMILPS     $0xb1, X1, X15
 	VADDSS        X15, X1, X1
-	VMOVSS        X1, 4(DI)
+	VMOVSS        X1, (DI)(R9*1)
 	VEXTRACTF64X4 $0x01, Z2, Y14
 	VADDPS        Y14, Y2, Y2
 	VEXTRACTF128  $0x01, Y2, X15
@@ -4976,7 +5093,7 @@ f32z_r4_reduce:
 	VADDPS        X15, X2, X2
 	VPERMILPS     $0xb1, X2, X15
 	VADDSS        X15, X2, X2
-	VMOVSS        X2, 8(DI)
+	VMOVSS        X2, (DI)(R9*2)
 	VEXTRACTF64X4 $0x01, Z3, Y14
 	VADDPS        Y14, Y3, Y3
 	VEXTRACTF128  $0x01, Y3, X15
@@ -4985,19 +5102,22 @@ f32z_r4_reduce:
 	VADDPS        X15, X3, X3
 	VPERMILPS     $0xb1, X3, X15
 	VADDSS        X15, X3, X3
-	VMOVSS        X3, 12(DI)
-	ADDQ          $0x00000010, DI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	ADDQ          DX, SI
-	SUBQ          $0x00000004, R10
-	JMP           f32z_r4
+	VMOVSS        X3, (DI)(R8*1)
+	ADDQ          $0x04, DI
+	ADDQ          R15, SI
+	DECQ          R10
+	JNZ           f32z_q
+	ADDQ          R12, SI
+	ADDQ          R8, DI
+	MOVQ          R15, DX
+	LEAQ          (DX)(DX*2), R12
+	MOVQ          rows+40(FP), R10
+	ANDQ          $0x03, R10
 
-f32z_r4_end:
+f32z_q_end:
 f32z_r1:
-	CMPQ   R10, $0x00000001
-	JL     f32z_r1_end
+	TESTQ  R10, R10
+	JZ     f32z_r1_end
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -5026,9 +5146,9 @@ f32z_r1_reduce:
 	VPERMILPS     $0xb1, X0, X15
 	VADDSS        X15, X0, X0
 	VMOVSS        X0, (DI)
-	ADDQ          $0x00000004, DI
+	ADDQ          $0x04, DI
 	ADDQ          DX, SI
-	SUBQ          $0x00000001, R10
+	DECQ          R10
 	JMP           f32z_r1
 
 f32z_r1_end:

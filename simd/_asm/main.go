@@ -483,41 +483,88 @@ func t2zStep(rows int, tail bool) {
 
 // rowGroups is the ymm skeleton: groups of 4 rows, then single rows.
 func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), zeroAccs func(rows int), body func(rows int), finish func(rows int)) {
-	for _, rows := range []int{4, 1} {
-		name := fmt.Sprintf("%s_r%d", prefix, rows)
-		Label(name)
-		CMPQ(R10, U32(rows))
-		JL(LabelRef(name + "_end"))
-		zeroAccs(rows)
-		MOVQ(RSI, R14)
-		prefetch := rows == 4
-		if prefetch {
-			LEAQ(Mem{Base: RSI, Index: RDX, Scale: 4}, RCX)
-		}
-		setup()
-		Load(Param(countParam), R13)
-		TESTQ(R13, R13)
-		JZ(LabelRef(name + "_reduce"))
-		Label(name + "_loop")
-		if prefetch {
-			prefetchGroup(4)
-			ADDQ(U32(blockBytes), RCX)
-		}
-		body(rows)
-		ADDQ(U32(blockBytes), R14)
-		ADDQ(U32(xStep), RBX)
-		DECQ(R13)
-		JNZ(LabelRef(name + "_loop"))
-		Label(name + "_reduce")
-		finish(rows)
-		ADDQ(U32(4*rows), RDI)
-		for i := 0; i < rows; i++ {
-			ADDQ(RDX, RSI)
-		}
-		SUBQ(U32(rows), R10)
-		JMP(LabelRef(name))
-		Label(name + "_end")
+	// Groups of four rows q = rows/4 apart: four streams in four pages, as
+	// in t2DecodeVNNI512. For the group loop RDX and R12 hold q·stride and
+	// 3·q·stride, so body's rowMem(R14, RDX, R12, r) reaches the four
+	// streams unchanged; R15 keeps the stride, R9 = 4q and R8 = 12q are the
+	// output distances (rowOut), R10 counts the groups.
+	name := prefix + "_q"
+	MOVQ(R10, R9)
+	SHRQ(U8(2), R9)
+	JZ(LabelRef(name + "_end"))
+	MOVQ(R9, R10)
+	MOVQ(RDX, R15)
+	IMULQ(R9, RDX)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+	SHLQ(U8(2), R9)
+	LEAQ(Mem{Base: R9, Index: R9, Scale: 2}, R8)
+	Label(name)
+	zeroAccs(4)
+	MOVQ(RSI, R14)
+	LEAQ(Mem{Base: RSI, Index: R15, Scale: 4}, RCX) // four rows ahead
+	setup()
+	Load(Param(countParam), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(name + "_reduce"))
+	Label(name + "_loop")
+	prefetchGroup(4)
+	ADDQ(U32(blockBytes), RCX)
+	body(4)
+	ADDQ(U32(blockBytes), R14)
+	ADDQ(U32(xStep), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_reduce")
+	finish(4)
+	ADDQ(U8(4), RDI)
+	ADDQ(R15, RSI)
+	DECQ(R10)
+	JNZ(LabelRef(name))
+	// Past the streams: rows 4q.. one by one, at the real stride.
+	ADDQ(R12, RSI)
+	ADDQ(R8, RDI)
+	MOVQ(R15, RDX)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
+	Load(Param("rows"), R10)
+	ANDQ(U8(3), R10)
+	Label(name + "_end")
+	r1 := prefix + "_r1"
+	Label(r1)
+	TESTQ(R10, R10)
+	JZ(LabelRef(r1 + "_end"))
+	zeroAccs(1)
+	MOVQ(RSI, R14)
+	setup()
+	Load(Param(countParam), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(r1 + "_reduce"))
+	Label(r1 + "_loop")
+	body(1)
+	ADDQ(U32(blockBytes), R14)
+	ADDQ(U32(xStep), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(r1 + "_loop"))
+	Label(r1 + "_reduce")
+	finish(1)
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R10)
+	JMP(LabelRef(r1))
+	Label(r1 + "_end")
+}
+
+// rowOut is the output of row r of a rowGroups group: dst + r·4q bytes
+// (R9 = 4q, R8 = 12q); row 0 only in the one-by-one loop.
+func rowOut(r int) Mem {
+	switch r {
+	case 0:
+		return Mem{Base: RDI}
+	case 1:
+		return Mem{Base: RDI, Index: R9, Scale: 1}
+	case 2:
+		return Mem{Base: RDI, Index: R9, Scale: 2}
 	}
+	return Mem{Base: RDI, Index: R8, Scale: 1}
 }
 
 func storeRowsY(rows int, accs []int, sub Op) {
@@ -526,7 +573,7 @@ func storeRowsY(rows int, accs []int, sub Op) {
 		if sub != nil {
 			SUBL(sub, EAX)
 		}
-		MOVL(EAX, Mem{Base: RDI, Disp: 4 * r})
+		MOVL(EAX, rowOut(r))
 	}
 }
 
@@ -1242,7 +1289,7 @@ func floatAVX2(k floatKind) {
 			for r := 0; r < rows; r++ {
 				VADDPS(ys[2*r+1], ys[2*r], ys[2*r])
 				hsumPS(2 * r)
-				VMOVSS(xs[2*r], Mem{Base: RDI, Disp: 4 * r})
+				VMOVSS(xs[2*r], rowOut(r))
 			}
 		})
 	VZEROUPPER()
@@ -1267,7 +1314,7 @@ func floatZ(k floatKind) {
 				VEXTRACTF64X4(U8(1), zs[r], Y14)
 				VADDPS(Y14, ys[r], ys[r])
 				hsumPS(r)
-				VMOVSS(xs[r], Mem{Base: RDI, Disp: 4 * r})
+				VMOVSS(xs[r], rowOut(r))
 			}
 		})
 	VZEROUPPER()
