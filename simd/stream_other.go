@@ -2,4 +2,4 @@
 
 package simd
 
-func readStream(p []byte) { readStreamGo(p) }
+var readStreams = []func([]byte){readStreamGo}

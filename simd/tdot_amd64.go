@@ -286,18 +286,24 @@ func (k amd64FloatKernels) matVecF32(dst []float32, w []float32, stride int, x [
 	}
 }
 
-// readStream reads p (rounded down to 512 bytes) with the widest loads the
-// CPU has; used by MeasureReadBandwidth.
-func readStream(p []byte) {
-	if len(p) < 512 {
-		return
+// readStreams are the read loops MeasureReadBandwidth times (the best one
+// counts): eight streams and four, with the widest loads the CPU has.
+var readStreams = func() []func([]byte) {
+	pick := func(z, y func(*byte, int)) func([]byte) {
+		return func(p []byte) {
+			if len(p) < 512 {
+				return
+			}
+			n := len(p) &^ 511
+			if hasAVX512VNNI {
+				z(&p[0], n)
+			} else {
+				y(&p[0], n)
+			}
+		}
 	}
-	n := len(p) &^ 511
-	if hasAVX512VNNI {
-		readStream512(&p[0], n)
-	} else if hasAVX2 {
-		readStream256(&p[0], n)
-	} else {
-		readStreamGo(p[:n])
+	if !hasAVX2 {
+		return []func([]byte){readStreamGo}
 	}
-}
+	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4)}
+}()

@@ -134,12 +134,22 @@ func dequantRowsAVX2(dst *float32, acc *int32, s *float32, n int, inv float32)
 //go:noescape
 func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
 
-// readStream512 reads n bytes (a multiple of 512) from p as eight concurrent streams.
+// readStream512 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape
 func readStream512(p *byte, n int)
 
-// readStream256 reads n bytes (a multiple of 512) from p as eight concurrent streams.
+// readStream256 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape
 func readStream256(p *byte, n int)
+
+// readStream512x4 reads n bytes (a multiple of 512) from p as 4 concurrent streams.
+//
+//go:noescape
+func readStream512x4(p *byte, n int)
+
+// readStream256x4 reads n bytes (a multiple of 512) from p as 4 concurrent streams.
+//
+//go:noescape
+func readStream256x4(p *byte, n int)

@@ -1523,21 +1523,31 @@ func quantKernels() {
 }
 
 // ---------------------------------------------------------------------------
-// Streaming read for the read-bandwidth measurement, with the access pattern
-// of the decode kernels: eight concurrent sequential streams (the eight rows
-// of a group), 64 bytes from each per iteration. n is a multiple of 512; the
-// streams are the eight consecutive eighths of the buffer.
+// Streaming reads for the read-bandwidth measurement, with the access
+// patterns of the decode kernels: eight concurrent sequential streams (the
+// eight rows of an int8 group) with a software prefetch 1 KiB ahead, and
+// four (the four streams of the ternary and rowGroups kernels) with one
+// 2.5 KiB ahead; 64 bytes from each stream per iteration. n is a multiple
+// of 512; the streams are the consecutive eighths or quarters of the
+// buffer. MeasureReadBandwidth keeps the faster, so that no kernel reads
+// faster than the figure it is held against.
 func readStream() {
 	for _, v := range []struct {
-		name string
-		zmm  bool
-	}{{"readStream512", true}, {"readStream256", false}} {
+		name     string
+		zmm      bool
+		streams  int
+		prefetch int
+	}{{"readStream512", true, 8, 1024}, {"readStream256", false, 8, 1024}, {"readStream512x4", true, 4, 2560}, {"readStream256x4", false, 4, 2560}} {
 		TEXT(v.name, NOSPLIT, "func(p *byte, n int)")
 		Pragma("noescape")
-		Doc(v.name + " reads n bytes (a multiple of 512) from p as eight concurrent streams.")
+		Doc(fmt.Sprintf("%s reads n bytes (a multiple of 512) from p as %d concurrent streams.", v.name, v.streams))
 		Load(Param("p"), RSI)
 		Load(Param("n"), RCX)
-		SHRQ(U8(3), RCX) // stream length
+		if v.streams == 8 {
+			SHRQ(U8(3), RCX) // stream length
+		} else {
+			SHRQ(U8(2), RCX)
+		}
 		LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, R12)
 		LEAQ(Mem{Base: RSI, Index: RCX, Scale: 4}, R15)
 		MOVQ(RSI, R14)
@@ -1550,15 +1560,15 @@ func readStream() {
 			zeroY(0, 1, 2, 3, 4, 5, 6, 7)
 		}
 		Label(v.name + "_loop")
-		for i := 0; i < 8; i++ {
+		for i := 0; i < v.streams; i++ {
 			b := R14
 			if i >= 4 {
 				b = R15
 			}
-			// Software prefetch 1 KiB ahead, as the kernels prefetch their
+			// Software prefetch ahead, as the kernels prefetch their
 			// next rows: without it the figure would be the hardware
 			// prefetchers' alone and the kernels could beat it.
-			PREFETCHT0(rowMem(b, RCX, R12, i%4, 1024))
+			PREFETCHT0(rowMem(b, RCX, R12, i%4, v.prefetch))
 			m := rowMem(b, RCX, R12, i%4, 0)
 			if v.zmm {
 				VPXORQ(m, zs[i], zs[i])
