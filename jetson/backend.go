@@ -314,3 +314,102 @@ func (b *Backend) Mul(y, a, c cuda.DevicePtr, n int) error {
 	}
 	return b.launch(kernels.Mul, elementwiseGrid(n), cuda.D1(256), cuda.Ptr(y), cuda.Ptr(a), cuda.Ptr(c), cuda.I32(int32(n)))
 }
+
+// Dequantize turns exact dot products into floats for ntok tokens, with the
+// arithmetic of simd.Dequantize: y[t*ldy+r] = float32(acc[t*lda+r] − d)·s·(1/xscale[t])
+// for r < rows, s = scales[r] (nscale == rows) or scales[0] (nscale 1), and
+// d = xsum[t] when subtractSum is set (after TMatVec launched with xsum 0:
+// the sums live in device memory, written by Quantize), else 0. With
+// accumulate the value is added to y instead (a block's residual add).
+// scales, xscale and xsum are device memory (float32, float32, int32).
+func (b *Backend) Dequantize(y cuda.DevicePtr, ldy int, acc cuda.DevicePtr, lda int, scales cuda.DevicePtr, nscale int,
+	xscale, xsum cuda.DevicePtr, subtractSum bool, rows, ntok int, accumulate bool) error {
+	if nscale != 1 && nscale != rows {
+		return fmt.Errorf("jetson: Dequantize: %d scales for %d rows (want 1 or %d)", nscale, rows, rows)
+	}
+	if ldy < rows || lda < rows {
+		return fmt.Errorf("jetson: Dequantize: ldy %d and lda %d must be at least rows=%d", ldy, lda, rows)
+	}
+	if err := checkDims("Dequantize", ldy, lda, rows, ntok); err != nil || rows == 0 || ntok == 0 {
+		return err
+	}
+	grid := cuda.Dim3{X: uint32(min(ceilDiv(rows, kernels.RowThreads), 1024)), Y: uint32(ntok), Z: 1}
+	return b.launch(kernels.Dequantize, grid, cuda.D1(kernels.RowThreads),
+		cuda.Ptr(y), cuda.I32(int32(ldy)), cuda.Ptr(acc), cuda.I32(int32(lda)), cuda.Ptr(scales), cuda.I32(int32(nscale)),
+		cuda.Ptr(xscale), cuda.Ptr(xsum), cuda.I32(boolI32(subtractSum)), cuda.I32(int32(rows)), cuda.I32(boolI32(accumulate)))
+}
+
+func boolI32(v bool) int32 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// GLU: y = act(gate)·up over n floats, act ReLU² (simd.ReLUSquaredGate) or,
+// with silu, SiLU (simd.SiLUGate). y may be gate.
+func (b *Backend) GLU(y, gate, up cuda.DevicePtr, n int, silu bool) error {
+	if err := checkDims("GLU", n); err != nil || n == 0 {
+		return err
+	}
+	return b.launch(kernels.GLU, elementwiseGrid(n), cuda.D1(256), cuda.Ptr(y), cuda.Ptr(gate), cuda.Ptr(up), cuda.I32(int32(n)), cuda.I32(boolI32(silu)))
+}
+
+// Attention computes causal attention for ntok tokens at positions
+// pos0..pos0+ntok−1: query head h of token t (headDim floats at
+// q[t*ldq + h*headDim]) attends to positions 0..pos0+t of KV head
+// h/(heads/kvHeads) in the caches k and v (one row of ldkv floats per
+// position, already holding those positions), with scores scaled by scale
+// (head_dim^-0.5), and writes the weighted sum of values to
+// out[t*ldo + h*headDim]. scores is device scratch of ntok·heads rows of
+// ldsc ≥ pos0+ntok floats.
+func (b *Backend) Attention(out cuda.DevicePtr, ldo int, q cuda.DevicePtr, ldq int, k, v cuda.DevicePtr, ldkv,
+	heads, kvHeads, headDim, pos0, ntok int, scale float32, scores cuda.DevicePtr, ldsc int) error {
+	if heads <= 0 || kvHeads <= 0 || heads%kvHeads != 0 {
+		return fmt.Errorf("jetson: Attention: %d heads not a multiple of %d KV heads", heads, kvHeads)
+	}
+	if ldq < heads*headDim || ldo < heads*headDim || ldkv < kvHeads*headDim {
+		return fmt.Errorf("jetson: Attention: ldq %d, ldo %d must be at least %d and ldkv %d at least %d",
+			ldq, ldo, heads*headDim, ldkv, kvHeads*headDim)
+	}
+	if ldsc < pos0+ntok {
+		return fmt.Errorf("jetson: Attention: score rows of %d floats cannot hold %d positions", ldsc, pos0+ntok)
+	}
+	if err := checkDims("Attention", ldo, ldq, ldkv, heads, headDim, pos0, ntok, ldsc); err != nil || ntok == 0 {
+		return err
+	}
+	grid := cuda.Dim3{X: uint32(heads), Y: uint32(ntok), Z: 1}
+	return b.launch(kernels.Attention, grid, cuda.D1(kernels.RowThreads),
+		cuda.Ptr(out), cuda.I32(int32(ldo)), cuda.Ptr(q), cuda.I32(int32(ldq)), cuda.Ptr(k), cuda.Ptr(v), cuda.I32(int32(ldkv)),
+		cuda.I32(int32(heads)), cuda.I32(int32(kvHeads)), cuda.I32(int32(headDim)), cuda.I32(int32(pos0)), cuda.F32(scale),
+		cuda.Ptr(scores), cuda.I32(int32(ldsc)))
+}
+
+// FloatType is the element type of a float matrix (FMatVec).
+type FloatType int32
+
+// Float matrix element types.
+const (
+	F32  FloatType = kernels.FloatF32
+	F16  FloatType = kernels.FloatF16
+	BF16 FloatType = kernels.FloatBF16
+)
+
+// FMatVec launches y[r] = Σ_{c<k} f(w[r*stride+c])·x[c] for r < rows, with
+// w an f32, f16 or bf16 matrix (stride in elements) read where it lies and
+// x float32: an output head. The sum is in the order of simd's generic
+// tier (simd.FloatLanes), so the result equals simd.GenericMatVecF16 (or
+// BF16, F32) bit for bit.
+func (b *Backend) FMatVec(y, w cuda.DevicePtr, dtype FloatType, stride, rows int, x cuda.DevicePtr, k int) error {
+	if dtype != F32 && dtype != F16 && dtype != BF16 {
+		return fmt.Errorf("jetson: FMatVec: element type %d", dtype)
+	}
+	if stride < k {
+		return fmt.Errorf("jetson: FMatVec: stride %d less than k=%d", stride, k)
+	}
+	if err := checkDims("FMatVec", rows, k, stride); err != nil || rows == 0 {
+		return err
+	}
+	return b.launch(kernels.FMatVec, cuda.D1(ceilDiv(rows, kernels.WarpsPerBlock)), cuda.D1(kernels.MatrixThreads),
+		cuda.Ptr(y), cuda.Ptr(w), cuda.I32(int32(stride)), cuda.I32(int32(rows)), cuda.Ptr(x), cuda.I32(int32(k)), cuda.I32(int32(dtype)))
+}

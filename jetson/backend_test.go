@@ -280,3 +280,228 @@ func testBackendFloatOps(t *testing.T, b *Backend, exact bool) {
 		t.Error("RoPE accepted an odd head size")
 	}
 }
+
+func TestBackendDequantizeAndGLU(t *testing.T) {
+	for _, ks := range kernelSets(t) {
+		t.Run(ks.name, func(t *testing.T) { testBackendDequantizeAndGLU(t, openSet(t, cudafake.Orin(), ks), ks.exactFloat) })
+	}
+}
+
+// Dequantization is exact in both kernel sets (one IEEE operation per step,
+// the order of simd.Dequantize), with and without subtracting the sums,
+// accumulating, per-row and per-tensor scales.
+func testBackendDequantizeAndGLU(t *testing.T, b *Backend, exact bool) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const rows, ntok, lda, ldy = 300, 3, 304, 310
+	acc := make([]int32, ntok*lda)
+	for i := range acc {
+		acc[i] = int32(rng.IntN(1<<20) - 1<<19)
+	}
+	rowScales := make([]float32, rows)
+	for i := range rowScales {
+		rowScales[i] = float32(rng.Float64()/100 + 1e-4)
+	}
+	xscale := []float32{127 / 3.7, 127 / 0.01, 1}
+	xsum := []int32{-517, 12, 99}
+	y0 := make([]float32, ntok*ldy)
+	for i := range y0 {
+		y0[i] = float32(rng.NormFloat64())
+	}
+	dAcc, dRS, dOne := toDevice(t, b, i32bytes(acc)), toDevice(t, b, f32bytes(rowScales)), toDevice(t, b, f32bytes([]float32{0.0371}))
+	dXS, dSum := toDevice(t, b, f32bytes(xscale)), toDevice(t, b, i32bytes(xsum))
+	for _, c := range []struct {
+		perRow, sub, accumulate bool
+	}{{true, false, false}, {false, true, false}, {true, true, true}, {false, false, true}} {
+		dY := toDevice(t, b, f32bytes(y0))
+		scales, dS, ns := []float32{0.0371}, dOne, 1
+		if c.perRow {
+			scales, dS, ns = rowScales, dRS, rows
+		}
+		if err := b.Dequantize(dY, ldy, dAcc, lda, dS, ns, dXS, dSum, c.sub, rows, ntok, c.accumulate); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, ntok*ldy)
+		fromDevice(t, b, f32bytes(got), dY)
+		want := slices.Clone(y0)
+		tmp, dots := make([]float32, rows), make([]int32, rows)
+		for tk := 0; tk < ntok; tk++ {
+			copy(dots, acc[tk*lda:tk*lda+rows])
+			for r := range dots {
+				if c.sub {
+					dots[r] -= xsum[tk]
+				}
+			}
+			simd.Dequantize(tmp, dots, scales, xscale[tk])
+			for r := range tmp {
+				if c.accumulate {
+					want[tk*ldy+r] += tmp[r]
+				} else {
+					want[tk*ldy+r] = tmp[r]
+				}
+			}
+		}
+		if i, ok := closeEnough(got, want, true); !ok {
+			t.Fatalf("%+v: element %d = %v, want %v", c, i, got[i], want[i])
+		}
+	}
+	if err := b.Dequantize(dAcc, ldy, dAcc, lda, dRS, 7, dXS, dSum, false, rows, ntok, false); err == nil {
+		t.Error("Dequantize accepted 7 scales for 300 rows")
+	}
+
+	const n = 1000
+	g, u := make([]float32, n), make([]float32, n)
+	for i := range g {
+		g[i], u[i] = float32(rng.NormFloat64()*3), float32(rng.NormFloat64())
+	}
+	dG, dU := toDevice(t, b, f32bytes(g)), toDevice(t, b, f32bytes(u))
+	for _, silu := range []bool{false, true} {
+		dY := toDevice(t, b, make([]byte, 4*n))
+		if err := b.GLU(dY, dG, dU, n, silu); err != nil {
+			t.Fatal(err)
+		}
+		got, want := make([]float32, n), make([]float32, n)
+		fromDevice(t, b, f32bytes(got), dY)
+		if silu {
+			simd.SiLUGate(want, g, u)
+		} else {
+			simd.ReLUSquaredGate(want, g, u)
+		}
+		// ReLU² is exact everywhere; SiLU's exp is ex2.approx on the GPU.
+		if i, ok := closeEnough(got, want, exact || !silu); !ok {
+			t.Fatalf("GLU silu=%v: element %d = %v, want %v", silu, i, got[i], want[i])
+		}
+	}
+}
+
+func TestBackendFMatVec(t *testing.T) {
+	for _, ks := range kernelSets(t) {
+		t.Run(ks.name, func(t *testing.T) { testBackendFMatVec(t, openSet(t, cudafake.Discrete(), ks)) })
+	}
+}
+
+// The float head kernel sums in simd's generic order: bit-identical to
+// simd.GenericMatVec{F32,F16,BF16} in both kernel sets, for k with and
+// without a tail of k%16 columns, f16 subnormals and specials included.
+func testBackendFMatVec(t *testing.T, b *Backend) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, k := range []int{16, 37, 130} {
+		const rows = 11
+		stride := k + 5
+		x := make([]float32, k)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		wf := make([]float32, rows*stride)
+		wh := make([]uint16, rows*stride)
+		for i := range wf {
+			wf[i] = float32(rng.NormFloat64())
+			wh[i] = uint16(rng.Uint32())
+			if wh[i]&0x7c00 == 0x7c00 {
+				wh[i] &^= 0x4000 // no infinities or NaNs: their sums say nothing
+			}
+		}
+		wh[3] = 0x0001 // smallest f16 subnormal (a large bf16)
+		dX := toDevice(t, b, f32bytes(x))
+		for _, dt := range []FloatType{F32, F16, BF16} {
+			var dW cuda.DevicePtr
+			want := make([]float32, rows)
+			switch dt {
+			case F32:
+				dW = toDevice(t, b, f32bytes(wf))
+				simd.GenericMatVecF32(want, wf, stride, x)
+			case F16:
+				dW = toDevice(t, b, unsafe.Slice((*byte)(unsafe.Pointer(&wh[0])), 2*len(wh)))
+				simd.GenericMatVecF16(want, wh, stride, x)
+			case BF16:
+				dW = toDevice(t, b, unsafe.Slice((*byte)(unsafe.Pointer(&wh[0])), 2*len(wh)))
+				simd.GenericMatVecBF16(want, wh, stride, x)
+			}
+			dY := toDevice(t, b, make([]byte, 4*rows))
+			if err := b.FMatVec(dY, dW, dt, stride, rows, dX, k); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, rows)
+			fromDevice(t, b, f32bytes(got), dY)
+			if i, ok := closeEnough(got, want, true); !ok {
+				t.Fatalf("k=%d dtype %d: row %d = %v, want %v", k, dt, i, got[i], want[i])
+			}
+		}
+	}
+	if err := b.FMatVec(0, 0, F16, 3, 1, 0, 4); err == nil {
+		t.Error("FMatVec accepted stride < k")
+	}
+}
+
+func TestBackendAttention(t *testing.T) {
+	for _, ks := range kernelSets(t) {
+		t.Run(ks.name, func(t *testing.T) { testBackendAttention(t, openSet(t, cudafake.Orin(), ks), ks.exactFloat) })
+	}
+}
+
+// Attention against a plain Go computation of the same equations (not the
+// kernels' order): GQA with 6 query heads on 2 KV heads, a chunk of 3
+// tokens after 17 cached positions (scores rows longer than one step of 16,
+// with a tail), and the KV rows wider than the heads.
+func testBackendAttention(t *testing.T, b *Backend, exact bool) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	const heads, kvHeads, hd, pos0, ntok = 6, 2, 12, 17, 3
+	const ldq, ldo, ldkv, ldsc = heads*hd + 3, heads * hd, kvHeads*hd + 2, 24
+	npos := pos0 + ntok
+	q := make([]float32, ntok*ldq)
+	k, v := make([]float32, npos*ldkv), make([]float32, npos*ldkv)
+	for _, s := range [][]float32{q, k, v} {
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+	}
+	scale := float32(1 / math.Sqrt(hd))
+	dOut := toDevice(t, b, make([]byte, 4*ntok*ldo))
+	dSc := toDevice(t, b, make([]byte, 4*ntok*heads*ldsc))
+	if err := b.Attention(dOut, ldo, toDevice(t, b, f32bytes(q)), ldq, toDevice(t, b, f32bytes(k)), toDevice(t, b, f32bytes(v)), ldkv,
+		heads, kvHeads, hd, pos0, ntok, scale, dSc, ldsc); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, ntok*ldo)
+	fromDevice(t, b, f32bytes(got), dOut)
+	want := make([]float32, ntok*ldo)
+	for tk := 0; tk < ntok; tk++ {
+		n := pos0 + tk + 1
+		for h := 0; h < heads; h++ {
+			kvh := h / (heads / kvHeads)
+			s := make([]float64, n)
+			mx := math.Inf(-1)
+			for p := range s {
+				for i := 0; i < hd; i++ {
+					s[p] += float64(q[tk*ldq+h*hd+i]) * float64(k[p*ldkv+kvh*hd+i])
+				}
+				s[p] *= float64(scale)
+				mx = math.Max(mx, s[p])
+			}
+			var sum float64
+			for p := range s {
+				s[p] = math.Exp(s[p] - mx)
+				sum += s[p]
+			}
+			for i := 0; i < hd; i++ {
+				var o float64
+				for p := range s {
+					o += s[p] / sum * float64(v[p*ldkv+kvh*hd+i])
+				}
+				want[tk*ldo+h*hd+i] = float32(o)
+			}
+		}
+	}
+	// Both kernel sets sum in float32 in another order than this float64
+	// computation.
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*math.Max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("out[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if err := b.Attention(dOut, ldo, dOut, ldq, dOut, dOut, ldkv, heads, 4, hd, pos0, ntok, scale, dSc, ldsc); err == nil {
+		t.Error("Attention accepted 6 heads on 4 KV heads")
+	}
+	if err := b.Attention(dOut, ldo, dOut, ldq, dOut, dOut, ldkv, heads, kvHeads, hd, pos0, ntok+5, scale, dSc, ldsc); err == nil {
+		t.Error("Attention accepted score rows too short")
+	}
+}

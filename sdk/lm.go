@@ -133,7 +133,8 @@ type Session struct {
 	normed     []float32 // [dim]
 	trace      tracer
 	gen        generator
-	r          run // kept here: handed to components through an interface, it would escape
+	r          run         // kept here: handed to components through an interface, it would escape
+	gpu        *gpuSession // CUDA backend (gpu.go): device KV cache and activations
 }
 
 // NewSession starts a conversation with the model: its KV cache (for
@@ -191,8 +192,15 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	s.logits = make([]float32, g.vocab)
 	s.normed = make([]float32, g.dim)
 	s.states = make([]any, len(g.blocks))
-	for i, b := range g.blocks {
-		s.states[i] = b.mixer.newState(s)
+	if m.gpu != nil { // CUDA backend (gpu.go): the KV cache is in device memory
+		var err error
+		if s.gpu, err = m.gpu.newSession(s); err != nil {
+			return nil, err
+		}
+	} else {
+		for i, b := range g.blocks {
+			s.states[i] = b.mixer.newState(s)
+		}
 	}
 	s.gen.init(g.vocab)
 	return s, nil
@@ -276,6 +284,9 @@ func (s *Session) forward(ctx context.Context, tokens []int, each func(int, []fl
 
 // chunkForward runs n ≤ chunk tokens through every block.
 func (s *Session) chunkForward(ctx context.Context, tokens []int, each func(int, []float32), last bool) error {
+	if s.gpu != nil { // CUDA backend (gpu.go)
+		return s.gpu.forward(ctx, s, tokens, each, last)
+	}
 	g, n, d := s.g, len(tokens), s.g.dim
 	h := s.h[:n*d]
 	for t, tok := range tokens {

@@ -53,6 +53,7 @@ type Model struct {
 	mlp *mlpGraph
 	lm  *lmGraph
 	tok tokenizer.Tokenizer
+	gpu *gpuModel // CUDA backend (gpu.go); nil on the CPU
 
 	releases  []func()
 	closeOnce sync.Once
@@ -97,6 +98,13 @@ func Open(path string, opts ...Option) (*Model, error) {
 		return nil, err
 	}
 	m.pool = simd.NewPool(cfg.threads)
+	// CUDA backend (gpu.go): place the weights on the GPU.
+	if cfg.backend == BackendCUDA {
+		if err := m.openGPU(&cfg); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -112,7 +120,7 @@ func (m *Model) Threads() int { return m.pool.Threads() }
 // Tier is the kernel tier the model runs on.
 func (m *Model) Tier() simd.Tier { return m.impl.Tier }
 
-// Backend is the backend the model runs on ("cpu").
+// Backend is the backend the model runs on ("cpu" or "cuda").
 func (m *Model) Backend() string { return m.backend }
 
 // Tokenizer returns the model's tokenizer: the blob stored in the model
@@ -141,8 +149,11 @@ func (m *Model) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed = true
 		m.pool.Close()
+		if m.gpu != nil { // CUDA backend (gpu.go): sessions' device memory, weights
+			err = m.gpu.close()
+		}
 		m.release()
-		err = m.file.Close()
+		err = errors.Join(err, m.file.Close())
 	})
 	return err
 }

@@ -3,8 +3,8 @@ package sdk
 import (
 	"errors"
 	"fmt"
-	"github.com/speakez/barewire/jetson/cuda"
 
+	"github.com/speakez/barewire/jetson"
 	"github.com/speakez/barewire/simd"
 )
 
@@ -12,7 +12,15 @@ import (
 const (
 	BackendAuto = "auto" // the best backend this build and machine offer (today: cpu)
 	BackendCPU  = "cpu"  // the SIMD kernels of package simd on a worker pool
-	BackendCUDA = "cuda" // NVIDIA GPUs (the kernels are in package jetson; models do not run on them yet)
+	// BackendCUDA runs BitNet models on an NVIDIA GPU (package jetson; see
+	// docs/JETSON.md): decode and prefill, weights read in place on
+	// Jetson-class integrated GPUs and copied once to discrete ones. The
+	// other architectures run only on the CPU. Open returns an error wrapping
+	// ErrBackendUnavailable when there is no driver or device, when the
+	// build has no cgo, or for a model the GPU path cannot run. Nothing of
+	// it has run on a real GPU yet: it is tested against a fake driver with
+	// the kernels emulated on the host.
+	BackendCUDA = "cuda"
 )
 
 // ErrBackendUnavailable is returned (wrapped) by Open when the requested
@@ -26,6 +34,9 @@ type openConfig struct {
 	threads int
 	backend string
 	impl    *simd.Impl
+	// CUDA backend (gpu.go): a Backend to use instead of opening the
+	// driver, set only by tests.
+	gpu *jetson.Backend
 }
 
 // WithThreads sets the number of threads the model's worker pool splits
@@ -45,15 +56,10 @@ func WithBackend(name string) Option {
 			c.backend = BackendCPU
 			return nil
 		case BackendCUDA:
-			// The driver is probed so the error says what a user can act
-			// on: no driver or device here, or a GPU this build cannot use
-			// for a whole model yet.
-			d, err := cuda.Open()
-			if err != nil {
-				return fmt.Errorf("backend cuda: %w (%w)", ErrBackendUnavailable, err)
-			}
-			d.Close()
-			return fmt.Errorf("backend cuda: %w: a CUDA device is present, but models run on the CPU in this build (use --backend cpu)", ErrBackendUnavailable)
+			// The driver is opened by Open (openGPU in gpu.go), which knows
+			// the model's architecture.
+			c.backend = BackendCUDA
+			return nil
 		}
 		return fmt.Errorf("backend %q unknown (want auto, cpu or cuda)", name)
 	}

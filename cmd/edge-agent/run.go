@@ -61,6 +61,10 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer m.Close()
+	if m.Backend() == sdk.BackendCUDA && !*quiet {
+		// Which memory policy the GPU backend chose for the weights, and why.
+		fmt.Fprintf(stderr, "edge-agent run: backend cuda: %s\n", m.GPUPolicy())
+	}
 	tk := m.Tokenizer()
 	if tk == nil {
 		return fmt.Errorf("model %s (architecture %q) has no tokenizer; run generates text from language models", *model, m.Arch())
@@ -129,7 +133,11 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 		if generated > 1 {
 			line += fmt.Sprintf(", then %d tokens at %.1f tokens/s", generated-1, float64(generated-1)/decode.Seconds())
 		}
-		fmt.Fprintf(stderr, "%s; %s kernels, %d threads\n", line, m.Tier(), m.Threads())
+		if m.Backend() == sdk.BackendCUDA {
+			fmt.Fprintf(stderr, "%s; backend cuda\n", line)
+		} else {
+			fmt.Fprintf(stderr, "%s; %s kernels, %d threads\n", line, m.Tier(), m.Threads())
+		}
 	}
 	return nil
 }

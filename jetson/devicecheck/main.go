@@ -157,6 +157,7 @@ func (c *checker) all(start time.Time) int {
 		{"int8 matvec", c.checkI8},
 		{"quantize", c.checkQuantize},
 		{"float ops", c.checkFloat},
+		{"layer ops", c.checkLayer},
 		{"memory policies", c.checkPolicies},
 	}
 	for _, s := range steps {
@@ -548,6 +549,164 @@ func (c *checker) checkFloat() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkLayer checks the kernels a whole BitNet layer adds (sdk's CUDA
+// backend): dequantization with the residual add and the f16 head are exact,
+// the gated FFN and attention within tolerances.
+func (c *checker) checkLayer() error {
+	const rows, ntok = 2560, 3
+	acc := make([]int32, ntok*rows)
+	for i := range acc {
+		acc[i] = int32(c.rng.IntN(1<<20) - 1<<19)
+	}
+	xscale, xsum, scale := []float32{127 / 3.1, 127 / 0.2, 9}, []int32{-400, 7, 0}, []float32{0.0123}
+	h := make([]float32, ntok*rows)
+	for i := range h {
+		h[i] = float32(c.rng.NormFloat64())
+	}
+	dAcc, err1 := c.upload(bytesOf(acc))
+	dXS, err2 := c.upload(bytesOf(xscale))
+	dSum, err3 := c.upload(bytesOf(xsum))
+	dSc, err4 := c.upload(bytesOf(scale))
+	dH, err5 := c.upload(bytesOf(h))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return err
+	}
+	if err := c.b.Dequantize(dH, rows, dAcc, rows, dSc, 1, dXS, dSum, true, rows, ntok, true); err != nil {
+		return err
+	}
+	got := make([]float32, ntok*rows)
+	if err := c.download(bytesOf(got), dH); err != nil {
+		return err
+	}
+	want, tmp, dots := slices.Clone(h), make([]float32, rows), make([]int32, rows)
+	exact := true
+	for t := 0; t < ntok; t++ {
+		for r := range dots {
+			dots[r] = acc[t*rows+r] - xsum[t]
+		}
+		simd.Dequantize(tmp, dots, scale, xscale[t])
+		for r := range tmp {
+			want[t*rows+r] += tmp[r]
+			exact = exact && math.Float32bits(got[t*rows+r]) == math.Float32bits(want[t*rows+r])
+		}
+	}
+	c.add("Dequantize + residual", exact, "bit for bit with simd.Dequantize")
+
+	const n = 6912
+	g, u := make([]float32, n), make([]float32, n)
+	for i := range g {
+		g[i], u[i] = float32(c.rng.NormFloat64()*2), float32(c.rng.NormFloat64())
+	}
+	dG, err1 := c.upload(bytesOf(g))
+	dU, err2 := c.upload(bytesOf(u))
+	dY, err3 := c.alloc(4 * n)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	gy, wy := make([]float32, n), make([]float32, n)
+	for _, silu := range []bool{false, true} {
+		if err := c.b.GLU(dY, dG, dU, n, silu); err != nil {
+			return err
+		}
+		if err := c.download(bytesOf(gy), dY); err != nil {
+			return err
+		}
+		if silu {
+			simd.SiLUGate(wy, g, u)
+			e := maxRelErr(gy, wy)
+			c.add("GLU SiLU", e <= floatTol, fmt.Sprintf("max relative error %.2g (limit %.0g)", e, floatTol))
+		} else {
+			simd.ReLUSquaredGate(wy, g, u)
+			c.add("GLU ReLU²", slices.Equal(gy, wy), "bit for bit with simd.ReLUSquaredGate")
+		}
+	}
+
+	// An f16 head of 4096 rows × 2560, summed in simd's generic order.
+	const hr, hk = 4096, 2560
+	wh := make([]uint16, hr*hk)
+	for i := range wh {
+		// Finite values of either sign, magnitudes 2^-7 .. 1.
+		wh[i] = uint16(c.rng.IntN(2))<<15 | uint16(8+c.rng.IntN(7))<<10 | uint16(c.rng.IntN(1024))
+	}
+	x := make([]float32, hk)
+	for i := range x {
+		x[i] = float32(c.rng.NormFloat64())
+	}
+	dW, err1 := c.upload(bytesOf(wh))
+	dX, err2 := c.upload(bytesOf(x))
+	dL, err3 := c.alloc(4 * hr)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	if err := c.b.FMatVec(dL, dW, jetson.F16, hk, hr, dX, hk); err != nil {
+		return err
+	}
+	gl, wl := make([]float32, hr), make([]float32, hr)
+	if err := c.download(bytesOf(gl), dL); err != nil {
+		return err
+	}
+	simd.GenericMatVecF16(wl, wh, hk, x)
+	c.add("f16 head (FMatVec)", slices.Equal(gl, wl), "bit for bit with simd.GenericMatVecF16")
+
+	// Attention: 2B4T's heads (20 on 5 KV heads of 128) over 300 cached
+	// positions, a chunk of 3 tokens, against float64.
+	const heads, kvh, hd, pos0, nt = 20, 5, 128, 300, 3
+	const qd, kvd, npos = heads * hd, kvh * hd, pos0 + nt
+	q := make([]float32, nt*qd)
+	k, v := make([]float32, npos*kvd), make([]float32, npos*kvd)
+	for _, a := range [][]float32{q, k, v} {
+		for i := range a {
+			a[i] = float32(c.rng.NormFloat64())
+		}
+	}
+	dQ, err1 := c.upload(bytesOf(q))
+	dK, err2 := c.upload(bytesOf(k))
+	dV, err3 := c.upload(bytesOf(v))
+	dO, err4 := c.alloc(4 * nt * qd)
+	dS, err5 := c.alloc(4 * nt * heads * npos)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return err
+	}
+	sc := float32(1 / math.Sqrt(hd))
+	if err := c.b.Attention(dO, qd, dQ, qd, dK, dV, kvd, heads, kvh, hd, pos0, nt, sc, dS, npos); err != nil {
+		return err
+	}
+	ga := make([]float32, nt*qd)
+	if err := c.download(bytesOf(ga), dO); err != nil {
+		return err
+	}
+	wa := make([]float32, nt*qd)
+	for t := 0; t < nt; t++ {
+		np := pos0 + t + 1
+		for hh := 0; hh < heads; hh++ {
+			kv := hh / (heads / kvh)
+			w := make([]float64, np)
+			mx, sum := math.Inf(-1), 0.0
+			for p := range w {
+				for i := 0; i < hd; i++ {
+					w[p] += float64(q[t*qd+hh*hd+i]) * float64(k[p*kvd+kv*hd+i])
+				}
+				w[p] *= float64(sc)
+				mx = math.Max(mx, w[p])
+			}
+			for p := range w {
+				w[p] = math.Exp(w[p] - mx)
+				sum += w[p]
+			}
+			for i := 0; i < hd; i++ {
+				var o float64
+				for p := range w {
+					o += w[p] / sum * float64(v[p*kvd+kv*hd+i])
+				}
+				wa[t*qd+hh*hd+i] = float32(o)
+			}
+		}
+	}
+	e := maxRelErr(ga, wa)
+	c.add("attention (GQA, 303 positions)", e <= 1e-4, fmt.Sprintf("max error %.2g (limit 1e-4)", e))
 	return nil
 }
 

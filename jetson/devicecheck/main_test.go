@@ -80,7 +80,8 @@ func TestFakeDevicePasses(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"Fake H100 PCIe", "TMatVec 6912x2560", "Quantize (bit-exact vs simd)", "Softmax",
-		"policy auto decode (device-copy)", "policy inplace decode (registered)", "TensorParallel", "GB/s", "devicecheck: PASS"} {
+		"policy auto decode (device-copy)", "policy inplace decode (registered)", "TensorParallel", "GB/s", "devicecheck: PASS",
+		"Dequantize + residual", "f16 head (FMatVec)", "attention (GQA, 303 positions)", "GLU SiLU"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -18,5 +18,5 @@ func Example() {
 	}
 	// Output:
 	// ternary [bw_i8matvec bw_tmatmul bw_tmatvec]
-	// float [bw_mul bw_quantize bw_relu2 bw_rmsnorm bw_rope bw_silu bw_softmax]
+	// float [bw_attention bw_dequantize bw_fmatvec bw_glu bw_mul bw_quantize bw_relu2 bw_rmsnorm bw_rope bw_silu bw_softmax]
 }

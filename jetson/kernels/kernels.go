@@ -36,6 +36,19 @@ const (
 	ReLU2    = "bw_relu2"
 	Mul      = "bw_mul"
 	Quantize = "bw_quantize"
+
+	// Kernels of a whole BitNet layer.
+	Dequantize = "bw_dequantize" // exact dot products to floats, optionally added to the residual
+	GLU        = "bw_glu"        // act(gate)·up, ReLU² or SiLU
+	Attention  = "bw_attention"  // causal attention of one (head, token) per block over the KV cache
+	FMatVec    = "bw_fmatvec"    // f32/f16/bf16 matrix × float vector (output heads)
+)
+
+// Element types of bw_fmatvec's matrix (its dtype argument).
+const (
+	FloatF32  = 0
+	FloatF16  = 1
+	FloatBF16 = 2
 )
 
 // Launch geometry fixed by the sources.
@@ -54,6 +67,7 @@ const (
 var ModuleOf = map[string]string{
 	TMatVec: "ternary", TMatMul: "ternary", I8MatVec: "ternary",
 	RMSNorm: "float", RoPE: "float", Softmax: "float", SiLU: "float", ReLU2: "float", Mul: "float", Quantize: "float",
+	Dequantize: "float", GLU: "float", Attention: "float", FMatVec: "float",
 }
 
 var entryRE = regexp.MustCompile(`(?m)^\.visible \.entry ([A-Za-z_][A-Za-z0-9_]*)\(`)

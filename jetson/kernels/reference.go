@@ -26,6 +26,11 @@ var Reference = map[string]func(mem cuda.Memory, grid, block cuda.Dim3, args []c
 	ReLU2:    refUnary(simd.ReLUSquared),
 	Mul:      refMul,
 	Quantize: refQuantize,
+
+	Dequantize: refDequantize,
+	GLU:        refGLU,
+	Attention:  refAttention,
+	FMatVec:    refFMatVec,
 }
 
 type argv struct {
@@ -316,4 +321,156 @@ func refQuantize(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error 
 		sc[t], xs[t] = simd.QuantizeActivations(asInt8(qb), xr)
 	}
 	return nil
+}
+
+func refDequantize(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: Dequantize, a: args}
+	y, ldy, acc, lda, rs, nscale := v.ptr(0), v.i32(1), v.ptr(2), v.i32(3), v.ptr(4), v.i32(5)
+	xscale, xsum, sub, rows, accumulate := v.ptr(6), v.ptr(7), v.i32(8), v.i32(9), v.i32(10)
+	if err := v.done(11); err != nil {
+		return err
+	}
+	ntok := int(grid.Y)
+	if rows <= 0 || ntok <= 0 {
+		return nil
+	}
+	sc, err1 := f32s(mem, rs, nscale)
+	xs, err2 := f32s(mem, xscale, ntok)
+	var sums []int32
+	var err3 error
+	if sub != 0 {
+		sums, err3 = i32s(mem, xsum, ntok)
+	}
+	if err := firstErr(err1, err2, err3); err != nil {
+		return fmt.Errorf("%s: %w", Dequantize, err)
+	}
+	if nscale != 1 && nscale < rows {
+		return fmt.Errorf("%s: %d row scales for %d rows", Dequantize, nscale, rows)
+	}
+	dots, tmp := make([]int32, rows), make([]float32, rows)
+	for t := 0; t < ntok; t++ {
+		a, err1 := i32s(mem, acc.Add(4*t*lda), rows)
+		yr, err2 := f32s(mem, y.Add(4*t*ldy), rows)
+		if err := firstErr(err1, err2); err != nil {
+			return fmt.Errorf("%s: token %d: %w", Dequantize, t, err)
+		}
+		copy(dots, a)
+		if sub != 0 {
+			for r := range dots {
+				dots[r] -= sums[t]
+			}
+		}
+		simd.Dequantize(tmp, dots, sc[:min(nscale, rows)], xs[t])
+		if accumulate != 0 {
+			for r := range yr {
+				yr[r] += tmp[r]
+			}
+		} else {
+			copy(yr, tmp)
+		}
+	}
+	return nil
+}
+
+func refGLU(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: GLU, a: args}
+	y, g, u, n, silu := v.ptr(0), v.ptr(1), v.ptr(2), v.i32(3), v.i32(4)
+	if err := v.done(5); err != nil {
+		return err
+	}
+	ys, err1 := f32s(mem, y, n)
+	gs, err2 := f32s(mem, g, n)
+	us, err3 := f32s(mem, u, n)
+	if err := firstErr(err1, err2, err3); err != nil {
+		return fmt.Errorf("%s: %w", GLU, err)
+	}
+	if silu != 0 {
+		simd.SiLUGate(ys, gs, us)
+	} else {
+		simd.ReLUSquaredGate(ys, gs, us)
+	}
+	return nil
+}
+
+// refAttention computes each (head, token) of the grid as the CPU's
+// attention does with the generic float kernels: scores by
+// simd.GenericMatVecF32, simd.Softmax, and the weighted sum as a matrix ×
+// vector over the positions zero-padded to whole steps of simd.FloatLanes.
+func refAttention(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: Attention, a: args}
+	out, ldo, q, ldq, k, vc, ldkv := v.ptr(0), v.i32(1), v.ptr(2), v.i32(3), v.ptr(4), v.ptr(5), v.i32(6)
+	heads, kvheads, hd, pos0, scale := v.i32(7), v.i32(8), v.i32(9), v.i32(10), v.f32(11)
+	if err := v.done(14); err != nil {
+		return err
+	}
+	if block.X != RowThreads {
+		return fmt.Errorf("%s: block %v: want %d threads", Attention, block, RowThreads)
+	}
+	if kvheads <= 0 || heads%kvheads != 0 {
+		return fmt.Errorf("%s: %d heads, %d KV heads", Attention, heads, kvheads)
+	}
+	group := heads / kvheads
+	for t := 0; t < int(grid.Y); t++ {
+		n := pos0 + t + 1
+		span := (n + simd.FloatLanes - 1) &^ (simd.FloatLanes - 1)
+		sc := make([]float32, span)
+		col := make([]float32, span)
+		for h := 0; h < int(grid.X) && h < heads; h++ {
+			kvh := h / group
+			qh, err1 := f32s(mem, q.Add(4*(t*ldq+h*hd)), hd)
+			kb, err2 := f32s(mem, k.Add(4*kvh*hd), (n-1)*ldkv+hd)
+			vb, err3 := f32s(mem, vc.Add(4*kvh*hd), (n-1)*ldkv+hd)
+			o, err4 := f32s(mem, out.Add(4*(t*ldo+h*hd)), hd)
+			if err := firstErr(err1, err2, err3, err4); err != nil {
+				return fmt.Errorf("%s: token %d head %d: %w", Attention, t, h, err)
+			}
+			clear(sc)
+			simd.GenericMatVecF32(sc[:n], kb, ldkv, qh)
+			for p := range sc[:n] {
+				sc[p] *= scale
+			}
+			simd.Softmax(sc[:n])
+			for i := 0; i < hd; i++ {
+				for p := 0; p < n; p++ {
+					col[p] = vb[p*ldkv+i]
+				}
+				simd.GenericMatVecF32(o[i:i+1], col, span, sc)
+			}
+		}
+	}
+	return nil
+}
+
+func refFMatVec(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: FMatVec, a: args}
+	y, w, stride, rows, x, k, dtype := v.ptr(0), v.ptr(1), v.i32(2), v.i32(3), v.ptr(4), v.i32(5), v.i32(6)
+	if err := v.done(7); err != nil {
+		return err
+	}
+	n, err := matrixRows(FMatVec, grid, block, rows)
+	if err != nil || n <= 0 {
+		return err
+	}
+	size := 4
+	if dtype != FloatF32 {
+		size = 2
+	}
+	wb, err1 := mem.Bytes(w, ((n-1)*stride+k)*size)
+	xs, err2 := f32s(mem, x, k)
+	ys, err3 := f32s(mem, y, n)
+	if err := firstErr(err1, err2, err3); err != nil {
+		return fmt.Errorf("%s: %w", FMatVec, err)
+	}
+	return simdCall(FMatVec, func() {
+		switch dtype {
+		case FloatF32:
+			simd.GenericMatVecF32(ys, unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(wb))), len(wb)/4), stride, xs)
+		case FloatF16:
+			simd.GenericMatVecF16(ys, unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(wb))), len(wb)/2), stride, xs)
+		case FloatBF16:
+			simd.GenericMatVecBF16(ys, unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(wb))), len(wb)/2), stride, xs)
+		default:
+			panic(fmt.Sprintf("dtype %d", dtype))
+		}
+	})
 }

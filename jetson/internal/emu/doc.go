@@ -1,9 +1,9 @@
 // Package emu runs the CUDA C kernels of jetson/kernels on the CPU: the
-// same .cu sources compiled for the host (C++, one OS thread per GPU
-// thread, barriers for warp shuffles and __syncthreads), launched by the
-// fake driver in place of the Go reference. Tests then check the kernels'
-// own indexing, lane arithmetic and reductions against simd without a
-// GPU. It does not check clang's PTX code generation or the GPU's memory
+// same .cu sources compiled for the host (C++, each GPU thread a fiber on
+// one OS thread, switched at the barriers of warp shuffles and
+// __syncthreads), launched by the fake driver in place of the Go
+// reference. Tests then check the kernels' own indexing, lane arithmetic
+// and reductions against simd without a GPU. It does not check clang's PTX code generation or the GPU's memory
 // model; the device check does. Needs cgo and a C++ compiler.
 package emu
 

@@ -1,6 +1,8 @@
 // Float kernels of a transformer layer for BAREWire Edge: RMSNorm, RoPE
-// (rotate-half), softmax, SiLU, ReLU², gate multiply and per-token int8
-// activation quantization. Row kernels run one block of 256 threads per
+// (rotate-half), softmax, SiLU, ReLU², gate multiply, per-token int8
+// activation quantization and its inverse (dequantization of exact dot
+// products), the gated FFN activation, causal attention over the KV cache,
+// and float matrix × vector for f32/f16/bf16 output heads. Row kernels run one block of 256 threads per
 // token (grid.x = ntok); element-wise kernels use a grid-stride loop.
 //
 // Rounding: compiled with -ffp-contract=off so that x*s is one IEEE multiply
@@ -154,5 +156,171 @@ KERNEL bw_quantize(signed char *__restrict__ q, int ldq, float *__restrict__ sca
   if (threadIdx.x == 0) {
     scale[blockIdx.x] = s;
     xsum[blockIdx.x] = sum;
+  }
+}
+
+// Exact kernel results to floats, the arithmetic of simd.Dequantize:
+// y[t*ldy + r] = (float)(acc[t*lda + r] - (sub ? xsum[t] : 0)) * s * (1/xscale[t]), with
+// s = rowscale[r] (nscale == rows) or rowscale[0] (a per-tensor γ). With
+// accumulate set the value is added to y (the residual add of a block:
+// h += o, with o rounded first as on the CPU). sub lets bw_tmatvec run with
+// xsum 0 when the sum is in device memory (it is computed by bw_quantize).
+// grid = (ceil(rows/256) capped, ntok), blockDim 256.
+KERNEL bw_dequantize(float *__restrict__ y, int ldy, const int *__restrict__ acc, int lda,
+                     const float *__restrict__ rowscale, int nscale, const float *__restrict__ xscale,
+                     const int *__restrict__ xsum, int sub, int rows, int accumulate) {
+  int t = (int)blockIdx.y;
+  float inv = 1.0f / ldg_f32(xscale + t);
+  int off = sub ? ldg_i32(xsum + t) : 0;
+  const int *a = acc + (unsigned long long)t * (unsigned)lda;
+  float *yr = y + (unsigned long long)t * (unsigned)ldy;
+  for (int r = (int)(blockIdx.x * blockDim.x + threadIdx.x); r < rows; r += (int)(gridDim.x * blockDim.x)) {
+    float s = ldg_f32(rowscale + (nscale == 1 ? 0 : r));
+    float v = (float)(a[r] - off) * s * inv;
+    if (accumulate)
+      yr[r] += v;
+    else
+      yr[r] = v;
+  }
+}
+
+// Gated linear unit of the BitNet FFN: y = act(g)·u with act ReLU² (2B4T:
+// (max(g,0)·max(g,0))·u, as simd.ReLUSquaredGate) or SiLU (silu = 1, the
+// 1bitLLM models: (g/(1+exp(-g)))·u, as simd.SiLUGate up to exp).
+KERNEL bw_glu(float *__restrict__ y, const float *__restrict__ g, const float *__restrict__ u, int n, int silu) {
+  for (int i = (int)(blockIdx.x * blockDim.x + threadIdx.x); i < n; i += (int)(gridDim.x * blockDim.x)) {
+    float v = g[i], a;
+    if (silu) {
+      a = v / (1.0f + exp_approx(-v));
+    } else {
+      v = __builtin_fmaxf(v, 0.0f);
+      a = v * v;
+    }
+    y[i] = a * u[i];
+  }
+}
+
+// The summation order of the simd float kernels (simd.FloatLanes): column c
+// of the first n&~15 goes to lane c%16, each lane adds its products in
+// column order, the lanes are reduced by the tree 8, 4, 2, 1, and the tail
+// is added in order. One thread computes the whole dot product here, so the
+// result equals simd.GenericMatVecF32 bit for bit. With padded set there is
+// no tail: the columns past the last whole step go to their lanes, which is
+// what the CPU computes on a vector zero-padded to whole steps (the padding
+// adds exact zeros).
+#define FLOAT_LANES 16
+static __device__ float dot_lanes(const float *w, int wstride, const float *x, int n, int padded) {
+  float a[FLOAT_LANES];
+#pragma unroll
+  for (int l = 0; l < FLOAT_LANES; l++) a[l] = 0.0f;
+  int c = 0;
+  for (; c + FLOAT_LANES <= n; c += FLOAT_LANES)
+#pragma unroll
+    for (int l = 0; l < FLOAT_LANES; l++) a[l] = w[(unsigned long long)(c + l) * (unsigned)wstride] * x[c + l] + a[l];
+  if (padded) {
+#pragma unroll
+    for (int l = 0; l < FLOAT_LANES; l++)
+      if (c + l < n) a[l] = w[(unsigned long long)(c + l) * (unsigned)wstride] * x[c + l] + a[l];
+    c = n;
+  }
+  for (int l = 0; l < 8; l++) a[l] += a[l + 8];
+  for (int l = 0; l < 4; l++) a[l] += a[l + 4];
+  a[0] += a[2];
+  a[1] += a[3];
+  float s = a[0] + a[1];
+  for (; c < n; c++) s = w[(unsigned long long)c * (unsigned)wstride] * x[c] + s;
+  return s;
+}
+
+// Causal attention with grouped KV heads (architectures.md §1.2, §7 item 7):
+// block (h, t) computes query head h of token t, at position pos0+t, against
+// positions 0..pos0+t of KV head h/(heads/kvheads):
+//   s_p = (q·k_p)·scale, w = softmax(s), out = Σ_p w_p·v_p.
+// k and v are the caches, one row of ldkv floats per position (the heads of
+// a position side by side); q and out hold heads·hd floats per token at
+// pitch ldq and ldo. scores is scratch, ldsc ≥ pos0+ntok floats per
+// (token, head). The dot products and the weighted sum are added in the
+// order of dot_lanes, like the CPU's (whose zero weights past pos add
+// nothing, see dot_lanes); the softmax uses ex2.approx and a float sum. blockDim 256.
+KERNEL bw_attention(float *__restrict__ out, int ldo, const float *__restrict__ q, int ldq,
+                    const float *__restrict__ k, const float *__restrict__ v, int ldkv, int heads, int kvheads,
+                    int hd, int pos0, float scale, float *__restrict__ scores, int ldsc) {
+  __shared__ float sh[ROW_THREADS / 32];
+  int h = (int)blockIdx.x, t = (int)blockIdx.y;
+  int n = pos0 + t + 1;
+  int kvh = h / (heads / kvheads);
+  const float *qh = q + (unsigned long long)t * (unsigned)ldq + h * hd;
+  const float *kh = k + kvh * hd;
+  const float *vh = v + kvh * hd;
+  float *sc = scores + ((unsigned long long)t * (unsigned)heads + h) * (unsigned)ldsc;
+  float m = -__builtin_huge_valf();
+  for (int p = (int)threadIdx.x; p < n; p += ROW_THREADS) {
+    float s = dot_lanes(kh + (unsigned long long)p * (unsigned)ldkv, 1, qh, hd, 0) * scale;
+    sc[p] = s;
+    m = __builtin_fmaxf(m, s);
+  }
+  m = block_max_f32(m, sh);
+  float sum = 0.0f;
+  for (int p = (int)threadIdx.x; p < n; p += ROW_THREADS) {
+    float e = exp_approx(sc[p] - m);
+    sc[p] = e;
+    sum += e;
+  }
+  sum = block_sum_f32(sum, sh); // its barriers also publish sc
+  float inv = 1.0f / sum;
+  for (int p = (int)threadIdx.x; p < n; p += ROW_THREADS) sc[p] *= inv;
+  __syncthreads();
+  float *o = out + (unsigned long long)t * (unsigned)ldo + h * hd;
+  for (int i = (int)threadIdx.x; i < hd; i += ROW_THREADS) o[i] = dot_lanes(vh + i, ldkv, sc, n, 1);
+}
+
+// IEEE binary16 and bfloat16 to float, bit for bit as simd.F16ToF32 and
+// simd.BF16ToF32 (a NaN keeps its payload and is made quiet).
+union bits_f32 {
+  unsigned u;
+  float f;
+};
+static __device__ __forceinline__ float from_bits(unsigned u) {
+  union bits_f32 b;
+  b.u = u;
+  return b.f;
+}
+static __device__ __forceinline__ float half_to_f32(unsigned h) {
+  unsigned e = h & 0x7c00u, sign = (h & 0x8000u) << 16, frac = h & 0x3ffu;
+  if (e != 0 && e != 0x7c00u) return from_bits(sign | (((h & 0x7fffu) << 13) + (112u << 23)));
+  if (e != 0) return from_bits(sign | (frac ? 0x7fc00000u | frac << 13 : 0x7f800000u));
+  float f = (float)frac * (1.0f / 16777216.0f);
+  return sign ? -f : f;
+}
+
+// Float matrix × float vector for output heads stored as f32 (dtype 0), f16
+// (1) or bf16 (2), read in place: y[r] = Σ_{c<k} f(w[r*stride + c])·x[c].
+// One warp per row; lanes 0..15 are the 16 lane sums of simd.FloatLanes
+// (lanes 16..31 idle), reduced by shuffles in the same tree, and lane 0 adds
+// the tail: the result equals simd's generic tier bit for bit.
+// blockDim 128 (4 rows per block), like the integer matrix kernels.
+KERNEL bw_fmatvec(float *__restrict__ y, const void *__restrict__ w, int stride, int rows,
+                  const float *__restrict__ x, int k, int dtype) {
+  int row = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  int lane = (int)(threadIdx.x & 31);
+  if (row >= rows) return;
+  unsigned long long base = (unsigned long long)row * (unsigned)stride;
+  const float *wf = (const float *)w + base;
+  const unsigned short *wh = (const unsigned short *)w + base;
+  int body = k & ~(FLOAT_LANES - 1);
+  float a = 0.0f;
+  if (lane < FLOAT_LANES) {
+    for (int c = lane; c < body; c += FLOAT_LANES) {
+      float wv = dtype == 0 ? ldg_f32(wf + c) : dtype == 1 ? half_to_f32(wh[c]) : from_bits((unsigned)wh[c] << 16);
+      a = wv * ldg_f32(x + c) + a;
+    }
+  }
+  for (int m = 8; m > 0; m >>= 1) a += shfl_xor_f32(a, m);
+  if (lane == 0) {
+    for (int c = body; c < k; c++) {
+      float wv = dtype == 0 ? ldg_f32(wf + c) : dtype == 1 ? half_to_f32(wh[c]) : from_bits((unsigned)wh[c] << 16);
+      a = wv * ldg_f32(x + c) + a;
+    }
+    y[row] = a;
   }
 }
