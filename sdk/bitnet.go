@@ -373,9 +373,9 @@ type attnJob struct {
 	kv     *kvCache
 	q, att []float32
 	pos0   int
-	scores []float32 // [workers × row]: weights (span) and the last tile's sum (headDim)
-	span   int       // scoreSpan(ctxLen)
-	row    int       // attnRow(ctxLen, headDim)
+	scores []float32                                                 // [workers × row]: weights (span) and the last tile's sum (headDim)
+	span   int                                                       // scoreSpan(ctxLen)
+	row    int                                                       // attnRow(ctxLen, headDim)
 	matVec func(dst []float32, w []float32, stride int, x []float32) // the model's simd MatVecF32
 }
 

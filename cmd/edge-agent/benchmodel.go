@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/klauspost/cpuid/v2"
+	"github.com/speakez/barewire/jetson/telemetry"
 	"github.com/speakez/barewire/sdk"
 	"github.com/speakez/barewire/simd"
 )
@@ -17,31 +19,91 @@ import (
 func init() { benchModel = runBenchModel }
 
 const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
-                          [--tokens N] [--prefill N] [--head i8|f32|f16|bf16] [--cache-dir DIR] [--bw-mib N]
+                          [--backend auto|cpu|cuda] [--tokens N] [--prefill N] [--head i8|f32|f16|bf16]
+                          [--cache-dir DIR] [--bw-mib N]
 
 Measures a language model end to end: prefill of --prefill tokens (default
 256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
 builds (once, cached under the user cache directory, barewire/synthetic) a
 model with random ternary weights at a published model's exact shapes:
-bitnet-2b4t, bitnet-large, mmfree-370m (and bitnet-tiny, mmfree-tiny).`
+bitnet-2b4t, bitnet-large, mmfree-370m (and bitnet-tiny, mmfree-tiny).
+
+--backend (default auto, today the CPU) picks where the model runs; with
+cuda the output also says where the weights were placed, and --backend cuda
+fails when the machine or the build has no CUDA. When the machine has GPU
+telemetry (Jetson sysfs or NVML), one reading taken right after the decode
+run is reported: GPU load, clock, power and the hottest temperature.`
 
 // modelResult is one line of `bench model --json`.
 type modelResult struct {
-	Case              string  `json:"case"` // "decode <model>" or "prefill <model>"
-	Model             string  `json:"model"`
-	Arch              string  `json:"arch"`
-	Tier              string  `json:"tier"`
-	Threads           int     `json:"threads"`
-	Tokens            int     `json:"tokens"`
-	Seconds           float64 `json:"seconds"`
-	WeightBytes       int64   `json:"weight_bytes"`    // the weights one pass reads (blocks + output head)
-	BytesPerToken     int64   `json:"bytes_per_token"` // decode: weights + KV cache read at the mean position
-	GBps              float64 `json:"gbps"`
-	ReadBWGBps        float64 `json:"read_bw_gbps"`
-	Ratio             float64 `json:"ratio"`
-	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
-	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
-	CPU               string  `json:"cpu"`
+	Case              string      `json:"case"` // "decode <model>" or "prefill <model>"
+	Model             string      `json:"model"`
+	Arch              string      `json:"arch"`
+	Tier              string      `json:"tier"`
+	Threads           int         `json:"threads"`
+	Tokens            int         `json:"tokens"`
+	Seconds           float64     `json:"seconds"`
+	WeightBytes       int64       `json:"weight_bytes"`    // the weights one pass reads (blocks + output head)
+	BytesPerToken     int64       `json:"bytes_per_token"` // decode: weights + KV cache read at the mean position
+	GBps              float64     `json:"gbps"`
+	ReadBWGBps        float64     `json:"read_bw_gbps"`
+	Ratio             float64     `json:"ratio"`
+	DecodeTokensPerS  float64     `json:"decode_tokens_per_s"`
+	PrefillTokensPerS float64     `json:"prefill_tokens_per_s"`
+	CPU               string      `json:"cpu"`
+	Backend           string      `json:"backend"`              // "cpu" or "cuda"
+	GPUPolicy         string      `json:"gpu_policy,omitempty"` // cuda: where the weights are and why
+	GPU               *gpuReading `json:"gpu,omitempty"`        // telemetry after the decode run, when the machine has a source
+}
+
+// gpuReading is one telemetry snapshot in bench output. Readings the
+// source could not take are left out.
+type gpuReading struct {
+	Source      string   `json:"source"`
+	Device      string   `json:"device"`
+	LoadPercent *float64 `json:"load_percent,omitempty"`
+	ClockHz     int64    `json:"clock_hz,omitempty"`
+	PowerW      *float64 `json:"power_w,omitempty"`
+	HottestZone string   `json:"hottest_zone,omitempty"`
+	HottestC    *float64 `json:"hottest_c,omitempty"`
+}
+
+func newGPUReading(s telemetry.Snapshot) *gpuReading {
+	g := &gpuReading{Source: s.Source, Device: s.Device, ClockHz: s.GPUFreqHz}
+	if s.GPULoadPercent >= 0 {
+		v := round3(s.GPULoadPercent)
+		g.LoadPercent = &v
+	}
+	if s.PowerMilliWatts >= 0 {
+		v := round3(s.PowerMilliWatts / 1000)
+		g.PowerW = &v
+	}
+	for i, z := range s.Temperatures {
+		if i == 0 || z.Celsius > *g.HottestC {
+			v := z.Celsius
+			g.HottestZone, g.HottestC = z.Zone, &v
+		}
+	}
+	return g
+}
+
+// String is the text line of bench model.
+func (g *gpuReading) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gpu after decode (%s, %s):", g.Device, g.Source)
+	if g.LoadPercent != nil {
+		fmt.Fprintf(&b, " load %.1f%%,", *g.LoadPercent)
+	}
+	if g.ClockHz > 0 {
+		fmt.Fprintf(&b, " clock %d MHz,", g.ClockHz/1e6)
+	}
+	if g.PowerW != nil {
+		fmt.Fprintf(&b, " power %.2f W,", *g.PowerW)
+	}
+	if g.HottestC != nil {
+		fmt.Fprintf(&b, " hottest %s %.1f °C,", g.HottestZone, *g.HottestC)
+	}
+	return strings.TrimSuffix(b.String(), ",")
 }
 
 func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
@@ -58,8 +120,14 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	head := fs.String("head", "i8", "synthetic output head (and tied embedding) dtype: i8, f32, f16 or bf16")
 	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
 	bwMiB := fs.Int("bw-mib", 512, "buffer of the read-bandwidth measurement in MiB")
+	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *backend {
+	case sdk.BackendAuto, sdk.BackendCPU, sdk.BackendCUDA:
+	default:
+		return fmt.Errorf("%w: --backend %q (want auto, cpu or cuda)", errUsage, *backend)
 	}
 	if (*model == "") == (*synth == "") || fs.NArg() != 0 {
 		// Exit status 1 rather than 2: bench_test.go fixes it for a bare
@@ -76,7 +144,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	m, err := sdk.Open(path, sdk.WithThreads(*threads))
+	m, err := sdk.Open(path, sdk.WithThreads(*threads), sdk.WithBackend(*backend))
 	if err != nil {
 		return err
 	}
@@ -85,6 +153,13 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		return fmt.Errorf("model %s (architecture %q) is not a language model", path, m.Arch())
 	}
 	m.Warm()
+	// Opened before the run so that the reading follows the decode loop
+	// at once (NVML's initialization takes a while).
+	var tm telemetry.Telemetry
+	if t, err := openTelemetry(); err == nil {
+		tm = t
+		defer tm.Close()
+	}
 	s, err := m.NewSession(sdk.WithContextLength(*prefillN + *decodeN + 1))
 	if err != nil {
 		return err
@@ -116,6 +191,14 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		tok[0] = argmax(l)
 	}
 	decode := time.Since(t0).Seconds()
+	var gpu *gpuReading
+	if tm != nil {
+		if snap, err := tm.Snapshot(); err == nil {
+			gpu = newGPUReading(snap)
+		} else {
+			fmt.Fprintf(stderr, "bench model: GPU telemetry: %v\n", err)
+		}
+	}
 
 	th := m.Threads()
 	bw := simd.MeasureReadBandwidth(th, *bwMiB<<20)
@@ -133,6 +216,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		r.Model, r.Arch, r.Tier, r.Threads, r.WeightBytes = name, m.Arch(), string(m.Tier()), th, wb
 		r.ReadBWGBps, r.DecodeTokensPerS, r.PrefillTokensPerS, r.CPU = round3(bw), round3(decTPS), round3(preTPS), cpuid.CPU.BrandName
 		r.GBps, r.Seconds = round3(r.GBps), round3(r.Seconds)
+		r.Backend, r.GPUPolicy, r.GPU = m.Backend(), m.GPUPolicy(), gpu
 		if bw > 0 {
 			r.Ratio = round3(r.GBps / bw)
 		}
@@ -146,11 +230,17 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		return nil
 	}
-	fmt.Fprintf(stdout, "model %s (%s), tier %s, %d threads, cpu %s\n", name, m.Arch(), m.Tier(), th, cpuid.CPU.BrandName)
+	fmt.Fprintf(stdout, "model %s (%s), backend %s, tier %s, %d threads, cpu %s\n", name, m.Arch(), m.Backend(), m.Tier(), th, cpuid.CPU.BrandName)
+	if p := m.GPUPolicy(); p != "" {
+		fmt.Fprintf(stdout, "gpu weights: %s\n", p)
+	}
 	fmt.Fprintf(stdout, "weights per pass %.1f MiB, bytes per decoded token %.1f MiB, read bandwidth %.2f GB/s\n",
 		float64(wb)/(1<<20), float64(perTok)/(1<<20), bw)
 	fmt.Fprintf(stdout, "prefill %d tokens: %.2f tokens/s (%.2f GB/s of weights)\n", *prefillN, preTPS, res[1].GBps)
 	fmt.Fprintf(stdout, "decode  %d tokens: %.2f tokens/s (%.2f GB/s, %.0f%% of read bandwidth)\n", *decodeN, decTPS, res[0].GBps, 100*res[0].Ratio)
+	if gpu != nil {
+		fmt.Fprintln(stdout, gpu)
+	}
 	return nil
 }
 

@@ -7,10 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/speakez/barewire/jetson/telemetry"
 	"github.com/speakez/barewire/sdk"
 )
 
+// withTelemetry makes bench model and serve read GPU telemetry from open
+// for the rest of the test.
+func withTelemetry(t *testing.T, open func() (telemetry.Telemetry, error)) {
+	saved := openTelemetry
+	openTelemetry = open
+	t.Cleanup(func() { openTelemetry = saved })
+}
+
+func noTelemetry() (telemetry.Telemetry, error) { return nil, telemetry.ErrNoSource }
+
 func TestBenchModelSynthetic(t *testing.T) {
+	withTelemetry(t, noTelemetry)
 	dir := t.TempDir()
 	args := []string{"bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--json", "--tokens", "4", "--prefill", "16", "--bw-mib", "4", "--threads", "2"}
 	code, out, errs := runCmd(t, args...)
@@ -35,6 +47,11 @@ func TestBenchModelSynthetic(t *testing.T) {
 		t.Fatalf("%d lines: %q", len(lines), out)
 	}
 	for i, line := range lines {
+		// A machine without telemetry gets no "gpu" object, and the CPU
+		// backend no weight placement.
+		if !strings.Contains(line, `"backend":"cpu"`) || strings.Contains(line, `"gpu"`) || strings.Contains(line, "gpu_policy") {
+			t.Fatalf("line %d: want \"backend\":\"cpu\" and no gpu fields: %s", i, line)
+		}
 		var r modelResult
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatal(err)
@@ -89,5 +106,75 @@ func TestBenchModelHalfHead(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--head", "f8", "--cache-dir", dir); code != 1 || !strings.Contains(errs, "want i8, f32, f16 or bf16") {
 		t.Fatalf("--head f8: %d %q", code, errs)
+	}
+}
+
+func TestBenchModelBackendFlag(t *testing.T) {
+	code, _, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--backend", "tpu")
+	if code != 2 || !strings.Contains(errs, `--backend "tpu" (want auto, cpu or cuda)`) {
+		t.Fatalf("--backend tpu: exit %d: %q", code, errs)
+	}
+	if !strings.Contains(benchModelUsage, "--backend auto|cpu|cuda") {
+		t.Fatal("usage does not list --backend")
+	}
+	// Explicit cpu runs on the CPU and prints it in the text output.
+	withTelemetry(t, noTelemetry)
+	code, out, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", t.TempDir(), "--backend", "cpu",
+		"--tokens", "2", "--prefill", "4", "--bw-mib", "4", "--threads", "1")
+	if code != 0 {
+		t.Fatalf("--backend cpu: exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "backend cpu, tier ") || strings.Contains(out, "gpu") {
+		t.Fatalf("--backend cpu text output:\n%s", out)
+	}
+}
+
+// --backend cuda refuses, with one line naming why, a model the GPU cannot
+// run and (on a machine without CUDA) any model.
+func TestBenchModelCUDARefused(t *testing.T) {
+	code, out, errs := runCmd(t, "bench", "model", "--model", testModel, "--backend", "cuda")
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 ||
+		!strings.Contains(errs, "backend cuda: not available") || !strings.Contains(errs, "mlp architecture") {
+		t.Fatalf("mlp model on cuda: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, err := os.Stat("/dev/nvidiactl"); err == nil {
+		t.Skip("an NVIDIA driver is present: --backend cuda may run")
+	}
+	code, out, errs = runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", t.TempDir(), "--backend", "cuda",
+		"--tokens", "2", "--prefill", "4", "--bw-mib", "4", "--threads", "1")
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "edge-agent bench: backend cuda: not available") {
+		t.Fatalf("bitnet on cuda without a GPU: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// With a telemetry source (here the Orin fixture of jetson/telemetry) the
+// JSON carries one reading and the text a line.
+func TestBenchModelTelemetry(t *testing.T) {
+	withTelemetry(t, func() (telemetry.Telemetry, error) {
+		return telemetry.NewTegra(filepath.Join("..", "..", "jetson", "testdata", "sysfs", "orin-jp5"))
+	})
+	dir := t.TempDir()
+	args := []string{"bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--tokens", "2", "--prefill", "4", "--bw-mib", "4", "--threads", "1"}
+	code, out, errs := runCmd(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r modelResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		g := r.GPU
+		if g == nil || g.Source != "tegra-sysfs" || g.Device != "ga10b" || g.LoadPercent == nil || *g.LoadPercent != 0 ||
+			g.ClockHz != 306000000 || g.PowerW == nil || *g.PowerW != 18.016 || g.HottestZone != "CPU-therm" || g.HottestC == nil || *g.HottestC != 40.031 {
+			t.Fatalf("line %d: gpu reading %s", i, line)
+		}
+	}
+	code, out, errs = runCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if want := "gpu after decode (ga10b, tegra-sysfs): load 0.0%, clock 306 MHz, power 18.02 W, hottest CPU-therm 40.0 °C\n"; !strings.Contains(out, want) {
+		t.Fatalf("text output lacks %q:\n%s", want, out)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/speakez/barewire/cmd/edge-agent/serve"
+	"github.com/speakez/barewire/jetson/telemetry"
 	"github.com/speakez/barewire/mmapmodel"
 	"github.com/speakez/barewire/sdk"
 	"github.com/speakez/barewire/update"
@@ -42,11 +43,19 @@ in preference to --model. Admin endpoints need the token in
 --admin-token-file (Authorization: Bearer ...) on ADDR, or come through
 --admin-socket, a unix socket created 0600.
 
+With --gpu-telemetry auto (the default), /metrics also carries the GPU's
+load, clocks, temperatures, power and memory (barewire_gpu_*) when the
+machine has a source: Jetson sysfs or NVML (docs/JETSON.md, Telemetry).
+
 Under systemd (Type=notify) it sends READY=1 once the first release serves,
 pets the watchdog (WatchdogSec=), and drains requests on SIGTERM.`
 
 // onListening, when set (by tests), is told the API's address.
 var onListening func(addr string)
+
+// openTelemetry opens the GPU telemetry source of --gpu-telemetry auto (and
+// of bench model); tests replace it with a source over a fixture tree.
+var openTelemetry = func() (telemetry.Telemetry, error) { return telemetry.Open("/", 0) }
 
 func runServe(args []string, stdout, stderr io.Writer) (err error) {
 	defer noPanic(&err)
@@ -78,8 +87,12 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may finish at shutdown")
 	pollURL := fs.String("poll", "", "also poll this TUF repository (a static HTTP server laid out by update.PublishDir) for new releases")
 	pollEvery := fs.Duration("poll-interval", 5*time.Minute, "time between polls of --poll")
+	gpuTelemetry := fs.String("gpu-telemetry", "auto", "auto: export GPU load, clocks, temperatures, power and memory on /metrics when the machine has a source (Jetson sysfs or NVML); off")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *gpuTelemetry != "auto" && *gpuTelemetry != "off" {
+		return fmt.Errorf("%w: --gpu-telemetry %q (want auto or off)", errUsage, *gpuTelemetry)
 	}
 	if fs.NArg() != 0 || (*model == "") == (*models == "") {
 		return fmt.Errorf("%w: give exactly one of --model and --models, and no other arguments\n%s", errUsage, serveUsage)
@@ -131,6 +144,15 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *pollURL != "" && (*state == "" || *pollEvery <= 0) {
 		return fmt.Errorf("%w: --poll needs --state and a positive --poll-interval", errUsage)
+	}
+	if *gpuTelemetry == "auto" {
+		tm, err := openTelemetry()
+		if err != nil {
+			log.Info("no GPU telemetry on /metrics", "reason", err)
+		} else {
+			defer tm.Close()
+			cfg.Telemetry = tm
+		}
 	}
 	srv, err := serve.New(cfg)
 	if err != nil {

@@ -89,5 +89,8 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if s.cfg.Telemetry != nil {
+		m.reg.MustRegister(newGPUCollector(s.cfg.Telemetry))
+	}
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/speakez/barewire/jetson/telemetry"
 	"github.com/speakez/barewire/update"
 	"github.com/speakez/barewire/update/live"
 )
@@ -67,6 +68,10 @@ type Config struct {
 	Logger        *slog.Logger
 	// Notify, when set, receives sd_notify states (STATUS=... after swaps).
 	Notify func(state string)
+	// Telemetry, when set, is read at every scrape of /metrics for the
+	// barewire_gpu_* gauges (gputelemetry.go). The caller closes it after
+	// the server.
+	Telemetry telemetry.Telemetry
 }
 
 // Server is the HTTP API of edge-agent over one model whose release can be
