@@ -96,7 +96,8 @@ func TestKVCacheLayout(t *testing.T) {
 			if p >= 16 {
 				v = c.kv.tail[i*vTile+p-16]
 			}
-			if c.kv.k[p*kvd+i] != c.keys[p*kvd+i] || v != c.values[p*kvd+i] {
+			h, d := i/24, i%24
+			if c.kv.k[(h*21+p)*24+d] != c.keys[p*kvd+i] || v != c.values[p*kvd+i] {
 				t.Fatalf("position %d, element %d stored wrong", p, i)
 			}
 		}

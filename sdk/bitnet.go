@@ -176,9 +176,9 @@ type attention struct {
 }
 
 // kvCache is one attention block's keys and values. Keys are stored by
-// position, [ctxLen × kvHeads·headDim] after RoPE, so that the scores of a
-// head are one simd.MatVecF32 over its rows (rows = positions, stride
-// kvHeads·headDim). Values are stored transposed, [kvHeads·headDim × span]
+// KV head, then position, [kvHeads × ctxLen × headDim] after RoPE, so that
+// the scores of a head are one simd.MatVecF32 over its rows (rows =
+// positions, stride headDim), one contiguous stream. Values are stored transposed, [kvHeads·headDim × span]
 // with span = scoreSpan(ctxLen), so that the weighted sum Σ_p w_p·v_p of a
 // head is one MatVecF32 too (rows = the head's columns, x = the weights):
 // both read the cache as long contiguous rows at the kernels' speed.
@@ -192,6 +192,8 @@ type attention struct {
 // wherever it is, so it gives the same bits in both places.
 type kvCache struct {
 	k, vt  []float32
+	hd     int // headDim
+	ctxLen int
 	tail   []float32 // [kvHeads·headDim × vTile]: values of the tile being filled
 	span   int
 	stored int // positions stored in this sequence (the next one is stored)
@@ -205,13 +207,15 @@ const vTile = simd.FloatLanes
 func newKVCache(ctxLen, kvHeads, headDim int) *kvCache {
 	span := scoreSpan(ctxLen)
 	kvd := kvHeads * headDim
-	return &kvCache{k: make([]float32, ctxLen*kvd), vt: make([]float32, kvd*span), tail: make([]float32, kvd*vTile), span: span}
+	return &kvCache{k: make([]float32, ctxLen*kvd), vt: make([]float32, kvd*span), tail: make([]float32, kvd*vTile), span: span, hd: headDim, ctxLen: ctxLen}
 }
 
 // store writes position pos's keys and values (kvHeads·headDim each).
 // Positions are stored in order from 0 (a new sequence starts again at 0).
 func (kv *kvCache) store(pos int, k, v []float32) {
-	copy(kv.k[pos*len(k):(pos+1)*len(k)], k)
+	for h, hd := 0, kv.hd; h*hd < len(k); h++ {
+		copy(kv.k[(h*kv.ctxLen+pos)*hd:(h*kv.ctxLen+pos+1)*hd], k[h*hd:(h+1)*hd])
+	}
 	col := pos & (vTile - 1)
 	tail := kv.tail[col:]
 	for i, x := range v {
@@ -387,7 +391,7 @@ type attnJob struct {
 // give the same bits at any thread count.
 func (j *attnJob) heads(worker, lo, hi int) {
 	a, kv := j.a, j.kv
-	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
+	qd, hd := a.heads*a.headDim, a.headDim
 	group := a.heads / a.kvHeads
 	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
 	for it := lo; it < hi; it++ {
@@ -398,8 +402,8 @@ func (j *attnJob) heads(worker, lo, hi int) {
 		row := j.scores[worker*j.row : (worker+1)*j.row]
 		w := row[:scoreSpan(pos+1)]
 		sc := w[:pos+1] // causal: positions 0..pos
-		// Scores: one row of K per position, at stride kvd.
-		j.matVec(sc, kv.k[kvh*hd:], kvd, qh)
+		// Scores: one row of K per position, the head's rows contiguous.
+		j.matVec(sc, kv.k[kvh*kv.ctxLen*hd:], hd, qh)
 		simd.SoftmaxScaled(sc, scale)
 		// Weighted sum: one row of V transposed per column of the head.
 		// The padding weights are zero, so the values past pos that they
