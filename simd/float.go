@@ -22,22 +22,40 @@ func checkLen(fn string, n int, lens ...int) {
 
 // RMSNorm sets dst[i] = x[i] / sqrt(mean(x²) + eps) · weight[i] (Zhang &
 // Sennrich 2019). weight may be nil for an unscaled norm. dst may alias x.
+// The squares are summed in float64, in four interleaved partial sums
+// (independent add chains) added in a fixed order, each product rounded on
+// its own, so the result is the same on every CPU.
 func RMSNorm(dst, x, weight []float32, eps float32) {
 	checkLen("RMSNorm", len(x), len(dst))
 	if weight != nil {
 		checkLen("RMSNorm", len(x), len(weight))
 	}
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		a, b, c, d := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3])
+		s0 += float64(a * a)
+		s1 += float64(b * b)
+		s2 += float64(c * c)
+		s3 += float64(d * d)
 	}
+	for ; i < len(x); i++ {
+		a := float64(x[i])
+		s0 += float64(a * a)
+	}
+	ss := (s0 + s1) + (s2 + s3)
 	inv := float32(1 / math.Sqrt(ss/float64(max(len(x), 1))+float64(eps)))
-	for i, v := range x {
-		if weight != nil {
-			dst[i] = v * inv * weight[i]
-		} else {
+	dst = dst[:len(x)]
+	if weight == nil {
+		for i, v := range x {
 			dst[i] = v * inv
 		}
+		return
+	}
+	weight = weight[:len(x)]
+	for i, v := range x {
+		dst[i] = v * inv * weight[i]
 	}
 }
 
@@ -181,12 +199,15 @@ func SiLUGate(dst, gate, up []float32) {
 }
 
 // ReLUSquaredGate sets dst[i] = relu(gate[i])²·up[i] (BitNet b1.58 2B4T FFN).
+// The ReLU clears the bits of a negative gate without a branch (the signs
+// of a layer's gates are as good as random); a NaN gate with the sign bit
+// set gives 0, one without gives NaN.
 func ReLUSquaredGate(dst, gate, up []float32) {
 	checkLen("ReLUSquaredGate", len(gate), len(dst), len(up))
+	dst, up = dst[:len(gate)], up[:len(gate)]
 	for i, g := range gate {
-		if g < 0 {
-			g = 0
-		}
+		b := math.Float32bits(g)
+		g = math.Float32frombits(b &^ uint32(int32(b)>>31))
 		dst[i] = g * g * up[i]
 	}
 }

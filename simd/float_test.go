@@ -19,6 +19,25 @@ func TestRMSNorm(t *testing.T) {
 	if !near(x[0], 0.8485281, 1e-5) {
 		t.Errorf("in place, unscaled: %v", x)
 	}
+	// Every length from 0 to 21 (the four partial sums and the tail),
+	// against the float64 formula.
+	for n := range 22 {
+		x, w := make([]float32, n), make([]float32, n)
+		var ss float64
+		for i := range x {
+			x[i] = float32(i%5) - 1.75 + float32(i)/8
+			w[i] = 1 + float32(i%3)/4
+			ss += float64(x[i]) * float64(x[i])
+		}
+		dst := make([]float32, n)
+		RMSNorm(dst, x, w, 1e-5)
+		inv := 1 / math.Sqrt(ss/float64(max(n, 1))+1e-5)
+		for i := range x {
+			if want := float64(x[i]) * inv * float64(w[i]); math.Abs(float64(dst[i])-want) > 1e-6*math.Abs(want)+1e-7 {
+				t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], want)
+			}
+		}
+	}
 }
 
 func TestRoPE(t *testing.T) {
