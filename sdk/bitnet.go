@@ -277,9 +277,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
 	q, k, v, att := s.t1[:n*qd], s.t2[:n*kvd], s.t3[:n*kvd], s.t4[:n*qd]
 	// §7 item 3: q, k and v share one quantized input.
-	a.q.apply(r, q, qd, x, d, n)
-	a.k.applyShared(r, a.q, k, kvd, x, d, n)
-	a.v.applyShared(r, a.q, v, kvd, x, d, n)
+	applyGroup(r, []*linear{a.q, a.k, a.v}, [][]float32{q, k, v}, []int{qd, kvd, kvd}, x, d, n)
 	half := hd / 2
 	for t := 0; t < n; t++ {
 		pos := r.pos0 + t
@@ -357,8 +355,8 @@ func (f *ffn) reset(any)             {}
 func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	d, w := s.g.dim, f.width
 	g, u := s.t1[:n*w], s.t2[:n*w]
-	f.gate.apply(r, g, w, x, d, n)
-	f.up.applyShared(r, f.gate, u, w, x, d, n) // §7 item 3: one quantized input
+	// §7 item 3: gate and up share one quantized input.
+	applyGroup(r, []*linear{f.gate, f.up}, [][]float32{g, u}, []int{w, w}, x, d, n)
 	if f.relu2 {
 		simd.ReLUSquaredGate(g, g, u)
 	} else {

@@ -166,14 +166,24 @@ func (ld *loader) withNorm(l *linear, eps float64) error {
 // widest layer and the largest token batch, so the per-token path does not
 // allocate.
 type scratch struct {
-	xq     []int8    // [batch × maxPadded] quantized activations
-	xs     []float32 // [batch] activation scales
-	sums   []int32   // [batch] Σ xq
-	acc    []int32   // [batch × maxOut] exact dot products
-	normed []float32 // [batch × maxIn] FusedBitLinear norm output
+	xq     []int8        // [batch × maxPadded] quantized activations
+	xs     []float32     // [batch] activation scales
+	sums   []int32       // [batch] Σ xq
+	acc    []int32       // [batch × maxOut] exact dot products
+	normed []float32     // [batch × maxIn] FusedBitLinear norm output
+	mats   [3]simd.T2Mat // the matrices of one applyGroup job
 }
 
 type scratchSize struct{ batch, maxIn, maxPadded, maxOut int }
+
+// addGroup makes room for the outputs of ls side by side (applyGroup).
+func (z *scratchSize) addGroup(ls []*linear) {
+	n := 0
+	for _, l := range ls {
+		n += l.out
+	}
+	z.maxOut = max(z.maxOut, n)
+}
 
 func (z *scratchSize) add(l *linear) {
 	z.maxIn = max(z.maxIn, l.in)
@@ -231,11 +241,60 @@ func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int
 		}
 		return
 	}
-	p := l.padded
+	l.quantize(r, x, ldx, n)
+	l.multiply(r, y, ldy, n)
+}
+
+// quantize sets the scratch's int8 activations, scales and sums of the n
+// inputs x[t·ldx : t·ldx+in] (already normalized for a FusedBitLinear).
+func (l *linear) quantize(r *run, x []float32, ldx int, n int) {
+	sc, p := r.sc, l.padded
 	for t := 0; t < n; t++ {
 		sc.xs[t], sc.sums[t] = simd.QuantizeActivations(sc.xq[t*p:(t+1)*p], x[t*ldx:t*ldx+l.in])
 	}
-	l.multiply(r, y, ldy, n)
+}
+
+// applyGroup sets ys[i][t·ldys[i] : …+out] = ls[i](x) for projections of
+// one input (q, k, v; gate, up). One decoded token through 2-bit matrices
+// that share their quantized input (sharesInput) is a single pool job, the
+// rows of all of them split between the threads at once
+// (simd.Pool.MatVecT2Batch); otherwise the first is applied and the others
+// reuse its quantized input where they can. The results are the same
+// either way.
+func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, ldx int, n int) {
+	batch := n == 1 && len(ls) <= len(r.sc.mats)
+	for i, l := range ls {
+		batch = batch && l.kind == linT2 && (i == 0 || l.sharesInput(ls[0]))
+	}
+	if !batch {
+		ls[0].apply(r, ys[0], ldys[0], x, ldx, n)
+		for i := 1; i < len(ls); i++ {
+			ls[i].applyShared(r, ls[0], ys[i], ldys[i], x, ldx, n)
+		}
+		return
+	}
+	sc := r.sc
+	if ls[0].norm != nil {
+		simd.RMSNorm(sc.normed[:ls[0].in], x[:ls[0].in], ls[0].norm, ls[0].eps)
+		x = sc.normed
+	}
+	ls[0].quantize(r, x, ldx, 1)
+	p, off := ls[0].padded, 0
+	for i, l := range ls {
+		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride}
+		off += l.out
+	}
+	r.m.pool.MatVecT2Batch(r.m.impl, sc.mats[:len(ls)], sc.xq[:p], sc.sums[0])
+	off = 0
+	for i, l := range ls {
+		a := sc.acc[off : off+l.out]
+		if r.trace != nil {
+			r.trace(l.name, r.pos0, sc.xq[:l.in], a)
+		}
+		simd.Dequantize(ys[i][:l.out], a, l.scales, sc.xs[0])
+		off += l.out
+	}
+	clear(sc.mats[:])
 }
 
 // sharesInput reports whether l can reuse the int8 activations that prev

@@ -85,6 +85,7 @@ func (g *lmGraph) finish() {
 				g.size.add(l)
 				g.maxW = max(g.maxW, l.out, l.in)
 			}
+			g.size.addGroup(c.linears())
 		}
 	}
 	g.size.add(g.head.lin)

@@ -31,6 +31,7 @@ const (
 	opBF16
 	opF32
 	opFunc
+	opT2Batch
 )
 
 // job is one parallel call, kept in the Pool so a call allocates nothing.
@@ -55,6 +56,7 @@ type job struct {
 	ntok   int
 	fn     func(worker, lo, hi int) // opFunc
 	items  int                      // opFunc
+	mats   []T2Mat                  // opT2Batch
 	// split: rows per worker (a multiple of rowAlign), or tokens per worker
 	// when byTok.
 	chunk int
@@ -207,6 +209,19 @@ func (p *Pool) runShare(i int) {
 	j := &p.j
 	lo := i * j.chunk
 	switch j.op {
+	case opT2Batch:
+		hi := min(lo+j.chunk, j.rows)
+		for _, m := range j.mats {
+			// This share's rows of m: [lo, hi) less the rows before m.
+			a, b := max(lo, 0), min(hi, len(m.Dst))
+			if a < b {
+				j.impl.MatVecT2(m.Dst[a:b], m.W[a*m.Stride:], m.Stride, j.x, j.xsum)
+			}
+			lo, hi = lo-len(m.Dst), hi-len(m.Dst)
+			if hi <= 0 {
+				break
+			}
+		}
 	case opFunc:
 		if hi := min(lo+j.chunk, j.items); lo < hi {
 			j.fn(i, lo, hi)
@@ -283,6 +298,35 @@ func (p *Pool) MatVecT2(impl Impl, dst []int32, w []byte, stride int, x []int8, 
 	defer p.mu.Unlock()
 	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum}
 	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// T2Mat is one matrix of a MatVecT2Batch: Dst[r] = row r of W (i2b128
+// rows at Stride bytes) · x.
+type T2Mat struct {
+	Dst    []int32
+	W      []byte
+	Stride int
+}
+
+// MatVecT2Batch is MatVecT2 for several matrices with the same input x (the
+// q, k and v projections of a token, or the gate and up projections), as
+// one pool job: their rows, taken in order as one sequence, are split
+// between the threads, so a thread streams its rows of several matrices
+// without waiting for the others in between, and the pool synchronizes
+// once. Results are those of one MatVecT2 per matrix. The caller keeps
+// mats (a call does not copy it, so passing an array the caller owns
+// allocates nothing).
+func (p *Pool) MatVecT2Batch(impl Impl, mats []T2Mat, x []int8, xsum int32) {
+	rows := 0
+	for _, m := range mats {
+		checkTernaryArgs("Pool.MatVecT2Batch", len(m.Dst), m.W, m.Stride, len(x), BlockI2B128)
+		rows += len(m.Dst)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opT2Batch, impl: impl.withGeneric(), mats: mats, rows: rows, x: x, xsum: xsum}
+	p.run(rows, rowAlign)
 	p.j = job{}
 }
 

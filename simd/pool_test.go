@@ -63,6 +63,53 @@ func TestPoolMatchesDirect(t *testing.T) {
 	}
 }
 
+// TestPoolMatVecT2Batch checks that a batch of matrices with one input
+// gives, at every thread count, the results of one MatVecT2 per matrix:
+// shares that start, end or lie inside any matrix, empty matrices, row
+// counts that are not multiples of the pool's alignment.
+func TestPoolMatVecT2Batch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	const k = 384
+	for _, sizes := range [][]int{{2560 / 8, 640 / 8, 640 / 8}, {7}, {0, 33, 0, 1, 17}, {100, 3}, {16, 16, 16, 16}} {
+		var cases []ternaryCase
+		x := make([]int8, PaddedLen(k, BlockI2B128))
+		for i := range x[:k] {
+			x[i] = int8(rng.IntN(256) - 128)
+		}
+		var xsum int32
+		for _, v := range x {
+			xsum += int32(v)
+		}
+		var want [][]int32
+		for _, rows := range sizes {
+			c := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
+			cases = append(cases, c)
+			w := make([]int32, rows)
+			GenericMatVecT2(w, c.packed, c.stride, x, xsum)
+			want = append(want, w)
+		}
+		for _, impl := range tierImpls(t) {
+			for _, threads := range []int{1, 2, 3, 5} {
+				p := NewPool(threads)
+				mats := make([]T2Mat, len(cases))
+				for i, c := range cases {
+					mats[i] = T2Mat{Dst: make([]int32, c.rows), W: c.packed, Stride: c.stride}
+					for r := range mats[i].Dst {
+						mats[i].Dst[r] = -1 << 31 // must be overwritten
+					}
+				}
+				p.MatVecT2Batch(impl, mats, x, xsum)
+				p.Close()
+				for i := range mats {
+					if !slices.Equal(mats[i].Dst, want[i]) {
+						t.Fatalf("%s, %d threads, sizes %v: matrix %d differs from MatVecT2", impl.Tier, threads, sizes, i)
+					}
+				}
+			}
+		}
+	}
+}
+
 // The per-token path allocates nothing, through the pool and directly.
 func TestPoolNoAllocs(t *testing.T) {
 	if raceEnabled {
@@ -77,9 +124,11 @@ func TestPoolNoAllocs(t *testing.T) {
 	xs := []int32{c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum, c.xsum}
 	x8 := slices.Repeat(c.x, 8)
 	w8 := make([]int8, 64*1024)
+	mats := [2]T2Mat{{Dst: dst[:40], W: c.packed, Stride: c.stride}, {Dst: dst[64:88], W: c.packed, Stride: c.stride}}
 	for _, impl := range tierImpls(t) {
 		for name, f := range map[string]func(){
 			"t2":     func() { p.MatVecT2(impl, dst[:64], c.packed, c.stride, c.x, c.xsum) },
+			"batch":  func() { p.MatVecT2Batch(impl, mats[:], c.x, c.xsum) },
 			"t16":    func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
 			"mm":     func() { p.MatMulT2(impl, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
 			"i8":     func() { p.MatVecI8(impl, dst[:64], w8, 1024, c.x) },
