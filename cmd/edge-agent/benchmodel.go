@@ -119,7 +119,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	prefillN := fs.Int("prefill", 256, "prompt tokens to prefill")
 	head := fs.String("head", "i8", "synthetic output head (and tied embedding) dtype: i8, f32, f16 or bf16")
 	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
-	bwMiB := fs.Int("bw-mib", 512, "buffer of the read-bandwidth measurement in MiB")
+	bwMiB := fs.Int("bw-mib", 0, "buffer of the read-bandwidth measurement in MiB (0: 4× the last-level cache, 256 to 1024, as bench kernels)")
 	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -134,8 +134,8 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		// "bench model".
 		return fmt.Errorf("bench model: give exactly one of --model and --synthetic\n%s", benchModelUsage)
 	}
-	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 1 {
-		return fmt.Errorf("%w: --tokens, --prefill and --bw-mib must be positive", errUsage)
+	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 0 {
+		return fmt.Errorf("%w: --tokens and --prefill must be positive and --bw-mib not negative", errUsage)
 	}
 	path, name := *model, *model
 	if *synth != "" {
@@ -182,6 +182,19 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	prefill := time.Since(t0).Seconds()
 	tok := []int{argmax(logits)}
+	// The read bandwidth is measured right before and right after the
+	// decode loop, and the higher figure counts, so that other load on the
+	// machine during one of the two cannot flatter the ratio.
+	th := m.Threads()
+	bwBytes := min(max(int64(4*cpuid.CPU.Cache.L3), 256<<20), 1<<30)
+	if *bwMiB > 0 {
+		bwBytes = int64(*bwMiB) << 20
+	}
+	bwBuf := make([]byte, bwBytes)
+	for i := range bwBuf {
+		bwBuf[i] = byte(i)
+	}
+	bw := simd.MeasureReadBandwidthOf(bwBuf, th)
 	t0 = time.Now()
 	for i := 0; i < *decodeN; i++ {
 		l, err := s.Forward(ctx, tok)
@@ -200,8 +213,8 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 
-	th := m.Threads()
-	bw := simd.MeasureReadBandwidth(th, *bwMiB<<20)
+	bw = max(bw, simd.MeasureReadBandwidthOf(bwBuf, th))
+	bwBuf = nil
 	wb := m.WeightBytes()
 	meanPos := int64(*prefillN) + int64(*decodeN)/2
 	perTok := wb + m.KVBytesPerPosition()*meanPos
