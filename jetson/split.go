@@ -85,15 +85,20 @@ func (tp *TensorParallel) Mapped() bool { return tp.mapped }
 // GPURows is the number of rows the GPU computes.
 func (tp *TensorParallel) GPURows() int { return tp.gpuRows }
 
-// SetGPUFraction gives the GPU round(f·rows) rows (f clamped to [0,1]),
-// rounded to whole warps-per-block groups of 4 rows.
-func (tp *TensorParallel) SetGPUFraction(f float64) {
-	if math.IsNaN(f) {
-		f = 1
+// SetGPUFraction gives the GPU SplitRows(rows, f) rows.
+func (tp *TensorParallel) SetGPUFraction(f float64) { tp.gpuRows = SplitRows(tp.rows, f) }
+
+// SplitRows is how many of rows rows a GPU share f gets: round(f·rows)
+// rounded to whole warps-per-block groups of 4 rows, at most rows; f ≤ 0
+// gives none and f ≥ 1 (or NaN) all, whatever the rounding. Callers that
+// split matrices themselves use it to cut them as TensorParallel does.
+func SplitRows(rows int, f float64) int {
+	if math.IsNaN(f) || f >= 1 {
+		return rows
 	}
-	f = min(max(f, 0), 1)
-	g := int(math.Round(f*float64(tp.rows)/4)) * 4
-	tp.gpuRows = min(g, tp.rows)
+	f = max(f, 0)
+	g := int(math.Round(f*float64(rows)/4)) * 4
+	return min(g, rows)
 }
 
 // MatVec computes all rows for x (blocks*128 int8 values, sum xsum) and

@@ -1,6 +1,7 @@
 package jetson
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -94,6 +95,16 @@ func TestTensorParallelRounding(t *testing.T) {
 		s.tp.SetGPUFraction(f)
 		if got := s.tp.GPURows(); got != want {
 			t.Errorf("fraction %v: %d GPU rows, want %d", f, got, want)
+		}
+	}
+	// SplitRows is the same rule for callers that cut matrices themselves.
+	for _, c := range []struct {
+		rows int
+		f    float64
+		want int
+	}{{161, 0.5, 80}, {161, 0.3, 48}, {161, 1.0 / 3, 52}, {161, 1, 161}, {3, 0.5, 0}, {7, 0.5, 4}, {64, math.NaN(), 64}} {
+		if got := SplitRows(c.rows, c.f); got != c.want {
+			t.Errorf("SplitRows(%d, %v) = %d, want %d", c.rows, c.f, got, c.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/speakez/barewire/jetson"
 	"github.com/speakez/barewire/jetson/cuda"
 	"github.com/speakez/barewire/mmapmodel"
+	"github.com/speakez/barewire/simd"
 )
 
 // The CUDA backend (WithBackend("cuda")) runs a BitNet model's whole
@@ -36,6 +37,16 @@ import (
 // CPU's AVX2 and AVX-512 tiers fuse multiply and add). A quantized
 // activation next to a rounding boundary can therefore land one step away,
 // which moves the logits by a small amount (the tests bound it).
+//
+// With WithGPUSplit, a one-token call splits each ternary matrix by rows:
+// the GPU computes the first gpuRows rows while the model's CPU worker pool
+// computes the rest from the mapped file, from a host copy of the quantized
+// activations. Both write into one int32 vector that Dequantize reads: on an
+// integrated GPU it is mapped pinned memory (the GPU and the CPU write their
+// rows in place, no copy); on a discrete GPU the GPU writes the session's
+// device accumulator and the CPU's rows are copied in after it. The dot
+// products are exact integers on both sides, so the logits do not depend on
+// the split.
 
 // gpuLinear is one projection's weights in device memory or registered host
 // memory, with its scales in the model's constant buffer.
@@ -49,6 +60,13 @@ type gpuLinear struct {
 	scales  cuda.DevicePtr
 	nscale  int
 	ftype   jetson.FloatType
+	// t2 split (WithGPUSplit): the GPU computes rows [0, gpuRows) of a
+	// decoded token, the CPU pool the rest from cpu's mapped weights; src
+	// and off locate the matrix for calibration.
+	gpuRows int
+	cpu     *linear
+	src     *jetson.Weights
+	off     int
 }
 
 type gpuLayer struct {
@@ -72,6 +90,16 @@ type gpuModel struct {
 	ldq     int // bytes per token of quantized activations
 	maxOut  int
 	maxW    int
+
+	// WithGPUSplit: the model's CPU pool and kernels, the GPU's share in
+	// use, whether any matrix is split, and the calibration behind an
+	// automatic share.
+	pool      *simd.Pool
+	impl      simd.Impl
+	splitFrac float64
+	split     bool
+	cal       *jetson.Calibration
+	calOn     string
 
 	mu       sync.Mutex
 	sessions map[*gpuSession]struct{}
@@ -104,8 +132,11 @@ func (m *Model) openGPU(cfg *openConfig) error {
 		}
 		owns = true
 	}
-	gm := &gpuModel{b: b, ownsB: owns, sessions: map[*gpuSession]struct{}{}}
+	gm := &gpuModel{b: b, ownsB: owns, sessions: map[*gpuSession]struct{}{}, pool: m.pool, impl: m.impl}
 	if err := gm.load(m); err != nil {
+		return errors.Join(err, gm.close())
+	}
+	if err := gm.setSplit(cfg.gpuSplit); err != nil {
 		return errors.Join(err, gm.close())
 	}
 	m.gpu = gm
@@ -120,7 +151,88 @@ func (m *Model) GPUPolicy() string {
 		return ""
 	}
 	p := m.gpu.weights[0].Policy
-	return fmt.Sprintf("%s (weights %s, sessions %s)", p.Reason, p.Model, p.Session())
+	return fmt.Sprintf("%s (weights %s, sessions %s); %s", p.Reason, p.Model, p.Session(), m.gpu.splitText())
+}
+
+// GPUSplit is the share of each ternary matrix's rows the GPU computes for
+// a decoded token, the CPU pool computing the rest (WithGPUSplit; the
+// measured one with GPUSplitAuto): 1 when the CUDA backend keeps every row
+// on the GPU, 0 on the CPU backend.
+func (m *Model) GPUSplit() float64 {
+	if m.gpu == nil {
+		return 0
+	}
+	return m.gpu.splitFrac
+}
+
+// splitText describes the split for GPUPolicy.
+func (gm *gpuModel) splitText() string {
+	if !gm.split {
+		t := "decode: every row on the GPU"
+		if gm.cal != nil {
+			t += fmt.Sprintf(" (calibrated on %s: GPU %v, CPU %v)", gm.calOn, gm.cal.GPU, gm.cal.CPU)
+		}
+		return t
+	}
+	t := fmt.Sprintf("decode: ternary rows split %.0f%% GPU, %.0f%% CPU (%d threads)", 100*gm.splitFrac, 100*(1-gm.splitFrac), gm.pool.Threads())
+	if gm.cal != nil {
+		t += fmt.Sprintf(", calibrated on %s: GPU %v, CPU %v", gm.calOn, gm.cal.GPU, gm.cal.CPU)
+	}
+	return t
+}
+
+// setSplit applies WithGPUSplit's fraction f: GPUSplitAuto calibrates on
+// the largest ternary matrix (the one whose time the split matters most
+// for), through a jetson.TensorParallel whose CPU side is the model's pool.
+func (gm *gpuModel) setSplit(f float64) error {
+	gm.splitFrac = 1
+	if f == 0 {
+		return nil
+	}
+	var lins []*gpuLinear
+	for i := range gm.layers {
+		L := &gm.layers[i]
+		lins = append(lins, &L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down)
+	}
+	lins = append(lins, &gm.head)
+	if f == GPUSplitAuto {
+		var big *gpuLinear
+		for _, l := range lins {
+			if l.kind == linT2 && (big == nil || l.out*l.stride > big.out*big.stride) {
+				big = l
+			}
+		}
+		if big == nil {
+			return nil
+		}
+		c := big.cpu
+		tp, err := gm.b.NewTensorParallel(big.src, big.off, c.stride, c.out, c.padded, func(dst []int32, r0, r1 int, x []int8, xsum int32) {
+			gm.pool.MatVecT2(gm.impl, dst, c.w[r0*c.stride:], c.stride, x, xsum)
+		})
+		if err != nil {
+			return fmt.Errorf("backend cuda: calibrating the GPU split: %w", err)
+		}
+		// Any activations do: the time does not depend on their values.
+		x := make([]int8, c.padded)
+		var xsum int32
+		for i := range x {
+			x[i] = int8(i*37%255 - 127)
+			xsum += int32(x[i])
+		}
+		cal, err := tp.Calibrate(x, xsum, 5)
+		if err = errors.Join(err, tp.Close()); err != nil {
+			return fmt.Errorf("backend cuda: calibrating the GPU split: %w", err)
+		}
+		gm.cal, gm.calOn, f = &cal, big.name, cal.GPUFraction
+	}
+	gm.splitFrac = f
+	for _, l := range lins {
+		if l.kind == linT2 {
+			l.gpuRows = jetson.SplitRows(l.out, f)
+			gm.split = gm.split || l.gpuRows < l.out
+		}
+	}
+	return nil
 }
 
 func (gm *gpuModel) load(m *Model) error {
@@ -173,7 +285,8 @@ func (gm *gpuModel) load(m *Model) error {
 		if w == nil {
 			return fmt.Errorf("backend cuda: tensor %q: its file was not placed", t.Name)
 		}
-		*dst = gpuLinear{name: l.name, kind: l.kind, out: l.out, in: l.in, w: w.At(int(t.Offset)), nscale: len(l.scales)}
+		*dst = gpuLinear{name: l.name, kind: l.kind, out: l.out, in: l.in, w: w.At(int(t.Offset)), nscale: len(l.scales),
+			gpuRows: l.out, cpu: l, src: w, off: int(t.Offset)}
 		switch {
 		case l.norm != nil:
 			return gpuUnavailable("projection %q has its own norm (FusedBitLinear), which has no GPU path", l.name)
@@ -282,6 +395,19 @@ type gpuSession struct {
 	cos    cuda.DevicePtr // [ctxLen × headDim/2]
 	sin    cuda.DevicePtr
 	logits cuda.DevicePtr // [vocab]
+
+	// Split decode (gm.split): the host copy of the token's quantized
+	// activations (valid until the next quantize), and the vector both sides
+	// write: part on the host, partDev for the GPU and Dequantize (mapped
+	// pinned memory when partMapped, else the device accumulator, part then
+	// holding only the CPU's rows).
+	splitting  bool // this call is one token
+	xq         []int8
+	xqValid    bool
+	part       []int32
+	partRaw    []byte
+	partDev    cuda.DevicePtr
+	partMapped bool
 }
 
 // newSession allocates s's device memory and copies in its RoPE
@@ -318,6 +444,11 @@ func (gm *gpuModel) newSession(s *Session) (*gpuSession, error) {
 	if err := errors.Join(drv.MemcpyHtoD(gs.cos, f32Bytes(s.ropeCos)), drv.MemcpyHtoD(gs.sin, f32Bytes(s.ropeSin))); err != nil {
 		return nil, errors.Join(err, gm.b.Free(gs.buf))
 	}
+	if gm.split {
+		if err := gs.allocSplit(); err != nil {
+			return nil, errors.Join(err, gm.b.Free(gs.buf))
+		}
+	}
 	gm.mu.Lock()
 	gm.sessions[gs] = struct{}{}
 	gm.mu.Unlock()
@@ -340,7 +471,37 @@ func (gs *gpuSession) freeLocked() error {
 	delete(gs.gm.sessions, gs)
 	err := gs.gm.b.Free(gs.buf)
 	gs.buf = jetson.Buffer{}
+	if gs.partMapped {
+		err = errors.Join(err, gs.gm.b.Driver().MemFreeHost(gs.partRaw))
+	}
+	gs.part, gs.partRaw, gs.partMapped = nil, nil, false
 	return err
+}
+
+// allocSplit makes the host side of split decode, once per session.
+// Mapped pinned memory only on an integrated GPU, where it is the same
+// DRAM: uncached there, which is harmless for a vector written once and
+// read once (CUDA for Tegra app note §4.1); a discrete GPU would read it
+// over PCIe.
+func (gs *gpuSession) allocSplit() error {
+	gm := gs.gm
+	gs.xq = make([]int8, gm.ldq)
+	caps, d := gm.b.Capabilities(), gm.b.Driver()
+	if caps.Integrated && caps.CanMapHostMemory {
+		raw, err := d.MemAllocHost(4*gm.maxOut, cuda.HostAllocDeviceMap)
+		if err != nil {
+			return fmt.Errorf("session on the GPU: split result: %w", err)
+		}
+		p, err := d.HostDevicePointer(raw)
+		if err != nil {
+			return errors.Join(fmt.Errorf("session on the GPU: split result: %w", err), d.MemFreeHost(raw))
+		}
+		gs.partRaw, gs.partDev, gs.partMapped = raw, p, true
+		gs.part = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(raw))), gm.maxOut)
+		return nil
+	}
+	gs.part, gs.partDev = make([]int32, gm.maxOut), gs.acc
+	return nil
 }
 
 func f32Bytes(x []float32) []byte {
@@ -366,6 +527,7 @@ func (gs *gpuSession) forward(ctx context.Context, s *Session, tokens []int, eac
 		return fmt.Errorf("backend cuda: %w", err)
 	}
 	pos0 := s.pos
+	gs.splitting = gm.split && n == 1
 	for i := range gm.layers {
 		if err := ctx.Err(); err != nil {
 			if i > 0 {
@@ -484,6 +646,7 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 
 // quantize quantizes n rows of w floats at x (pitch w) into q8.
 func (gs *gpuSession) quantize(x cuda.DevicePtr, w, n int) error {
+	gs.xqValid = false
 	return gs.gm.b.Quantize(gs.q8, gs.gm.ldq, gs.xs, gs.xsum, x, w, w, n)
 }
 
@@ -492,10 +655,15 @@ func (gs *gpuSession) quantize(x cuda.DevicePtr, w, n int) error {
 // goes through the matrix × vector kernel, several through the prefill
 // kernel that reads the weights once for four tokens.
 func (gs *gpuSession) project(l *gpuLinear, y cuda.DevicePtr, ldy, n int, accumulate bool) error {
-	b, sub := gs.gm.b, false
+	b, sub, acc := gs.gm.b, false, gs.acc
 	switch l.kind {
 	case linT2:
-		if n == 1 {
+		if n == 1 && gs.splitting && l.gpuRows < l.out {
+			if err := gs.splitMatVec(l); err != nil {
+				return err
+			}
+			acc, sub = gs.partDev, true
+		} else if n == 1 {
 			// The sum is in device memory: subtracted by Dequantize.
 			if err := b.TMatVec(gs.acc, l.w, l.stride, l.out, gs.q8, l.blocks, 0); err != nil {
 				return err
@@ -513,7 +681,36 @@ func (gs *gpuSession) project(l *gpuLinear, y cuda.DevicePtr, ldy, n int, accumu
 	default:
 		return fmt.Errorf("projection %s: kind %d has no GPU kernel", l.name, l.kind)
 	}
-	return b.Dequantize(y, ldy, gs.acc, l.out, l.scales, l.nscale, gs.xs, gs.xsum, sub, l.out, n, accumulate)
+	return b.Dequantize(y, ldy, acc, l.out, l.scales, l.nscale, gs.xs, gs.xsum, sub, l.out, n, accumulate)
+}
+
+// splitMatVec computes l's product for one token into partDev: rows
+// [0, gpuRows) on the GPU, the rest on the CPU pool while the GPU works.
+// Both sides leave the activations' sum out (xsum 0), which Dequantize
+// subtracts.
+func (gs *gpuSession) splitMatVec(l *gpuLinear) error {
+	b, drv := gs.gm.b, gs.gm.b.Driver()
+	if !gs.xqValid {
+		// Synchronous: waits for the Quantize kernel. Shared by the
+		// projections of one input (q, k, v; gate, up).
+		if err := drv.MemcpyDtoH(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(gs.xq))), len(gs.xq)), gs.q8); err != nil {
+			return err
+		}
+		gs.xqValid = true
+	}
+	g, c := l.gpuRows, l.cpu
+	if err := b.TMatVec(gs.partDev, l.w, l.stride, g, gs.q8, l.blocks, 0); err != nil {
+		return err
+	}
+	gs.gm.pool.MatVecT2(gs.gm.impl, gs.part[g:l.out], c.w[g*c.stride:], c.stride, gs.xq[:c.padded], 0)
+	if gs.partMapped {
+		// The CPU's stores precede the Dequantize launch, which sees them;
+		// the stream orders it after the GPU's rows.
+		return nil
+	}
+	// A synchronous copy on the launch stream: after the GPU's rows,
+	// before Dequantize.
+	return drv.MemcpyHtoD(gs.partDev.Add(4*g), unsafe.Slice((*byte)(unsafe.Pointer(&gs.part[g])), 4*(l.out-g)))
 }
 
 // head computes token t's logits (final norm, output projection) and

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/speakez/barewire/jetson"
+	"github.com/speakez/barewire/jetson/cuda"
 	"github.com/speakez/barewire/jetson/cuda/cudafake"
 	"github.com/speakez/barewire/jetson/jetsontest"
 	"github.com/speakez/barewire/sdk/internal/reference"
@@ -418,4 +419,150 @@ func mustMMFree(t *testing.T) *reference.MMFree {
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// Splitting each ternary matrix of a decoded token between the GPU and the
+// CPU pool (WithGPUSplit) changes nothing in the results: both sides
+// compute exact integer dot products, so every logit must be the unsplit
+// GPU session's bit for bit, whatever the fraction, on integrated (mapped
+// result, no copy) and discrete (CPU rows copied in) devices. The FFN width
+// 161 gives odd row counts, so the CPU's share is odd.
+func TestGPUSplitMatchesUnsplit(t *testing.T) {
+	models := gpuModels(t)
+	cases := []gpuTestModel{{"odd-ffn-161", oddFFNModel(t)}, models[1], models[3]}
+	prompt := []int{1, 7, 3, 60, 12, 5, 0}
+	const steps = 8
+	for _, tm := range cases {
+		for _, dev := range []cudafake.Device{cudafake.Orin(), cudafake.Discrete()} {
+			t.Run(tm.name+"/"+dev.Name, func(t *testing.T) {
+				m, _ := openGPU(t, tm.path, dev, jetsontest.Reference, jetson.Auto)
+				if got := m.GPUSplit(); got != 1 {
+					t.Errorf("unsplit model: GPUSplit %v, want 1", got)
+				}
+				want := runSession(t, m, prompt, steps)
+				for _, frac := range []float64{0.5, 0.3, 1.0 / 3, 0.05, GPUSplitAuto} {
+					m, f := openGPU(t, tm.path, dev, jetsontest.Reference, jetson.Auto, WithGPUSplit(frac))
+					split := m.GPUSplit()
+					if frac == GPUSplitAuto {
+						t.Logf("measured: %s", m.GPUPolicy())
+					}
+					if frac != GPUSplitAuto && split != frac || !(split >= 0 && split <= 1) {
+						t.Fatalf("WithGPUSplit(%v): GPUSplit %v", frac, split)
+					}
+					if p := m.GPUPolicy(); frac != GPUSplitAuto && !strings.Contains(p, "ternary rows split") ||
+						frac == GPUSplitAuto && !strings.Contains(p, "calibrated on ") {
+						t.Errorf("WithGPUSplit(%v): policy %q does not tell the split", frac, p)
+					}
+					allocs, host := f.Count("cuMemAlloc_v2"), f.Count("cuMemHostAlloc")
+					dtoh, htod := f.Count("cuMemcpyDtoH_v2"), f.Count("cuMemcpyHtoD_v2")
+					got := runSession(t, m, prompt, steps)
+					// One device allocation, and on the integrated device
+					// one mapped host vector: the session's; none per token.
+					mapped := 0
+					if m.gpu.split && dev.Attrs[cuda.AttrIntegrated] == 1 {
+						mapped = 1
+					}
+					if n, h := f.Count("cuMemAlloc_v2")-allocs, f.Count("cuMemHostAlloc")-host; n != 1 || h != mapped {
+						t.Errorf("fraction %v: %d device and %d mapped host allocations for a session and %d tokens, want 1 and %d", frac, n, h, len(prompt)+steps, mapped)
+					}
+					if m.gpu.split {
+						// Each one-token call (decode, and the prompt's last
+						// chunk of 1) copies its quantized activations out once
+						// per input (4 per layer); a discrete device copies the
+						// CPU's rows in once per matrix (7 per layer).
+						layers, oneToken := len(m.gpu.layers), steps
+						if len(prompt)%3 == 1 {
+							oneToken++
+						}
+						wantDtoH := oneToken * 4 * layers
+						if n := f.Count("cuMemcpyDtoH_v2") - dtoh; n < wantDtoH {
+							t.Errorf("fraction %v: %d copies to the host, want at least %d", frac, n, wantDtoH)
+						}
+						wantHtoD := 0
+						if mapped == 0 {
+							wantHtoD = oneToken * 7 * layers
+						}
+						// Besides those, one copy of the embedding rows per call
+						// and the RoPE tables.
+						calls := steps + (len(prompt)+2)/3
+						if n := f.Count("cuMemcpyHtoD_v2") - htod - calls - 2; n != wantHtoD {
+							t.Errorf("fraction %v: %d copies of CPU rows to the device, want %d", frac, n, wantHtoD)
+						}
+					} else if frac != GPUSplitAuto {
+						t.Fatalf("fraction %v split no matrix", frac)
+					}
+					for p := range want.prefill {
+						if !slices.Equal(got.prefill[p], want.prefill[p]) {
+							i := firstDiff(got.prefill[p], want.prefill[p])
+							t.Fatalf("fraction %v, prefill position %d: logit %d = %v, unsplit %v", frac, p, i, got.prefill[p][i], want.prefill[p][i])
+						}
+					}
+					for p := range want.decode {
+						if !slices.Equal(got.decode[p], want.decode[p]) {
+							i := firstDiff(got.decode[p], want.decode[p])
+							t.Fatalf("fraction %v (GPU %v), decode step %d: logit %d = %v, unsplit %v", frac, split, p, i, got.decode[p][i], want.decode[p][i])
+						}
+					}
+					if !slices.Equal(got.tokens, want.tokens) {
+						t.Fatalf("fraction %v: greedy tokens %v, unsplit %v", frac, got.tokens, want.tokens)
+					}
+					if frac == 0.5 {
+						checkDecodeEqualsPrefill(t, m, prompt, 1)
+					}
+					if err := m.Close(); err != nil {
+						t.Fatal(err)
+					}
+					if a, r, h := f.Live(); a+r+h != 0 {
+						t.Errorf("fraction %v, after Close: %d allocations, %d registrations, %d host allocations left", frac, a, r, h)
+					}
+				}
+			})
+		}
+	}
+}
+
+// oddFFNModel is a small BitNet model whose gate and up projections have
+// 161 rows.
+func oddFFNModel(t *testing.T) string {
+	t.Helper()
+	c, err := reference.SmallBitNetConfig("2B4T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Dim, c.HeadDim, c.FFN, c.Vocab = 64, 16, 161, 80
+	ref, err := reference.RandomBitNet(c, 41)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeRefBitNet(t, ref, true)
+}
+
+// Fractions outside [0, 1] other than GPUSplitAuto are refused by Open;
+// 0 and 1 split nothing, even with odd row counts.
+func TestGPUSplitOption(t *testing.T) {
+	path := oddFFNModel(t)
+	b, _, err := jetsontest.Open(cudafake.Orin(), jetsontest.Reference, jetson.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, f := range []float64{-0.5, 1.5, -2, math.NaN(), math.Inf(1)} {
+		if m, err := Open(path, WithGPUSplit(f), withGPUBackend(b)); err == nil || !strings.Contains(err.Error(), "gpu split") {
+			t.Errorf("WithGPUSplit(%v): %v", f, err)
+			if m != nil {
+				m.Close()
+			}
+		}
+	}
+	// 0 and 1 keep every row on the GPU.
+	for _, f := range []float64{0, 1} {
+		m, err := Open(path, WithGPUSplit(f), withGPUBackend(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.gpu.split || m.GPUSplit() != 1 || !strings.Contains(m.GPUPolicy(), "every row on the GPU") {
+			t.Errorf("WithGPUSplit(%v): split %v, GPUSplit %v, policy %q", f, m.gpu.split, m.GPUSplit(), m.GPUPolicy())
+		}
+		m.Close()
+	}
 }

@@ -37,6 +37,8 @@ type openConfig struct {
 	// CUDA backend (gpu.go): a Backend to use instead of opening the
 	// driver, set only by tests.
 	gpu *jetson.Backend
+	// gpuSplit is WithGPUSplit's fraction (0: no split).
+	gpuSplit float64
 }
 
 // WithThreads sets the number of threads the model's worker pool splits
@@ -62,6 +64,31 @@ func WithBackend(name string) Option {
 			return nil
 		}
 		return fmt.Errorf("backend %q unknown (want auto, cpu or cuda)", name)
+	}
+}
+
+// GPUSplitAuto, given to WithGPUSplit, measures the split when the model is
+// opened: one of its largest ternary matrices is timed on the GPU alone and
+// on the CPU worker pool alone (jetson.TensorParallel.Calibrate), and every
+// matrix gives the GPU its share of the combined speed.
+const GPUSplitAuto = -1.0
+
+// WithGPUSplit makes the CUDA backend compute part of each ternary (t2)
+// matrix of a decoded token on the model's CPU worker pool, in parallel
+// with the GPU: fraction is the share of each matrix's rows the GPU
+// computes (the first ones; rounded to groups of 4 rows, see
+// jetson.SplitRows), the CPU computes the rest from the mapped weights.
+// 0 (the default) and 1 keep every row on the GPU; GPUSplitAuto measures
+// the fraction. Prefill, int8 and float matrices stay on the GPU. Results
+// do not depend on the fraction: both sides compute the same exact integer
+// dot products. The CPU backend ignores the option.
+func WithGPUSplit(fraction float64) Option {
+	return func(c *openConfig) error {
+		if fraction != GPUSplitAuto && !(fraction >= 0 && fraction <= 1) {
+			return fmt.Errorf("gpu split %v: want a fraction of the rows from 0 to 1 (0 or 1: all on the GPU) or GPUSplitAuto (-1)", fraction)
+		}
+		c.gpuSplit = fraction
+		return nil
 	}
 }
 

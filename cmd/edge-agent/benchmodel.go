@@ -20,7 +20,7 @@ func init() { benchModel = runBenchModel }
 
 const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
                           [--backend auto|cpu|cuda] [--tokens N] [--prefill N] [--head i8|f32|f16|bf16]
-                          [--cache-dir DIR] [--bw-mib N]
+                          [--gpu-split 0|auto|FRACTION] [--cache-dir DIR] [--bw-mib N]
 
 Measures a language model end to end: prefill of --prefill tokens (default
 256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
@@ -32,7 +32,11 @@ bitnet-2b4t, bitnet-large, mmfree-370m (and bitnet-tiny, mmfree-tiny).
 cuda the output also says where the weights were placed, and --backend cuda
 fails when the machine or the build has no CUDA. When the machine has GPU
 telemetry (Jetson sysfs or NVML), one reading taken right after the decode
-run is reported: GPU load, clock, power and the hottest temperature.`
+run is reported: GPU load, clock, power and the hottest temperature.
+--gpu-split (cuda) computes part of each ternary matrix's rows of a decoded
+token on the CPU threads: FRACTION is the GPU's share (0, the default: all on
+the GPU), auto measures it when the model is opened; the split in use is
+printed with the weight placement.`
 
 // modelResult is one line of `bench model --json`.
 type modelResult struct {
@@ -121,6 +125,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
 	bwMiB := fs.Int("bw-mib", 0, "buffer of the read-bandwidth measurement in MiB (0: 4× the last-level cache, 256 to 1024, as bench kernels)")
 	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
+	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,6 +133,10 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	case sdk.BackendAuto, sdk.BackendCPU, sdk.BackendCUDA:
 	default:
 		return fmt.Errorf("%w: --backend %q (want auto, cpu or cuda)", errUsage, *backend)
+	}
+	split, err := parseGPUSplit(*gpuSplit, *backend)
+	if err != nil {
+		return err
 	}
 	if (*model == "") == (*synth == "") || fs.NArg() != 0 {
 		// Exit status 1 rather than 2: bench_test.go fixes it for a bare
@@ -144,7 +153,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	m, err := sdk.Open(path, sdk.WithThreads(*threads), sdk.WithBackend(*backend))
+	m, err := sdk.Open(path, sdk.WithThreads(*threads), sdk.WithBackend(*backend), sdk.WithGPUSplit(split))
 	if err != nil {
 		return err
 	}

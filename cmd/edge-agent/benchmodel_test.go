@@ -117,6 +117,14 @@ func TestBenchModelBackendFlag(t *testing.T) {
 	if !strings.Contains(benchModelUsage, "--backend auto|cpu|cuda") {
 		t.Fatal("usage does not list --backend")
 	}
+	code, _, errs = runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--gpu-split", "2")
+	if code != 2 || !strings.Contains(errs, `--gpu-split "2"`) {
+		t.Fatalf("--gpu-split 2: exit %d: %q", code, errs)
+	}
+	code, _, errs = runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--backend", "cpu", "--gpu-split", "auto")
+	if code != 2 || !strings.Contains(errs, "--gpu-split auto needs --backend cuda") {
+		t.Fatalf("--gpu-split auto on the CPU: exit %d: %q", code, errs)
+	}
 	// Explicit cpu runs on the CPU and prints it in the text output.
 	withTelemetry(t, noTelemetry)
 	code, out, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", t.TempDir(), "--backend", "cpu",

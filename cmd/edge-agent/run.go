@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"time"
 
 	"github.com/speakez/barewire/sdk"
@@ -21,14 +22,18 @@ func init() {
 
 const runUsage = `usage: edge-agent run --model MODEL [--prompt TEXT] [-n N] [--temperature T] [--top-k K]
                       [--top-p P] [--seed S] [--threads N] [--backend auto|cpu|cuda]
-                      [--ctx N] [--logits FILE]
+                      [--gpu-split 0|auto|FRACTION] [--ctx N] [--logits FILE]
 
 Generates up to N tokens after the prompt (BOS is added when the model's
 tokenizer asks for it; an empty prompt starts from BOS) and streams the text.
 Temperature 0 (the default) decodes greedily. The output depends only on the
 model, the prompt and the flags: not on --threads.
 --logits FILE writes the logits of every position whose logits were computed
-(each prompt token, each generated token but the last), one JSON array per line.`
+(each prompt token, each generated token but the last), one JSON array per line.
+--gpu-split (backend cuda) computes part of each ternary matrix's rows of a
+decoded token on the CPU threads while the GPU computes the rest: FRACTION is
+the GPU's share (0, the default: all on the GPU), auto measures it when the
+model is opened. The output does not depend on it.`
 
 func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	defer noPanic(&err)
@@ -44,6 +49,7 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	seed := fs.Uint64("seed", 0, "sampler seed")
 	threads := fs.Int("threads", 0, "worker threads (0: one per physical core)")
 	backend := fs.String("backend", "auto", "auto, cpu or cuda")
+	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
 	ctxLen := fs.Int("ctx", 0, "context length of the KV cache (0: the model's, at most 2048)")
 	logits := fs.String("logits", "", "write each position's logits to FILE, one JSON array per line")
 	quiet := fs.Bool("quiet", false, "do not print the speed line on stderr")
@@ -56,13 +62,18 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	if *n < 1 || *temp < 0 || *topK < 0 || *topP < 0 || *topP > 1 {
 		return fmt.Errorf("%w: want -n ≥ 1, --temperature ≥ 0, --top-k ≥ 0, 0 ≤ --top-p ≤ 1", errUsage)
 	}
-	m, err := sdk.Open(*model, sdk.WithThreads(*threads), sdk.WithBackend(*backend))
+	split, err := parseGPUSplit(*gpuSplit, *backend)
+	if err != nil {
+		return err
+	}
+	m, err := sdk.Open(*model, sdk.WithThreads(*threads), sdk.WithBackend(*backend), sdk.WithGPUSplit(split))
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	if m.Backend() == sdk.BackendCUDA && !*quiet {
-		// Which memory policy the GPU backend chose for the weights, and why.
+		// Which memory policy the GPU backend chose for the weights, and why;
+		// then how decode splits the ternary matrices with the CPU.
 		fmt.Fprintf(stderr, "edge-agent run: backend cuda: %s\n", m.GPUPolicy())
 	}
 	tk := m.Tokenizer()
@@ -140,6 +151,22 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	return nil
+}
+
+// parseGPUSplit reads --gpu-split: 0, auto or the GPU's share of the rows
+// (sdk.WithGPUSplit). Anything but 0 needs --backend cuda.
+func parseGPUSplit(s, backend string) (float64, error) {
+	f := sdk.GPUSplitAuto
+	if s != "auto" {
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil || !(f >= 0 && f <= 1) {
+			return 0, fmt.Errorf("%w: --gpu-split %q (want 0, auto or a fraction from 0 to 1)", errUsage, s)
+		}
+	}
+	if f != 0 && backend != sdk.BackendCUDA {
+		return 0, fmt.Errorf("%w: --gpu-split %s needs --backend cuda", errUsage, s)
+	}
+	return f, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

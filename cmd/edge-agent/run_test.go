@@ -130,10 +130,35 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", "--model", testModel}, 1, "has no tokenizer"},
 		{[]string{"run", "--model", model, "-n", "0"}, 2, "want -n ≥ 1"},
 		{[]string{"run", "--model", model, "--prompt", strings.Repeat("x", 40), "--ctx", "32"}, 1, "context full"},
+		{[]string{"run", "--model", model, "--gpu-split", "1.5"}, 2, `--gpu-split "1.5" (want 0, auto or a fraction from 0 to 1)`},
+		{[]string{"run", "--model", model, "--gpu-split", "0.5"}, 2, "--gpu-split 0.5 needs --backend cuda"},
+		{[]string{"run", "--model", model, "--gpu-split", "auto", "--backend", "cpu"}, 2, "--gpu-split auto needs --backend cuda"},
+		{[]string{"run", "--model", model, "--gpu-split", "auto", "--backend", "cuda"}, 1, "backend cuda: not available"},
 	} {
 		code, _, errs := runCmd(t, c.args...)
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, errs, c.code, c.want)
 		}
+	}
+}
+
+func TestParseGPUSplit(t *testing.T) {
+	for _, c := range []struct {
+		in, backend string
+		want        float64
+		ok          bool
+	}{
+		{"0", "auto", 0, true}, {"0", "cuda", 0, true}, {"auto", "cuda", sdk.GPUSplitAuto, true},
+		{"0.5", "cuda", 0.5, true}, {"1", "cuda", 1, true}, {".25", "cuda", 0.25, true},
+		{"0.5", "cpu", 0, false}, {"-1", "cuda", 0, false}, {"1.01", "cuda", 0, false},
+		{"NaN", "cuda", 0, false}, {"half", "cuda", 0, false}, {"", "cuda", 0, false},
+	} {
+		got, err := parseGPUSplit(c.in, c.backend)
+		if (err == nil) != c.ok || c.ok && got != c.want {
+			t.Errorf("parseGPUSplit(%q, %q) = %v, %v; want %v, ok %v", c.in, c.backend, got, err, c.want, c.ok)
+		}
+	}
+	if !strings.Contains(runUsage, "--gpu-split 0|auto|FRACTION") || !strings.Contains(benchModelUsage, "--gpu-split 0|auto|FRACTION") {
+		t.Error("usage does not list --gpu-split")
 	}
 }
