@@ -42,13 +42,13 @@ func newAttnCase(seed uint64, heads, kvHeads, headDim, ctxLen, pos0, n int) *att
 }
 
 // run computes items [lo, hi) with the given kernel as worker w of workers.
-func (c *attnCase) run(mv func([]float32, []float32, int, []float32), att []float32, workers, w, lo, hi int) {
+func (c *attnCase) run(impl simd.Impl, att []float32, workers, w, lo, hi int) {
 	span, row := scoreSpan(c.ctxLen), attnRow(c.ctxLen, c.a.headDim)
-	scores := make([]float32, workers*row)
+	scores := make([]float32, workers*attnQueries*row)
 	for i := range scores {
 		scores[i] = float32(math.NaN()) // what an earlier item left: never read
 	}
-	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, row: row, matVec: mv}
+	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, row: row, impl: impl}
 	j.heads(w, lo, hi)
 }
 
@@ -116,6 +116,7 @@ func TestAttentionMatchesFloat64(t *testing.T) {
 		{6, 3, 24, 19, 11, 8},    // a head narrower than 32, columns not a multiple of 16
 		{2, 2, 128, 300, 270, 3}, // the 2B4T head size at decode positions
 		{5, 1, 40, 17, 16, 1},    // one KV head for all, the last position
+		{8, 2, 128, 300, 270, 3}, // four query heads per KV head (2B4T's GQA): read together
 	} {
 		c := newAttnCase(uint64(sh.headDim), sh.heads, sh.kvHeads, sh.headDim, sh.ctxLen, sh.pos0, sh.n)
 		qd := sh.heads * sh.headDim
@@ -126,7 +127,7 @@ func TestAttentionMatchesFloat64(t *testing.T) {
 		for _, tier := range simd.Tiers() {
 			impl, _ := simd.ImplFor(tier)
 			att := make([]float32, sh.n*qd)
-			c.run(impl.MatVecF32, att, 1, 0, 0, sh.n*sh.heads)
+			c.run(impl, att, 1, 0, 0, sh.n*sh.heads)
 			worst := 0.0
 			for tk := range sh.n {
 				for h := range sh.heads {
@@ -148,43 +149,49 @@ func TestAttentionMatchesFloat64(t *testing.T) {
 // computes it and in whatever range, whatever the cache holds past its
 // position, and whether the tokens after it are in the same batch.
 func TestAttentionItemsIndependent(t *testing.T) {
-	const heads, kvHeads, hd, ctxLen = 4, 2, 48, 45
-	for _, tier := range simd.Tiers() {
-		impl, _ := simd.ImplFor(tier)
-		mv := impl.MatVecF32
-		// The whole context as one batch, one worker.
-		batch := newAttnCase(7, heads, kvHeads, hd, ctxLen, 0, ctxLen)
-		qd := heads * hd
-		want := make([]float32, ctxLen*qd)
-		batch.run(mv, want, 1, 0, 0, ctxLen*heads)
-		// Split between three workers, each with its own row of weights.
-		got := make([]float32, ctxLen*qd)
-		for w := range 3 {
-			batch.run(mv, got, 3, w, ctxLen*heads*w/3, ctxLen*heads*(w+1)/3)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: split between workers, different results", tier)
-		}
-		// Decode: each token alone, in a new sequence stored up to it, the
-		// cache past it holding an earlier sequence's values (large, of
-		// either sign) instead of the batch's later tokens.
-		kvd := kvHeads * hd
-		stale := make([]float32, kvd)
-		for p := range ctxLen {
-			for s := range ctxLen {
-				for i := range stale {
-					stale[i] = float32((s+i)%7-3) * 1e30
+	const hd, ctxLen = 48, 45
+	for _, g := range []struct{ heads, kvHeads int }{{4, 2}, {8, 2}, {12, 3}} {
+		heads, kvHeads := g.heads, g.kvHeads
+		for _, tier := range simd.Tiers() {
+			impl, _ := simd.ImplFor(tier)
+			// The whole context as one batch, one worker.
+			batch := newAttnCase(7, heads, kvHeads, hd, ctxLen, 0, ctxLen)
+			qd := heads * hd
+			want := make([]float32, ctxLen*qd)
+			batch.run(impl, want, 1, 0, 0, ctxLen*heads)
+			// Split between three workers, each with its own row of weights.
+			got := make([]float32, ctxLen*qd)
+			// Split points off the groups of four query heads, so that the
+			// heads of one KV head go through the cache together in one range
+			// and one by one in another.
+			bounds := []int{0, ctxLen*heads/3 + 1, 2*ctxLen*heads/3 + 2, ctxLen * heads}
+			for w := range 3 {
+				batch.run(impl, got, 3, w, bounds[w], bounds[w+1])
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s, %d heads over %d: split between workers, different results", tier, heads, kvHeads)
+			}
+			// Decode: each token alone, in a new sequence stored up to it, the
+			// cache past it holding an earlier sequence's values (large, of
+			// either sign) instead of the batch's later tokens.
+			kvd := kvHeads * hd
+			stale := make([]float32, kvd)
+			for p := range ctxLen {
+				for s := range ctxLen {
+					for i := range stale {
+						stale[i] = float32((s+i)%7-3) * 1e30
+					}
+					batch.kv.store(s, stale, stale)
 				}
-				batch.kv.store(s, stale, stale)
-			}
-			for s := 0; s <= p; s++ {
-				batch.kv.store(s, batch.keys[s*kvd:(s+1)*kvd], batch.values[s*kvd:(s+1)*kvd])
-			}
-			dec := &attnCase{a: batch.a, kv: batch.kv, ctxLen: ctxLen, q: batch.q[p*qd : (p+1)*qd], pos0: p, n: 1}
-			att := make([]float32, qd)
-			dec.run(mv, att, 2, 1, 0, heads)
-			if !slices.Equal(att, want[p*qd:(p+1)*qd]) {
-				t.Fatalf("%s: position %d alone differs from the batch", tier, p)
+				for s := 0; s <= p; s++ {
+					batch.kv.store(s, batch.keys[s*kvd:(s+1)*kvd], batch.values[s*kvd:(s+1)*kvd])
+				}
+				dec := &attnCase{a: batch.a, kv: batch.kv, ctxLen: ctxLen, q: batch.q[p*qd : (p+1)*qd], pos0: p, n: 1}
+				att := make([]float32, qd)
+				dec.run(impl, att, 2, 1, 0, heads)
+				if !slices.Equal(att, want[p*qd:(p+1)*qd]) {
+					t.Fatalf("%s, %d heads over %d: position %d alone differs from the batch", tier, heads, kvHeads, p)
+				}
 			}
 		}
 	}

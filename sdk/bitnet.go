@@ -291,7 +291,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
 	// Every (token, head) pair is one item for the model's pool threads.
-	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), row: attnRow(s.ctxLen, a.headDim), matVec: s.m.impl.MatVecF32}
+	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), row: attnRow(s.ctxLen, a.headDim), impl: s.m.impl}
 	s.m.pool.Run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
 	for t := 0; a.subNorm != nil && t < n; t++ {
@@ -375,57 +375,96 @@ type attnJob struct {
 	kv     *kvCache
 	q, att []float32
 	pos0   int
-	scores []float32                                                 // [workers × row]: weights (span) and the last tile's sum (headDim)
-	span   int                                                       // scoreSpan(ctxLen)
-	row    int                                                       // attnRow(ctxLen, headDim)
-	matVec func(dst []float32, w []float32, stride int, x []float32) // the model's simd MatVecF32
+	scores []float32 // [workers × attnQueries × row]: per query head, weights (span) and the last tile's sum (headDim)
+	span   int       // scoreSpan(ctxLen)
+	row    int       // attnRow(ctxLen, headDim)
+	impl   simd.Impl // the model's kernels
 }
+
+// attnQueries is how many query heads of one KV head go through the cache
+// together (simd.MatVecF32x4): a worker's scratch holds a row for each.
+const attnQueries = 4
 
 // heads computes items [lo, hi) (item = token·heads + head): causal softmax
 // attention of the query head over positions 0..pos of its KV head
 // (architectures.md §1.2, §7 item 7: q head j reads KV head j/(heads/kv)).
-// An item's arithmetic depends only on its query, its position and the
-// cache up to it, never on the batch or the worker, so prefill and decode
-// give the same bits at any thread count.
+// Four consecutive items of one token and one KV head (GQA) go together:
+// the keys and values are read once for the four (simd.MatVecF32x4, which
+// gives each the bits of MatVecF32). An item's arithmetic depends only on
+// its query, its position and the cache up to it, never on the batch, the
+// worker or its neighbours, so prefill and decode give the same bits at any
+// thread count.
 func (j *attnJob) heads(worker, lo, hi int) {
+	a := j.a
+	group := a.heads / a.kvHeads
+	for it := lo; it < hi; {
+		h := it % a.heads
+		n := 1
+		if it+attnQueries <= hi && h+attnQueries <= a.heads && h/group == (h+attnQueries-1)/group {
+			n = attnQueries
+		}
+		j.attend(worker, it/a.heads, h, n)
+		it += n
+	}
+}
+
+// attend computes query heads h..h+n-1 (n is 1 or attnQueries, all of one
+// KV head) of token t.
+func (j *attnJob) attend(worker, t, h, n int) {
 	a, kv := j.a, j.kv
 	qd, hd := a.heads*a.headDim, a.headDim
-	group := a.heads / a.kvHeads
+	kvh := h / (a.heads / a.kvHeads)
 	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
-	for it := lo; it < hi; it++ {
-		t, h := it/a.heads, it%a.heads
-		pos := j.pos0 + t
-		kvh := h / group
-		qh := j.q[t*qd+h*hd : t*qd+(h+1)*hd]
-		row := j.scores[worker*j.row : (worker+1)*j.row]
-		w := row[:scoreSpan(pos+1)]
-		sc := w[:pos+1] // causal: positions 0..pos
-		// Scores: one row of K per position, the head's rows contiguous.
-		j.matVec(sc, kv.k[kvh*kv.ctxLen*hd:], hd, qh)
-		simd.SoftmaxScaled(sc, scale)
-		// Weighted sum: one row of V transposed per column of the head.
+	pos := j.pos0 + t
+	sw := scoreSpan(pos + 1)
+	rows := j.scores[worker*attnQueries*j.row : (worker+1)*attnQueries*j.row]
+	q := j.q[t*qd+h*hd:]
+	// Scores: one row of K per position (causal: 0..pos), the head's rows
+	// contiguous; head i's weights in rows[i·row : i·row+sw].
+	keys := kv.k[kvh*kv.ctxLen*hd:]
+	if n == attnQueries {
+		simd.MatVecF32x4(j.impl, rows, j.row, pos+1, keys, hd, q, hd, hd)
+	} else {
+		j.impl.MatVecF32(rows[:pos+1], keys, hd, q[:hd])
+	}
+	for i := 0; i < n; i++ {
+		w := rows[i*j.row : i*j.row+sw]
+		simd.SoftmaxScaled(w[:pos+1], scale)
 		// The padding weights are zero, so the values past pos that they
 		// meet (later tokens of a batch, or an earlier sequence's, always
 		// finite) add exact zeros: the sum is the same whatever they hold.
-		// The last tile, base..base+vTile-1, is summed on its own and
-		// added: it may still be in kv.tail.
 		clear(w[pos+1:])
-		out := j.att[t*qd+h*hd : t*qd+(h+1)*hd]
-		vt := kv.vt[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
-		base := pos &^ (vTile - 1)
-		last := row[j.span : j.span+hd]
-		if kv.stored >= base+vTile {
-			j.matVec(last, vt[base:], kv.span, w[base:])
-		} else {
-			j.matVec(last, kv.tail[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile, w[base:])
+	}
+	// Weighted sum: one row of V transposed per column of the head. The
+	// last tile, base..base+vTile-1, is summed on its own (into
+	// rows[i·row+span:], headDim long) and added: it may still be in
+	// kv.tail.
+	vt := kv.vt[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
+	base := pos &^ (vTile - 1)
+	src, stride := vt[base:], kv.span
+	if kv.stored < base+vTile {
+		src, stride = kv.tail[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile
+	}
+	out := j.att[t*qd+h*hd : t*qd+(h+n)*hd]
+	if n == attnQueries {
+		simd.MatVecF32x4(j.impl, rows[j.span:], j.row, hd, src, stride, rows[base:], j.row, vTile)
+		if base > 0 {
+			simd.MatVecF32x4(j.impl, out, hd, hd, vt, kv.span, rows, j.row, base)
 		}
+	} else {
+		j.impl.MatVecF32(rows[j.span:j.span+hd], src, stride, rows[base:base+vTile])
+		if base > 0 {
+			j.impl.MatVecF32(out, vt, kv.span, rows[:base])
+		}
+	}
+	for i := 0; i < n; i++ {
+		o, last := out[i*hd:(i+1)*hd], rows[i*j.row+j.span:i*j.row+j.span+hd]
 		if base == 0 {
-			copy(out, last)
+			copy(o, last)
 			continue
 		}
-		j.matVec(out, vt, kv.span, w[:base])
-		for i, x := range last {
-			out[i] += x
+		for c, x := range last {
+			o[c] += x
 		}
 	}
 }

@@ -125,7 +125,7 @@ type Session struct {
 	h, x, o    []float32 // [chunk × dim]
 	t1, t2, t3 []float32 // [chunk × maxW]
 	t4         []float32
-	scores     []float32 // [threads × attnRow(ctxLen, headDim)] attention weights and sums, one row per worker
+	scores     []float32 // [threads × attnQueries × attnRow(ctxLen, headDim)] attention weights and sums
 	attn       attnJob
 	attnFn     func(worker, lo, hi int) // s.attn.heads, bound once
 	ropeCos    []float32                // [ctxLen × ropeDim/2]
@@ -166,7 +166,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 			s.ctxLen = DefaultContextLength
 		}
 		half := g.ropeDim / 2
-		s.scores = make([]float32, m.pool.Threads()*attnRow(s.ctxLen, g.ropeDim))
+		s.scores = make([]float32, m.pool.Threads()*attnQueries*attnRow(s.ctxLen, g.ropeDim))
 		s.attnFn = s.attn.heads
 		s.ropeCos = make([]float32, s.ctxLen*half)
 		s.ropeSin = make([]float32, s.ctxLen*half)

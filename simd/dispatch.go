@@ -61,6 +61,9 @@ type Impl struct {
 	MatVecF16  func(dst []float32, w []uint16, stride int, x []float32)
 	MatVecBF16 func(dst []float32, w []uint16, stride int, x []float32)
 	MatVecF32  func(dst []float32, w []float32, stride int, x []float32)
+	// four inputs at once, each with exactly MatVecF32's results: see
+	// MatVecF32x4 (nil: four MatVecF32 calls).
+	MatVecF32x4 func(dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, k int)
 }
 
 // Generic is the pure-Go reference implementation, always available.

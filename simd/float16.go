@@ -219,3 +219,30 @@ func GenericMatVecF32(dst []float32, w []float32, stride int, x []float32) {
 		dst[r] = tailF32(reduceLanes(&acc), row[main:], x[main:])
 	}
 }
+
+// MatVecF32x4 sets dst[q·ldd + r] = Σ_c w[r·stride+c]·x[q·ldx+c] over c < k,
+// for r < rows and q < 4: four inputs against one matrix, such as the query
+// heads that share a KV head against its keys. Each (row, input) gets
+// exactly impl.MatVecF32's result; tiers with a kernel for it (AVX-512)
+// read each row once for the four inputs, the others make four MatVecF32
+// calls.
+func MatVecF32x4(impl Impl, dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, k int) {
+	if ldd < rows || len(dst) < 3*ldd+rows {
+		panic(fmt.Sprintf("simd: MatVecF32x4: %d outputs at distance %d need %d floats, dst has %d", rows, ldd, 3*ldd+rows, len(dst)))
+	}
+	if ldx < k || len(x) < 3*ldx+k {
+		panic(fmt.Sprintf("simd: MatVecF32x4: 4 inputs of %d at distance %d need %d floats, x has %d", k, ldx, 3*ldx+k, len(x)))
+	}
+	checkFloatArgs("MatVecF32x4", rows, len(w), stride, k)
+	if impl.MatVecF32x4 != nil {
+		impl.MatVecF32x4(dst, ldd, rows, w, stride, x, ldx, k)
+		return
+	}
+	f := impl.MatVecF32
+	if f == nil {
+		f = GenericMatVecF32
+	}
+	for q := 0; q < 4; q++ {
+		f(dst[q*ldd:q*ldd+rows], w, stride, x[q*ldx:q*ldx+k])
+	}
+}

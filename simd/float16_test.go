@@ -505,3 +505,43 @@ func BenchmarkMatVecF16(b *testing.B) {
 		}
 	}
 }
+
+// TestMatVecF32x4 checks that four inputs at once give, on every tier, the
+// bits of four MatVecF32 calls of that tier: row counts around the kernels'
+// groups of four, column counts around the steps of 16, inputs and outputs
+// at distances longer than a row.
+func TestMatVecF32x4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, impl := range tierImpls(t) {
+		if impl.Tier == TierAVX512VNNI && impl.MatVecF32x4 == nil {
+			t.Errorf("%s: no MatVecF32x4 kernel", impl.Tier)
+		}
+		for _, rows := range []int{0, 1, 3, 4, 5, 8, 17, 64, 130} {
+			for _, k := range []int{0, 1, 15, 16, 17, 128, 200} {
+				stride, ldd, ldx := k+rows%3, rows+rows%5, k+7
+				w := make([]float32, max(rows*stride, 1))
+				x := make([]float32, 3*ldx+k)
+				for i := range w {
+					w[i] = float32(rng.NormFloat64())
+				}
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				got := make([]float32, 3*ldd+rows)
+				for i := range got {
+					got[i] = float32(math.NaN()) // must be overwritten
+				}
+				MatVecF32x4(impl, got, ldd, rows, w, stride, x, ldx, k)
+				for q := 0; q < 4; q++ {
+					want := make([]float32, rows)
+					impl.MatVecF32(want, w, stride, x[q*ldx:q*ldx+k])
+					for r := range want {
+						if math.Float32bits(got[q*ldd+r]) != math.Float32bits(want[r]) {
+							t.Fatalf("%s rows=%d k=%d: input %d row %d = %g, MatVecF32 gives %g", impl.Tier, rows, k, q, r, got[q*ldd+r], want[r])
+						}
+					}
+				}
+			}
+		}
+	}
+}

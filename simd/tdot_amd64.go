@@ -23,13 +23,16 @@ var (
 // generic ones (nil fields).
 var (
 	floatAVX2   = amd64FloatKernels{f16: f16MatVecAVX2, bf16: bf16MatVecAVX2, f32: f32MatVecAVX2}
-	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512}
+	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512, f32x4: f32MatVec4AVX512}
 )
 
 // withFloat sets impl's float kernels to k's when ok.
 func (impl Impl) withFloat(k amd64FloatKernels, ok bool) Impl {
 	if ok {
 		impl.MatVecF16, impl.MatVecBF16, impl.MatVecF32 = k.matVecF16, k.matVecBF16, k.matVecF32
+		if k.f32x4 != nil {
+			impl.MatVecF32x4 = k.matVecF32x4
+		}
 	}
 	return impl
 }
@@ -231,6 +234,33 @@ func (k amd64Kernels) matVecI8(dst []int32, w []int8, stride int, x []int8) {
 type amd64FloatKernels struct {
 	f16, bf16 func(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 	f32       func(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
+	f32x4     func(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)
+}
+
+// matVecF32x4 is matVecF32 for four inputs (see MatVecF32x4, which checks
+// the arguments): the same whole steps in the assembly, the same tails.
+func (k amd64FloatKernels) matVecF32x4(dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, n int) {
+	if rows == 0 {
+		return
+	}
+	steps := n / FloatLanes
+	main := steps * FloatLanes
+	if steps == 0 {
+		for q := 0; q < 4; q++ {
+			clear(dst[q*ldd : q*ldd+rows])
+		}
+	} else {
+		k.f32x4(&dst[0], 4*ldd, &w[0], 4*stride, &x[0], 4*ldx, steps, rows)
+	}
+	if main == n {
+		return
+	}
+	for q := 0; q < 4; q++ {
+		d, xq := dst[q*ldd:q*ldd+rows], x[q*ldx+main:q*ldx+n]
+		for r := range d {
+			d[r] = tailF32(d[r], w[r*stride+main:r*stride+n], xq)
+		}
+	}
 }
 
 func (k amd64FloatKernels) matVecF16(dst []float32, w []uint16, stride int, x []float32) {

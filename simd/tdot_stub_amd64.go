@@ -94,6 +94,11 @@ func f32MatVecAVX2(dst *float32, w *float32, stride int, x *float32, steps int, 
 //go:noescape
 func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 
+// f32MatVec4AVX512 writes dst[q·ldd + r] = Σ w·x[q·ldx:] over steps·16 columns for r < rows, q < 4 (float32, strides in bytes, AVX-512).
+//
+//go:noescape
+func f32MatVec4AVX512(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)
+
 // quantAbsMaxAVX512 returns the bits of max |x[i]| over the finite x[i], i < n (AVX-512).
 //
 //go:noescape

@@ -90,6 +90,7 @@ func main() {
 		floatAVX2(k)
 		floatZ(k)
 	}
+	f32x4Z()
 	quantKernels()
 	readStream()
 	Generate()
@@ -1315,6 +1316,73 @@ func floatZ(k floatKind) {
 				VADDPS(Y14, ys[r], ys[r])
 				hsumPS(r)
 				VMOVSS(xs[r], rowOut(r))
+			}
+		})
+	VZEROUPPER()
+	RET()
+}
+
+// f32x4Z is f32MatVecAVX512 for four input vectors at once (the four query
+// heads that share one KV head): each weight row is loaded once and
+// multiplied into four accumulators. Every (row, input) pair gets exactly
+// the arithmetic of f32MatVecAVX512 (the same fused multiply-adds into one
+// zmm, the same reduction), so the results equal four calls of it bit for
+// bit. Inputs are x + q·ldx, outputs dst + q·ldd (both in bytes), q < 4.
+// Accumulator of row r, input q: Z(4r+q) for 4r+q < 14, then Z16, Z17
+// (Z14 and Z15 are the reduction's scratch); inputs Z18-Z21; rows Z22-Z25.
+func f32x4Z() {
+	name := "f32MatVec4AVX512"
+	ymmPrologue(name, "func(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)",
+		name+" writes dst[q·ldd + r] = Σ w·x[q·ldx:] over steps·16 columns for r < rows, q < 4 (float32, strides in bytes, AVX-512).")
+	// reg is the zmm index of the accumulator of row r, input q.
+	reg := func(r, q int) int {
+		if i := 4*r + q; i < 14 {
+			return i
+		}
+		return 4*r + q + 2
+	}
+	Load(Param("ldx"), R11)
+	LEAQ(Mem{Base: R11, Index: R11, Scale: 2}, RAX)
+	rowGroups("f32x4z", "steps", 64, 64,
+		func() { Load(Param("x"), RBX) },
+		func(rows int) {
+			for r := 0; r < rows; r++ {
+				for q := 0; q < 4; q++ {
+					zeroZ(reg(r, q))
+				}
+			}
+		},
+		func(rows int) {
+			VMOVUPS(Mem{Base: RBX}, Z18)
+			VMOVUPS(Mem{Base: RBX, Index: R11, Scale: 1}, Z19)
+			VMOVUPS(Mem{Base: RBX, Index: R11, Scale: 2}, Z20)
+			VMOVUPS(Mem{Base: RBX, Index: RAX, Scale: 1}, Z21)
+			for r := 0; r < rows; r++ {
+				VMOVUPS(rowMem(R14, RDX, R12, r, 0), zs[22+r])
+				for q := 0; q < 4; q++ {
+					VFMADD231PS(zs[22+r], zs[18+q], zs[reg(r, q)])
+				}
+			}
+		},
+		func(rows int) {
+			Load(Param("ldd"), R13)
+			for r := 0; r < rows; r++ {
+				LEAQ(rowOut(r), RCX)
+				LEAQ(Mem{Base: RCX, Index: R13, Scale: 2}, R14)
+				for q := 0; q < 4; q++ {
+					i := reg(r, q)
+					if i >= 16 {
+						// Z16, Z17: moved into Z0, Z1 (row 0's, already
+						// stored), which the ymm/xmm forms can address.
+						VMOVAPS(zs[i], zs[i-16])
+						i -= 16
+					}
+					VEXTRACTF64X4(U8(1), zs[i], Y14)
+					VADDPS(Y14, ys[i], ys[i])
+					hsumPS(i)
+					out := []Mem{{Base: RCX}, {Base: RCX, Index: R13, Scale: 1}, {Base: R14}, {Base: R14, Index: R13, Scale: 1}}[q]
+					VMOVSS(xs[i], out)
+				}
 			}
 		})
 	VZEROUPPER()
