@@ -106,10 +106,18 @@ func SoftmaxScaled(x []float32, scale float32) {
 			m = v
 		}
 	}
+	main := 0
+	if expVec != nil {
+		main = len(x) &^ 15
+		if main > 0 {
+			expVec(&x[0], &x[0], main, m, scale)
+		}
+	}
+	for i := main; i < len(x); i++ {
+		x[i] = Exp32(float32(x[i]-m) * scale)
+	}
 	var s float64
-	for i, v := range x {
-		e := Exp32(float32(v-m) * scale)
-		x[i] = e
+	for _, e := range x {
 		s += float64(e)
 	}
 	inv := float32(1 / s)
@@ -117,6 +125,11 @@ func SoftmaxScaled(x []float32, scale float32) {
 		x[i] *= inv
 	}
 }
+
+// expVec, where the CPU has one (set by the architecture file's init),
+// sets dst[i] = Exp32(float32(x[i]-m)·scale) for i < n, n a multiple of
+// 16, with the same bits as the Go code.
+var expVec func(dst, x *float32, n int, m, scale float32)
 
 // Exp32 returns e^x for x ≤ 0 (the arguments of a softmax), within 2 ulp of
 // the exact value; x below -87.3 (where e^x leaves the normal float32

@@ -180,3 +180,39 @@ func TestDequantize(t *testing.T) {
 		t.Errorf("DequantizeInt8: %v", d)
 	}
 }
+
+// TestExpVec checks the vector exp of SoftmaxScaled against Exp32 bit for
+// bit, over the softmax's whole domain (every exponent from the underflow
+// to 0, the switches of n, the edge at -87.3) and NaN, -Inf and -0.
+func TestExpVec(t *testing.T) {
+	if expVec == nil {
+		t.Skip("no vector exp on this CPU")
+	}
+	var in []float32
+	for i := 0; i <= 200_000; i++ {
+		in = append(in, -90*float32(i)/200_000)
+	}
+	for n := -126; n <= 0; n++ {
+		c := float32(float64(n)*math.Ln2 + math.Ln2/2)
+		in = append(in, math.Nextafter32(c, -100), c, math.Nextafter32(c, 100))
+	}
+	in = append(in, -87.3, math.Nextafter32(-87.3, 0), math.Nextafter32(-87.3, -100), 0, float32(math.Copysign(0, -1)),
+		float32(math.Inf(-1)), float32(math.NaN()), -1e-30)
+	for len(in)%16 != 0 {
+		in = append(in, -1)
+	}
+	for _, ms := range []struct{ m, scale float32 }{{0, 1}, {3.5, 0.088388346}, {-2, 0.5}} {
+		x := make([]float32, len(in))
+		for i, v := range in {
+			x[i] = v/ms.scale + ms.m // (x-m)·scale lands near v
+		}
+		got := make([]float32, len(x))
+		expVec(&got[0], &x[0], len(x), ms.m, ms.scale)
+		for i, v := range x {
+			want := Exp32(float32(v-ms.m) * ms.scale)
+			if math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("m=%g scale=%g: exp((%g-m)·scale) = %g (%#x), Exp32 gives %g (%#x)", ms.m, ms.scale, v, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
+			}
+		}
+	}
+}

@@ -52,6 +52,7 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F) {
 		quantVecAll = append(quantVecAll, &quantAVX512)
 		quantVec.Store(&quantAVX512)
+		expVec = expScaledAVX512
 	}
 	register(Impl{
 		Tier:      TierAVX2,

@@ -5798,6 +5798,338 @@ dequantOneAVX2_loop:
 	VZEROUPPER
 	RET
 
+DATA exp_log2e<>+0(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+4(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+8(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+12(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+16(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+20(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+24(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+28(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+32(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+36(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+40(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+44(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+48(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+52(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+56(SB)/4, $0x3fb8aa3b
+DATA exp_log2e<>+60(SB)/4, $0x3fb8aa3b
+GLOBL exp_log2e<>(SB), RODATA|NOPTR, $64
+
+DATA exp_half<>+0(SB)/4, $0x3f000000
+DATA exp_half<>+4(SB)/4, $0x3f000000
+DATA exp_half<>+8(SB)/4, $0x3f000000
+DATA exp_half<>+12(SB)/4, $0x3f000000
+DATA exp_half<>+16(SB)/4, $0x3f000000
+DATA exp_half<>+20(SB)/4, $0x3f000000
+DATA exp_half<>+24(SB)/4, $0x3f000000
+DATA exp_half<>+28(SB)/4, $0x3f000000
+DATA exp_half<>+32(SB)/4, $0x3f000000
+DATA exp_half<>+36(SB)/4, $0x3f000000
+DATA exp_half<>+40(SB)/4, $0x3f000000
+DATA exp_half<>+44(SB)/4, $0x3f000000
+DATA exp_half<>+48(SB)/4, $0x3f000000
+DATA exp_half<>+52(SB)/4, $0x3f000000
+DATA exp_half<>+56(SB)/4, $0x3f000000
+DATA exp_half<>+60(SB)/4, $0x3f000000
+GLOBL exp_half<>(SB), RODATA|NOPTR, $64
+
+DATA exp_c1<>+0(SB)/4, $0x3f318000
+DATA exp_c1<>+4(SB)/4, $0x3f318000
+DATA exp_c1<>+8(SB)/4, $0x3f318000
+DATA exp_c1<>+12(SB)/4, $0x3f318000
+DATA exp_c1<>+16(SB)/4, $0x3f318000
+DATA exp_c1<>+20(SB)/4, $0x3f318000
+DATA exp_c1<>+24(SB)/4, $0x3f318000
+DATA exp_c1<>+28(SB)/4, $0x3f318000
+DATA exp_c1<>+32(SB)/4, $0x3f318000
+DATA exp_c1<>+36(SB)/4, $0x3f318000
+DATA exp_c1<>+40(SB)/4, $0x3f318000
+DATA exp_c1<>+44(SB)/4, $0x3f318000
+DATA exp_c1<>+48(SB)/4, $0x3f318000
+DATA exp_c1<>+52(SB)/4, $0x3f318000
+DATA exp_c1<>+56(SB)/4, $0x3f318000
+DATA exp_c1<>+60(SB)/4, $0x3f318000
+GLOBL exp_c1<>(SB), RODATA|NOPTR, $64
+
+DATA exp_c2<>+0(SB)/4, $0xb95e8083
+DATA exp_c2<>+4(SB)/4, $0xb95e8083
+DATA exp_c2<>+8(SB)/4, $0xb95e8083
+DATA exp_c2<>+12(SB)/4, $0xb95e8083
+DATA exp_c2<>+16(SB)/4, $0xb95e8083
+DATA exp_c2<>+20(SB)/4, $0xb95e8083
+DATA exp_c2<>+24(SB)/4, $0xb95e8083
+DATA exp_c2<>+28(SB)/4, $0xb95e8083
+DATA exp_c2<>+32(SB)/4, $0xb95e8083
+DATA exp_c2<>+36(SB)/4, $0xb95e8083
+DATA exp_c2<>+40(SB)/4, $0xb95e8083
+DATA exp_c2<>+44(SB)/4, $0xb95e8083
+DATA exp_c2<>+48(SB)/4, $0xb95e8083
+DATA exp_c2<>+52(SB)/4, $0xb95e8083
+DATA exp_c2<>+56(SB)/4, $0xb95e8083
+DATA exp_c2<>+60(SB)/4, $0xb95e8083
+GLOBL exp_c2<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p0<>+0(SB)/4, $0x39506967
+DATA exp_p0<>+4(SB)/4, $0x39506967
+DATA exp_p0<>+8(SB)/4, $0x39506967
+DATA exp_p0<>+12(SB)/4, $0x39506967
+DATA exp_p0<>+16(SB)/4, $0x39506967
+DATA exp_p0<>+20(SB)/4, $0x39506967
+DATA exp_p0<>+24(SB)/4, $0x39506967
+DATA exp_p0<>+28(SB)/4, $0x39506967
+DATA exp_p0<>+32(SB)/4, $0x39506967
+DATA exp_p0<>+36(SB)/4, $0x39506967
+DATA exp_p0<>+40(SB)/4, $0x39506967
+DATA exp_p0<>+44(SB)/4, $0x39506967
+DATA exp_p0<>+48(SB)/4, $0x39506967
+DATA exp_p0<>+52(SB)/4, $0x39506967
+DATA exp_p0<>+56(SB)/4, $0x39506967
+DATA exp_p0<>+60(SB)/4, $0x39506967
+GLOBL exp_p0<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p1<>+0(SB)/4, $0x3ab743ce
+DATA exp_p1<>+4(SB)/4, $0x3ab743ce
+DATA exp_p1<>+8(SB)/4, $0x3ab743ce
+DATA exp_p1<>+12(SB)/4, $0x3ab743ce
+DATA exp_p1<>+16(SB)/4, $0x3ab743ce
+DATA exp_p1<>+20(SB)/4, $0x3ab743ce
+DATA exp_p1<>+24(SB)/4, $0x3ab743ce
+DATA exp_p1<>+28(SB)/4, $0x3ab743ce
+DATA exp_p1<>+32(SB)/4, $0x3ab743ce
+DATA exp_p1<>+36(SB)/4, $0x3ab743ce
+DATA exp_p1<>+40(SB)/4, $0x3ab743ce
+DATA exp_p1<>+44(SB)/4, $0x3ab743ce
+DATA exp_p1<>+48(SB)/4, $0x3ab743ce
+DATA exp_p1<>+52(SB)/4, $0x3ab743ce
+DATA exp_p1<>+56(SB)/4, $0x3ab743ce
+DATA exp_p1<>+60(SB)/4, $0x3ab743ce
+GLOBL exp_p1<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p2<>+0(SB)/4, $0x3c088908
+DATA exp_p2<>+4(SB)/4, $0x3c088908
+DATA exp_p2<>+8(SB)/4, $0x3c088908
+DATA exp_p2<>+12(SB)/4, $0x3c088908
+DATA exp_p2<>+16(SB)/4, $0x3c088908
+DATA exp_p2<>+20(SB)/4, $0x3c088908
+DATA exp_p2<>+24(SB)/4, $0x3c088908
+DATA exp_p2<>+28(SB)/4, $0x3c088908
+DATA exp_p2<>+32(SB)/4, $0x3c088908
+DATA exp_p2<>+36(SB)/4, $0x3c088908
+DATA exp_p2<>+40(SB)/4, $0x3c088908
+DATA exp_p2<>+44(SB)/4, $0x3c088908
+DATA exp_p2<>+48(SB)/4, $0x3c088908
+DATA exp_p2<>+52(SB)/4, $0x3c088908
+DATA exp_p2<>+56(SB)/4, $0x3c088908
+DATA exp_p2<>+60(SB)/4, $0x3c088908
+GLOBL exp_p2<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p3<>+0(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+4(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+8(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+12(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+16(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+20(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+24(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+28(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+32(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+36(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+40(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+44(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+48(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+52(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+56(SB)/4, $0x3d2aa9c1
+DATA exp_p3<>+60(SB)/4, $0x3d2aa9c1
+GLOBL exp_p3<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p4<>+0(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+4(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+8(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+12(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+16(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+20(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+24(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+28(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+32(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+36(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+40(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+44(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+48(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+52(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+56(SB)/4, $0x3e2aaaaa
+DATA exp_p4<>+60(SB)/4, $0x3e2aaaaa
+GLOBL exp_p4<>(SB), RODATA|NOPTR, $64
+
+DATA exp_p5<>+0(SB)/4, $0x3f000000
+DATA exp_p5<>+4(SB)/4, $0x3f000000
+DATA exp_p5<>+8(SB)/4, $0x3f000000
+DATA exp_p5<>+12(SB)/4, $0x3f000000
+DATA exp_p5<>+16(SB)/4, $0x3f000000
+DATA exp_p5<>+20(SB)/4, $0x3f000000
+DATA exp_p5<>+24(SB)/4, $0x3f000000
+DATA exp_p5<>+28(SB)/4, $0x3f000000
+DATA exp_p5<>+32(SB)/4, $0x3f000000
+DATA exp_p5<>+36(SB)/4, $0x3f000000
+DATA exp_p5<>+40(SB)/4, $0x3f000000
+DATA exp_p5<>+44(SB)/4, $0x3f000000
+DATA exp_p5<>+48(SB)/4, $0x3f000000
+DATA exp_p5<>+52(SB)/4, $0x3f000000
+DATA exp_p5<>+56(SB)/4, $0x3f000000
+DATA exp_p5<>+60(SB)/4, $0x3f000000
+GLOBL exp_p5<>(SB), RODATA|NOPTR, $64
+
+DATA exp_one<>+0(SB)/4, $0x3f800000
+DATA exp_one<>+4(SB)/4, $0x3f800000
+DATA exp_one<>+8(SB)/4, $0x3f800000
+DATA exp_one<>+12(SB)/4, $0x3f800000
+DATA exp_one<>+16(SB)/4, $0x3f800000
+DATA exp_one<>+20(SB)/4, $0x3f800000
+DATA exp_one<>+24(SB)/4, $0x3f800000
+DATA exp_one<>+28(SB)/4, $0x3f800000
+DATA exp_one<>+32(SB)/4, $0x3f800000
+DATA exp_one<>+36(SB)/4, $0x3f800000
+DATA exp_one<>+40(SB)/4, $0x3f800000
+DATA exp_one<>+44(SB)/4, $0x3f800000
+DATA exp_one<>+48(SB)/4, $0x3f800000
+DATA exp_one<>+52(SB)/4, $0x3f800000
+DATA exp_one<>+56(SB)/4, $0x3f800000
+DATA exp_one<>+60(SB)/4, $0x3f800000
+GLOBL exp_one<>(SB), RODATA|NOPTR, $64
+
+DATA exp_low<>+0(SB)/4, $0xc2ae999a
+DATA exp_low<>+4(SB)/4, $0xc2ae999a
+DATA exp_low<>+8(SB)/4, $0xc2ae999a
+DATA exp_low<>+12(SB)/4, $0xc2ae999a
+DATA exp_low<>+16(SB)/4, $0xc2ae999a
+DATA exp_low<>+20(SB)/4, $0xc2ae999a
+DATA exp_low<>+24(SB)/4, $0xc2ae999a
+DATA exp_low<>+28(SB)/4, $0xc2ae999a
+DATA exp_low<>+32(SB)/4, $0xc2ae999a
+DATA exp_low<>+36(SB)/4, $0xc2ae999a
+DATA exp_low<>+40(SB)/4, $0xc2ae999a
+DATA exp_low<>+44(SB)/4, $0xc2ae999a
+DATA exp_low<>+48(SB)/4, $0xc2ae999a
+DATA exp_low<>+52(SB)/4, $0xc2ae999a
+DATA exp_low<>+56(SB)/4, $0xc2ae999a
+DATA exp_low<>+60(SB)/4, $0xc2ae999a
+GLOBL exp_low<>(SB), RODATA|NOPTR, $64
+
+DATA exp_bias<>+0(SB)/4, $0x0000007f
+DATA exp_bias<>+4(SB)/4, $0x0000007f
+DATA exp_bias<>+8(SB)/4, $0x0000007f
+DATA exp_bias<>+12(SB)/4, $0x0000007f
+DATA exp_bias<>+16(SB)/4, $0x0000007f
+DATA exp_bias<>+20(SB)/4, $0x0000007f
+DATA exp_bias<>+24(SB)/4, $0x0000007f
+DATA exp_bias<>+28(SB)/4, $0x0000007f
+DATA exp_bias<>+32(SB)/4, $0x0000007f
+DATA exp_bias<>+36(SB)/4, $0x0000007f
+DATA exp_bias<>+40(SB)/4, $0x0000007f
+DATA exp_bias<>+44(SB)/4, $0x0000007f
+DATA exp_bias<>+48(SB)/4, $0x0000007f
+DATA exp_bias<>+52(SB)/4, $0x0000007f
+DATA exp_bias<>+56(SB)/4, $0x0000007f
+DATA exp_bias<>+60(SB)/4, $0x0000007f
+GLOBL exp_bias<>(SB), RODATA|NOPTR, $64
+
+DATA exp_m1<>+0(SB)/4, $0xffffffff
+DATA exp_m1<>+4(SB)/4, $0xffffffff
+DATA exp_m1<>+8(SB)/4, $0xffffffff
+DATA exp_m1<>+12(SB)/4, $0xffffffff
+DATA exp_m1<>+16(SB)/4, $0xffffffff
+DATA exp_m1<>+20(SB)/4, $0xffffffff
+DATA exp_m1<>+24(SB)/4, $0xffffffff
+DATA exp_m1<>+28(SB)/4, $0xffffffff
+DATA exp_m1<>+32(SB)/4, $0xffffffff
+DATA exp_m1<>+36(SB)/4, $0xffffffff
+DATA exp_m1<>+40(SB)/4, $0xffffffff
+DATA exp_m1<>+44(SB)/4, $0xffffffff
+DATA exp_m1<>+48(SB)/4, $0xffffffff
+DATA exp_m1<>+52(SB)/4, $0xffffffff
+DATA exp_m1<>+56(SB)/4, $0xffffffff
+DATA exp_m1<>+60(SB)/4, $0xffffffff
+GLOBL exp_m1<>(SB), RODATA|NOPTR, $64
+
+DATA exp_i1<>+0(SB)/4, $0x00000001
+DATA exp_i1<>+4(SB)/4, $0x00000001
+DATA exp_i1<>+8(SB)/4, $0x00000001
+DATA exp_i1<>+12(SB)/4, $0x00000001
+DATA exp_i1<>+16(SB)/4, $0x00000001
+DATA exp_i1<>+20(SB)/4, $0x00000001
+DATA exp_i1<>+24(SB)/4, $0x00000001
+DATA exp_i1<>+28(SB)/4, $0x00000001
+DATA exp_i1<>+32(SB)/4, $0x00000001
+DATA exp_i1<>+36(SB)/4, $0x00000001
+DATA exp_i1<>+40(SB)/4, $0x00000001
+DATA exp_i1<>+44(SB)/4, $0x00000001
+DATA exp_i1<>+48(SB)/4, $0x00000001
+DATA exp_i1<>+52(SB)/4, $0x00000001
+DATA exp_i1<>+56(SB)/4, $0x00000001
+DATA exp_i1<>+60(SB)/4, $0x00000001
+GLOBL exp_i1<>(SB), RODATA|NOPTR, $64
+
+// func expScaledAVX512(dst *float32, x *float32, n int, m float32, scale float32)
+// Requires: AVX, AVX512DQ, AVX512F, SSE
+TEXT ·expScaledAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        m+24(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVSS        scale+28(FP), X1
+	VBROADCASTSS X1, Z1
+	VXORPS       Z12, Z12, Z12
+	TESTQ        CX, CX
+	JZ           exp_done
+
+exp_loop:
+	VMOVUPS    (SI), Z2
+	VSUBPS     Z0, Z2, Z2
+	VMULPS     Z1, Z2, Z2
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VCVTTPS2DQ Z3, Z4
+	VCVTDQ2PS  Z4, Z5
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VCVTDQ2PS  Z4, Z5
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z2, Z7
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z7, Z7
+	VMULPS     Z7, Z7, Z8
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VMULPS     Z8, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPSLLD     $0x17, Z10, Z10
+	VMULPS     Z10, Z9, Z9
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VMOVAPS.Z  Z9, K3, Z11
+	VCMPPS     $0x03, Z2, Z2, K4
+	VMOVAPS    Z2, K4, Z11
+	VMOVUPS    Z11, (DI)
+	ADDQ       $0x40, SI
+	ADDQ       $0x40, DI
+	SUBQ       $0x10, CX
+	JNZ        exp_loop
+
+exp_done:
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

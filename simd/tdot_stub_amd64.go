@@ -139,6 +139,11 @@ func dequantRowsAVX2(dst *float32, acc *int32, s *float32, n int, inv float32)
 //go:noescape
 func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
 
+// expScaledAVX512 sets dst[i] = Exp32((x[i]-m)·scale) for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func expScaledAVX512(dst *float32, x *float32, n int, m float32, scale float32)
+
 // readStream512 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape

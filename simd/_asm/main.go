@@ -11,6 +11,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 
 	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/buildtags"
@@ -92,6 +93,7 @@ func main() {
 	}
 	f32x4Z()
 	quantKernels()
+	expKernel()
 	readStream()
 	Generate()
 }
@@ -1385,6 +1387,80 @@ func f32x4Z() {
 				}
 			}
 		})
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------------------
+// expScaledAVX512 is Exp32((x[i]-m)·scale) (float.go) on 16 lanes, for the
+// softmax of attention scores. It must equal the Go code bit for bit: every
+// step is the same float32 operation, rounded on its own (no fused
+// multiply-add); int32(t) is VCVTTPS2DQ (truncation, as Go's conversion
+// compiles on amd64); the floor correction and the range checks are masks.
+
+func expKernel() {
+	f := func(name string, v float64) Mem { return dwords64(name, math.Float32bits(float32(v))) }
+	n := func(name string, v int32) Mem { return dwords64(name, uint32(v)) }
+	cLog2e, cHalf := f("exp_log2e", 1.44269504088896341), f("exp_half", 0.5)
+	cC1, cC2 := f("exp_c1", 0.693359375), f("exp_c2", -2.12194440e-4)
+	cP := []Mem{f("exp_p0", 1.9875691500e-4), f("exp_p1", 1.3981999507e-3), f("exp_p2", 8.3334519073e-3),
+		f("exp_p3", 4.1665795894e-2), f("exp_p4", 1.6666665459e-1), f("exp_p5", 5.0000001201e-1)}
+	cOne, cLow := f("exp_one", 1), f("exp_low", -87.3)
+	cBias, cM1, cI1 := n("exp_bias", 127), n("exp_m1", -1), n("exp_i1", 1)
+
+	TEXT("expScaledAVX512", NOSPLIT, "func(dst *float32, x *float32, n int, m float32, scale float32)")
+	Pragma("noescape")
+	Doc("expScaledAVX512 sets dst[i] = Exp32((x[i]-m)·scale) for i < n, n a multiple of 16 (AVX-512F).")
+	Load(Param("dst"), RDI)
+	Load(Param("x"), RSI)
+	Load(Param("n"), RCX)
+	Load(Param("m"), X0)
+	VBROADCASTSS(X0, Z0)
+	Load(Param("scale"), X1)
+	VBROADCASTSS(X1, Z1)
+	VXORPS(Z12, Z12, Z12)
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("exp_done"))
+	Label("exp_loop")
+	VMOVUPS(Mem{Base: RSI}, Z2)
+	VSUBPS(Z0, Z2, Z2) // v - m
+	VMULPS(Z1, Z2, Z2) // x = (v - m)·scale
+	VMULPS(cLog2e, Z2, Z3)
+	VSUBPS(cHalf, Z3, Z3) // t = x·log2e - 0.5
+	VCVTTPS2DQ(Z3, Z4)    // n = int32(t)
+	VCVTDQ2PS(Z4, Z5)
+	VCMPPS(U8(1), Z12, Z3, K1)    // t < 0
+	VCMPPS(U8(4), Z3, Z5, K1, K2) // and float32(n) != t
+	VPADDD(cM1, Z4, K2, Z4)       // n--: floor
+	VPADDD(cI1, Z4, Z4)           // n++: round(x·log2e)
+	VCVTDQ2PS(Z4, Z5)             // fn
+	VMULPS(cC1, Z5, Z6)
+	VSUBPS(Z6, Z2, Z7) // r = x - fn·c1
+	VMULPS(cC2, Z5, Z6)
+	VSUBPS(Z6, Z7, Z7) // r -= fn·c2
+	VMULPS(Z7, Z7, Z8) // z = r·r
+	VMULPS(cP[0], Z7, Z9)
+	VADDPS(cP[1], Z9, Z9)
+	for _, c := range cP[2:] {
+		VMULPS(Z7, Z9, Z9)
+		VADDPS(c, Z9, Z9)
+	}
+	VMULPS(Z8, Z9, Z9)
+	VADDPS(Z7, Z9, Z9) // p·z + r
+	VADDPS(cOne, Z9, Z9)
+	VPADDD(cBias, Z4, Z10)
+	VPSLLD(U8(23), Z10, Z10) // 2^n
+	VMULPS(Z10, Z9, Z9)
+	VCMPPS(U8(13), cLow, Z2, K3) // x >= -87.3 (false for NaN)
+	VMOVAPS_Z(Z9, K3, Z11)       // else 0
+	VCMPPS(U8(3), Z2, Z2, K4)    // NaN: x itself
+	VMOVAPS(Z2, K4, Z11)
+	VMOVUPS(Z11, Mem{Base: RDI})
+	ADDQ(U8(64), RSI)
+	ADDQ(U8(64), RDI)
+	SUBQ(U8(16), RCX)
+	JNZ(LabelRef("exp_loop"))
+	Label("exp_done")
 	VZEROUPPER()
 	RET()
 }
