@@ -182,24 +182,47 @@ func benchKernels(args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	for _, c := range cases {
 		c.prepare()
-		// Past-cache cases are held against the highest of the run's
-		// bandwidth figure and one measured right before the case, so that
-		// load from other processes early in the run cannot flatter the
-		// ratio.
+		// Past-cache cases are timed in three rounds, the read bandwidth
+		// measured again before each, and the best kernel time is held
+		// against the highest bandwidth figure of the run and the rounds:
+		// kernel and bandwidth see the same spells of load from other
+		// processes, and none can flatter the ratio.
 		pastCache := c.bytes >= bwBytes/2
+		rounds := 1
+		if pastCache {
+			rounds = 3
+		}
 		caseBW := map[int]float64{}
 		for _, th := range threadCounts {
 			caseBW[th] = bw[th]
-			if pastCache {
-				caseBW[th] = max(bw[th], simd.MeasureReadBandwidthOf(bwBuf, th))
+		}
+		type timing struct {
+			med, best float64
+			reps      int
+		}
+		times := map[[2]int]timing{}
+		for round := 0; round < rounds; round++ {
+			for _, th := range threadCounts {
+				if pastCache {
+					caseBW[th] = max(caseBW[th], simd.MeasureReadBandwidthOf(bwBuf, th))
+				}
+			}
+			for i, impl := range impls {
+				for _, th := range threadCounts {
+					pool := simd.NewPool(th)
+					med, best, reps := timeCalls(func() { c.run(pool, impl) })
+					pool.Close()
+					if old, ok := times[[2]int{i, th}]; !ok || best < old.best {
+						times[[2]int{i, th}] = timing{med, best, reps}
+					}
+				}
 			}
 		}
-		for _, impl := range impls {
+		for i, impl := range impls {
 			for _, th := range threadCounts {
-				pool := simd.NewPool(th)
 				bwCase := caseBW[th]
-				med, best, reps := timeCalls(func() { c.run(pool, impl) })
-				pool.Close()
+				tm := times[[2]int{i, th}]
+				med, best, reps := tm.med, tm.best, tm.reps
 				sec := med
 				if *stat == "best" {
 					sec = best
