@@ -26,9 +26,9 @@ func readStreamGo(p []byte) {
 // MeasureReadBandwidth returns the machine's read bandwidth in GB/s (1e9
 // bytes per second): threads goroutines each stream their share of a buffer
 // of the given size (use one far larger than the last-level cache) with the
-// widest vector loads the CPU has, as eight or as four concurrent
-// sequential streams with software prefetch: the access patterns of the
-// decode kernels. One pass warms the buffer (and faults in its pages), then
+// widest vector loads the CPU has, as eight or four concurrent sequential
+// streams with software prefetch and as eight without: the access patterns
+// of the decode kernels. One pass warms the buffer (and faults in its pages), then
 // five passes of each pattern are timed, interleaved, and the best is
 // returned: the figure a kernel's streaming speed can be held against.
 func MeasureReadBandwidth(threads int, bytes int) float64 {

@@ -318,7 +318,8 @@ func (k amd64FloatKernels) matVecF32(dst []float32, w []float32, stride int, x [
 }
 
 // readStreams are the read loops MeasureReadBandwidth times (the best one
-// counts): eight streams and four, with the widest loads the CPU has.
+// counts): eight streams and four with software prefetch, eight without,
+// with the widest loads the CPU has.
 var readStreams = func() []func([]byte) {
 	pick := func(z, y func(*byte, int)) func([]byte) {
 		return func(p []byte) {
@@ -336,5 +337,5 @@ var readStreams = func() []func([]byte) {
 	if !hasAVX2 {
 		return []func([]byte){readStreamGo}
 	}
-	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4)}
+	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4), pick(readStream512np, readStream256np)}
 }()

@@ -163,3 +163,13 @@ func readStream512x4(p *byte, n int)
 //
 //go:noescape
 func readStream256x4(p *byte, n int)
+
+// readStream512np reads n bytes (a multiple of 512) from p as 8 concurrent streams.
+//
+//go:noescape
+func readStream512np(p *byte, n int)
+
+// readStream256np reads n bytes (a multiple of 512) from p as 8 concurrent streams.
+//
+//go:noescape
+func readStream256np(p *byte, n int)

@@ -233,7 +233,7 @@ func prefetchGroup(rows int) {
 // close to the eight-stream read loop of MeasureReadBandwidth (on a Xeon
 // with AVX-512 VNNI, one thread: 18.5 GB/s against 12.4 for neighbouring
 // rows and 19.7 for the read loop, best of 25 interleaved passes over
-// 141 MB). Each stream also prefetches quadPrefetchRows rows ahead. The
+// 141 MB). Each stream also prefetches quadPrefetch bytes ahead. The
 // rows left over (rows mod 4) follow one by one.
 
 // pairGroups emits the group/loop skeleton of the row-pair kernels (t5b160
@@ -345,9 +345,12 @@ func t2zReduce(r int) {
 	SUBL(R11L, EAX)
 }
 
-// quadPrefetchRows is how far ahead, in rows, each of the four streams of
-// t2DecodeVNNI512 prefetches.
-const quadPrefetchRows = 4
+// quadPrefetch is how far ahead, in bytes, each of the four streams of the
+// four-stream kernels prefetches: 2 KiB, whatever the row length (a
+// distance in rows overshoots L1 with long rows: at 4 KiB rows, four rows
+// ahead ran at 15.1 GB/s against 17.5 for 2 KiB, one thread, best of 12
+// interleaved passes over 424 MB; at 640-byte rows the two are equal).
+const quadPrefetch = 2048
 
 func t2DecodeZ() {
 	TEXT("t2DecodeVNNI512", NOSPLIT, "func(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)")
@@ -375,19 +378,14 @@ func t2DecodeZ() {
 		zeroZ(i)
 	}
 	MOVQ(RSI, R14)
-	MOVQ(RSI, RCX)
-	for i := 0; i < quadPrefetchRows; i++ {
-		ADDQ(RDX, RCX)
-	}
 	Load(Param("xp"), RBX)
 	Load(Param("blocks"), R13)
 	SHRQ(U8(1), R13)
 	JZ(LabelRef("t2q_tail"))
 	Label("t2q_loop")
 	for r := 0; r < 4; r++ {
-		PREFETCHT0(quadRow(RCX, r, 0))
+		PREFETCHT0(quadRow(R14, r, quadPrefetch))
 	}
-	ADDQ(U8(64), RCX)
 	t2zQuadStep(false)
 	ADDQ(U8(64), R14)
 	ADDQ(U32(256), RBX)
@@ -504,14 +502,14 @@ func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), z
 	Label(name)
 	zeroAccs(4)
 	MOVQ(RSI, R14)
-	LEAQ(Mem{Base: RSI, Index: R15, Scale: 4}, RCX) // four rows ahead
 	setup()
 	Load(Param(countParam), R13)
 	TESTQ(R13, R13)
 	JZ(LabelRef(name + "_reduce"))
 	Label(name + "_loop")
-	prefetchGroup(4)
-	ADDQ(U32(blockBytes), RCX)
+	for i := 0; i < 4; i++ {
+		PREFETCHT1(rowMem(R14, RDX, R12, i, quadPrefetch))
+	}
 	body(4)
 	ADDQ(U32(blockBytes), R14)
 	ADDQ(U32(xStep), RBX)
@@ -1085,7 +1083,6 @@ func i8Z() {
 	Label("i8z_group")
 	zeroZ(0, 1, 2, 3)
 	MOVQ(RSI, R14)
-	LEAQ(Mem{Base: RSI, Index: RDX, Scale: 2}, RCX) // prefetch two rows ahead
 	Load(Param("x"), RBX)
 	Load(Param("steps"), R13)
 	TESTQ(R13, R13)
@@ -1093,13 +1090,12 @@ func i8Z() {
 	Label("i8z_loop")
 	VMOVDQU64(Mem{Base: RBX}, Z16)
 	for r := 0; r < 4; r++ {
-		PREFETCHT0(quadRow(RCX, r, 0))
+		PREFETCHT0(quadRow(R14, r, quadPrefetch))
 		t := zs[20+r]
 		VPXORD(quadRow(R14, r, 0), Z31, t)
 		vpdpbusd(Z16, t, zs[r])
 	}
 	ADDQ(U8(64), R14)
-	ADDQ(U8(64), RCX)
 	ADDQ(U8(64), RBX)
 	DECQ(R13)
 	JNZ(LabelRef("i8z_loop"))
@@ -1668,10 +1664,11 @@ func quantKernels() {
 
 // ---------------------------------------------------------------------------
 // Streaming reads for the read-bandwidth measurement, with the access
-// patterns of the decode kernels: eight concurrent sequential streams (the
-// eight rows of an int8 group) with a software prefetch 1 KiB ahead, and
-// four (the four streams of the ternary and rowGroups kernels) with one
-// 2.5 KiB ahead; 64 bytes from each stream per iteration. n is a multiple
+// patterns of the decode kernels: eight concurrent sequential streams with
+// a software prefetch 1 KiB ahead, four (the four streams of the decode
+// kernels) with one 2.5 KiB ahead, and eight with none (the hardware
+// prefetchers alone, at times the fastest here); 64 bytes from each stream
+// per iteration. n is a multiple
 // of 512; the streams are the consecutive eighths or quarters of the
 // buffer. MeasureReadBandwidth keeps the faster, so that no kernel reads
 // faster than the figure it is held against.
@@ -1681,7 +1678,8 @@ func readStream() {
 		zmm      bool
 		streams  int
 		prefetch int
-	}{{"readStream512", true, 8, 1024}, {"readStream256", false, 8, 1024}, {"readStream512x4", true, 4, 2560}, {"readStream256x4", false, 4, 2560}} {
+	}{{"readStream512", true, 8, 1024}, {"readStream256", false, 8, 1024}, {"readStream512x4", true, 4, 2560}, {"readStream256x4", false, 4, 2560},
+		{"readStream512np", true, 8, 0}, {"readStream256np", false, 8, 0}} {
 		TEXT(v.name, NOSPLIT, "func(p *byte, n int)")
 		Pragma("noescape")
 		Doc(fmt.Sprintf("%s reads n bytes (a multiple of 512) from p as %d concurrent streams.", v.name, v.streams))
@@ -1712,7 +1710,9 @@ func readStream() {
 			// Software prefetch ahead, as the kernels prefetch their
 			// next rows: without it the figure would be the hardware
 			// prefetchers' alone and the kernels could beat it.
-			PREFETCHT0(rowMem(b, RCX, R12, i%4, v.prefetch))
+			if v.prefetch > 0 {
+				PREFETCHT0(rowMem(b, RCX, R12, i%4, v.prefetch))
+			}
 			m := rowMem(b, RCX, R12, i%4, 0)
 			if v.zmm {
 				VPXORQ(m, zs[i], zs[i])
