@@ -22,42 +22,74 @@ func checkLen(fn string, n int, lens ...int) {
 
 // RMSNorm sets dst[i] = x[i] / sqrt(mean(x²) + eps) · weight[i] (Zhang &
 // Sennrich 2019). weight may be nil for an unscaled norm. dst may alias x.
-// The squares are summed in float64, in four interleaved partial sums
-// (independent add chains) added in a fixed order, each product rounded on
-// its own, so the result is the same on every CPU.
+// The squares are summed in float64 in eight lanes (element i into lane
+// i mod 8, in order; see sumSquares) added in a fixed tree, and dst[i] is
+// (x[i]·inv)·weight[i] in float32, so the result is the same on every CPU
+// and with or without the vector loops.
 func RMSNorm(dst, x, weight []float32, eps float32) {
 	checkLen("RMSNorm", len(x), len(dst))
 	if weight != nil {
 		checkLen("RMSNorm", len(x), len(weight))
 	}
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		a, b, c, d := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3])
-		s0 += float64(a * a)
-		s1 += float64(b * b)
-		s2 += float64(c * c)
-		s3 += float64(d * d)
-	}
-	for ; i < len(x); i++ {
-		a := float64(x[i])
-		s0 += float64(a * a)
-	}
-	ss := (s0 + s1) + (s2 + s3)
+	s := sumSquares(x)
+	ss := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 	inv := float32(1 / math.Sqrt(ss/float64(max(len(x), 1))+float64(eps)))
 	dst = dst[:len(x)]
+	main := 0
+	if normVec {
+		main = len(x) &^ 15
+		if main > 0 {
+			if weight == nil {
+				scaleVec(&dst[0], &x[0], main, inv)
+			} else {
+				scaleWeightVec(&dst[0], &x[0], &weight[0], main, inv)
+			}
+		}
+	}
 	if weight == nil {
-		for i, v := range x {
-			dst[i] = v * inv
+		for i := main; i < len(x); i++ {
+			dst[i] = x[i] * inv
 		}
 		return
 	}
 	weight = weight[:len(x)]
-	for i, v := range x {
-		dst[i] = v * inv * weight[i]
+	for i := main; i < len(x); i++ {
+		dst[i] = x[i] * inv * weight[i]
 	}
 }
+
+// sumSquares returns s[l] = Σ x[i]² over i ≡ l (mod 8), each sum taken in
+// order of i in float64 (a float32 squared is exact in float64: only the
+// additions round).
+func sumSquares(x []float32) (s [8]float64) {
+	main := 0
+	if normVec {
+		main = len(x) &^ 15
+		if main > 0 {
+			sumSquaresVec(&x[0], main, &s)
+		}
+	}
+	i := main
+	for ; i+8 <= len(x); i += 8 {
+		v := x[i : i+8 : i+8]
+		for l, f := range v {
+			a := float64(f)
+			s[l] += a * a
+		}
+	}
+	for ; i < len(x); i++ {
+		a := float64(x[i])
+		s[i&7] += a * a
+	}
+	return s
+}
+
+// normVec says whether RMSNorm's vector loops (sumSquaresVec, scaleVec and
+// scaleWeightVec in the architecture's file, n a multiple of 16) run on
+// this CPU; the architecture file's init sets it. They are called directly,
+// not through function values, so that their pointer arguments stay on the
+// stack.
+var normVec bool
 
 // RoPETable fills cos and sin (each dim/2 long) for position pos with base
 // theta: angle_i = pos · theta^(-2i/dim) (Su et al. 2021, RoFormer).

@@ -2,6 +2,8 @@ package simd
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -212,6 +214,55 @@ func TestExpVec(t *testing.T) {
 			want := Exp32(float32(v-ms.m) * ms.scale)
 			if math.Float32bits(got[i]) != math.Float32bits(want) {
 				t.Fatalf("m=%g scale=%g: exp((%g-m)·scale) = %g (%#x), Exp32 gives %g (%#x)", ms.m, ms.scale, v, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
+			}
+		}
+	}
+}
+
+// TestRMSNormVector checks that the vector loops (where this CPU has them)
+// give RMSNorm the bits of the Go loops: every length to 100 and the
+// model widths, with a weight and without, in place and not.
+func TestRMSNormVector(t *testing.T) {
+	if !normVec {
+		t.Skip("no vector RMSNorm loops on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	lengths := []int{2560, 6912, 4097}
+	for n := range 101 {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		x, w := make([]float32, n), make([]float32, n)
+		for i := range x {
+			// Magnitudes over 2^±20, so that the float64 sums round and
+			// any change of order shows.
+			x[i] = float32(rng.NormFloat64() * math.Ldexp(1, rng.IntN(41)-20))
+			w[i] = float32(rng.NormFloat64())
+		}
+		// The lane sums themselves, bit for bit: a different order of the
+		// float64 additions would rarely show in the float32 output.
+		sv := sumSquares(x)
+		normVec = false
+		sg := sumSquares(x)
+		normVec = true
+		for l := range sv {
+			if math.Float64bits(sv[l]) != math.Float64bits(sg[l]) {
+				t.Fatalf("n=%d: lane %d sums to %g, Go loops give %g", n, l, sv[l], sg[l])
+			}
+		}
+		for _, weight := range [][]float32{nil, w} {
+			vec := make([]float32, n)
+			RMSNorm(vec, x, weight, 1e-6)
+			inPlace := slices.Clone(x)
+			RMSNorm(inPlace, inPlace, weight, 1e-6)
+			normVec = false
+			scalar := make([]float32, n)
+			RMSNorm(scalar, x, weight, 1e-6)
+			normVec = true
+			for i := range scalar {
+				if math.Float32bits(vec[i]) != math.Float32bits(scalar[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(scalar[i]) {
+					t.Fatalf("n=%d weighted=%v: element %d = %g (in place %g), Go loops give %g", n, weight != nil, i, vec[i], inPlace[i], scalar[i])
+				}
 			}
 		}
 	}

@@ -3,3 +3,8 @@
 package simd
 
 var readStreams = []func([]byte){readStreamGo}
+
+// RMSNorm's vector loops: none in this build (normVec stays false).
+func sumSquaresVec(x *float32, n int, s *[8]float64)        { panic("simd: no vector loops") }
+func scaleVec(dst, x *float32, n int, inv float32)          { panic("simd: no vector loops") }
+func scaleWeightVec(dst, x, w *float32, n int, inv float32) { panic("simd: no vector loops") }

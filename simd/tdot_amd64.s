@@ -6096,6 +6096,81 @@ exp_done:
 	VZEROUPPER
 	RET
 
+// func sumSquaresAVX512(x *float32, n int, s *[8]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumSquaresAVX512(SB), NOSPLIT, $0-24
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	MOVQ    s+16(FP), DI
+	VMOVUPD (DI), Z0
+	TESTQ   CX, CX
+	JZ      ssq_done
+
+ssq_loop:
+	VCVTPS2PD (SI), Z1
+	VCVTPS2PD 32(SI), Z2
+	VMULPD    Z1, Z1, Z1
+	VMULPD    Z2, Z2, Z2
+	VADDPD    Z1, Z0, Z0
+	VADDPD    Z2, Z0, Z0
+	ADDQ      $0x40, SI
+	SUBQ      $0x10, CX
+	JNZ       ssq_loop
+
+ssq_done:
+	VMOVUPD Z0, (DI)
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(dst *float32, x *float32, n int, inv float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVSS        inv+24(FP), X0
+	VBROADCASTSS X0, Z0
+	TESTQ        CX, CX
+	JZ           scaleAVX512_done
+
+scaleAVX512_loop:
+	VMULPS  (SI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DI
+	SUBQ    $0x10, CX
+	JNZ     scaleAVX512_loop
+
+scaleAVX512_done:
+	VZEROUPPER
+	RET
+
+// func scaleWeightAVX512(dst *float32, x *float32, w *float32, n int, inv float32)
+// Requires: AVX, AVX512F, SSE
+TEXT ·scaleWeightAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVSS        inv+32(FP), X0
+	VBROADCASTSS X0, Z0
+	TESTQ        CX, CX
+	JZ           scaleWeightAVX512_done
+
+scaleWeightAVX512_loop:
+	VMULPS  (SI), Z0, Z1
+	VMULPS  (DX), Z1, Z1
+	ADDQ    $0x40, DX
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DI
+	SUBQ    $0x10, CX
+	JNZ     scaleWeightAVX512_loop
+
+scaleWeightAVX512_done:
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

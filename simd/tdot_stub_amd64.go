@@ -144,6 +144,21 @@ func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
 //go:noescape
 func expScaledAVX512(dst *float32, x *float32, n int, m float32, scale float32)
 
+// sumSquaresAVX512 adds x[i]² to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func sumSquaresAVX512(x *float32, n int, s *[8]float64)
+
+// scaleAVX512 sets dst[i] = x[i]·inv for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func scaleAVX512(dst *float32, x *float32, n int, inv float32)
+
+// scaleWeightAVX512 sets dst[i] = x[i]·inv·w[i] for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func scaleWeightAVX512(dst *float32, x *float32, w *float32, n int, inv float32)
+
 // readStream512 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape

@@ -94,6 +94,7 @@ func main() {
 	f32x4Z()
 	quantKernels()
 	expKernel()
+	normKernels()
 	readStream()
 	Generate()
 }
@@ -1385,6 +1386,76 @@ func f32x4Z() {
 		})
 	VZEROUPPER()
 	RET()
+}
+
+// ---------------------------------------------------------------------------
+// RMSNorm's loops (float.go), on 16 floats at a time, equal to the Go code
+// bit for bit: the squares are summed in float64 in eight lanes (element i
+// into lane i mod 8, in order; a float32 squared is exact in float64), and
+// the scaling is two float32 multiplies, (x·inv)·w.
+
+func normKernels() {
+	TEXT("sumSquaresAVX512", NOSPLIT, "func(x *float32, n int, s *[8]float64)")
+	Pragma("noescape")
+	Doc("sumSquaresAVX512 adds x[i]² to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).")
+	Load(Param("x"), RSI)
+	Load(Param("n"), RCX)
+	Load(Param("s"), RDI)
+	VMOVUPD(Mem{Base: RDI}, Z0)
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("ssq_done"))
+	Label("ssq_loop")
+	VCVTPS2PD(Mem{Base: RSI}, Z1)
+	VCVTPS2PD(Mem{Base: RSI, Disp: 32}, Z2)
+	VMULPD(Z1, Z1, Z1)
+	VMULPD(Z2, Z2, Z2)
+	VADDPD(Z1, Z0, Z0)
+	VADDPD(Z2, Z0, Z0)
+	ADDQ(U8(64), RSI)
+	SUBQ(U8(16), RCX)
+	JNZ(LabelRef("ssq_loop"))
+	Label("ssq_done")
+	VMOVUPD(Z0, Mem{Base: RDI})
+	VZEROUPPER()
+	RET()
+
+	for _, weighted := range []bool{false, true} {
+		name, sig := "scaleAVX512", "func(dst *float32, x *float32, n int, inv float32)"
+		if weighted {
+			name, sig = "scaleWeightAVX512", "func(dst *float32, x *float32, w *float32, n int, inv float32)"
+		}
+		TEXT(name, NOSPLIT, sig)
+		Pragma("noescape")
+		if weighted {
+			Doc(name + " sets dst[i] = x[i]·inv·w[i] for i < n, n a multiple of 16 (AVX-512F).")
+		} else {
+			Doc(name + " sets dst[i] = x[i]·inv for i < n, n a multiple of 16 (AVX-512F).")
+		}
+		Load(Param("dst"), RDI)
+		Load(Param("x"), RSI)
+		if weighted {
+			Load(Param("w"), RDX)
+		}
+		Load(Param("n"), RCX)
+		Load(Param("inv"), X0)
+		VBROADCASTSS(X0, Z0)
+		TESTQ(RCX, RCX)
+		JZ(LabelRef(name + "_done"))
+		Label(name + "_loop")
+		VMULPS(Mem{Base: RSI}, Z0, Z1)
+		if weighted {
+			VMULPS(Mem{Base: RDX}, Z1, Z1)
+			ADDQ(U8(64), RDX)
+		}
+		VMOVUPS(Z1, Mem{Base: RDI})
+		ADDQ(U8(64), RSI)
+		ADDQ(U8(64), RDI)
+		SUBQ(U8(16), RCX)
+		JNZ(LabelRef(name + "_loop"))
+		Label(name + "_done")
+		VZEROUPPER()
+		RET()
+	}
 }
 
 // ---------------------------------------------------------------------------
