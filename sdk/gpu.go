@@ -79,17 +79,19 @@ type gpuLayer struct {
 
 // gpuModel is a BitNet graph placed on a GPU.
 type gpuModel struct {
-	b       *jetson.Backend
-	ownsB   bool
-	maps    []*jetson.MappedFile
-	weights []*jetson.Weights
-	consts  jetson.Buffer // norm weights and scales
-	layers  []gpuLayer
-	norm    cuda.DevicePtr
-	head    gpuLinear
-	ldq     int // bytes per token of quantized activations
-	maxOut  int
-	maxW    int
+	b     *jetson.Backend
+	ownsB bool
+	// override is where the weights go (WithGPUWeights, else the backend's).
+	override jetson.Override
+	maps     []*jetson.MappedFile
+	weights  []*jetson.Weights
+	consts   jetson.Buffer // norm weights and scales
+	layers   []gpuLayer
+	norm     cuda.DevicePtr
+	head     gpuLinear
+	ldq      int // bytes per token of quantized activations
+	maxOut   int
+	maxW     int
 
 	// WithGPUSplit: the model's CPU pool and kernels, the GPU's share in
 	// use, whether any matrix is split, and the calibration behind an
@@ -105,11 +107,27 @@ type gpuModel struct {
 	sessions map[*gpuSession]struct{}
 }
 
-// withGPUBackend runs the model on b instead of opening the driver; the
-// caller keeps b and closes it after the model (tests use it with the fake
-// driver of jetson/jetsontest).
-func withGPUBackend(b *jetson.Backend) Option {
-	return func(c *openConfig) error { c.backend, c.gpu = BackendCUDA, b; return nil }
+// WithCUDABackend runs the model on b, a CUDA backend the caller opened
+// (jetson.Open) and keeps: the caller closes it after the model. For
+// programs that already hold the GPU (the device check), and for tests with
+// the fake driver of jetson/jetsontest; WithBackend("cuda") opens a backend
+// of its own.
+func WithCUDABackend(b *jetson.Backend) Option {
+	return func(c *openConfig) error {
+		if b == nil {
+			return errors.New("WithCUDABackend: nil backend")
+		}
+		c.backend, c.gpu = BackendCUDA, b
+		return nil
+	}
+}
+
+// WithGPUWeights overrides, for this model, where the CUDA backend puts the
+// weights (jetson.ForceInPlace, jetson.ForceDeviceCopy, ...; jetson.Auto
+// decides from the device's attributes). By default the backend's own
+// setting counts (BAREWIRE_GPU_WEIGHTS, see docs/JETSON.md).
+func WithGPUWeights(o jetson.Override) Option {
+	return func(c *openConfig) error { c.gpuWeights, c.gpuWeightsSet = o, true; return nil }
 }
 
 // gpuUnavailable is the one-line error of a model that cannot run on the
@@ -132,7 +150,10 @@ func (m *Model) openGPU(cfg *openConfig) error {
 		}
 		owns = true
 	}
-	gm := &gpuModel{b: b, ownsB: owns, sessions: map[*gpuSession]struct{}{}, pool: m.pool, impl: m.impl}
+	gm := &gpuModel{b: b, ownsB: owns, sessions: map[*gpuSession]struct{}{}, pool: m.pool, impl: m.impl, override: b.Override()}
+	if cfg.gpuWeightsSet {
+		gm.override = cfg.gpuWeights
+	}
 	if err := gm.load(m); err != nil {
 		return errors.Join(err, gm.close())
 	}
@@ -243,7 +264,7 @@ func (gm *gpuModel) load(m *Model) error {
 		if err != nil {
 			return fmt.Errorf("backend cuda: %w", err)
 		}
-		w, err := gm.b.PlaceWeights(mf)
+		w, err := gm.b.PlaceWeightsWith(mf, gm.override)
 		if err != nil {
 			return errors.Join(fmt.Errorf("backend cuda: %s: %w", f.Path, err), mf.Close())
 		}

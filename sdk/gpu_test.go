@@ -78,7 +78,7 @@ func openGPU(t *testing.T, path string, dev cudafake.Device, k jetsontest.Kernel
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	m, err := Open(path, append(opts, withGPUBackend(b))...)
+	m, err := Open(path, append(opts, WithCUDABackend(b))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,14 +274,21 @@ func TestGPUPlacements(t *testing.T) {
 		{"discrete", cudafake.Discrete(), jetson.Auto, "device-copy on Fake H100"},
 		{"discrete-inplace", cudafake.Discrete(), jetson.ForceInPlace, "registered on Fake H100"},
 		{"orin-copy", cudafake.Orin(), jetson.ForceDeviceCopy, "device-copy on Fake Orin"},
+		// The same two, chosen per model (WithGPUWeights) on a backend left at Auto.
+		{"discrete-inplace-option", cudafake.Discrete(), jetson.ForceInPlace, "registered on Fake H100"},
+		{"orin-copy-option", cudafake.Orin(), jetson.ForceDeviceCopy, "device-copy on Fake Orin"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b, f, err := jetsontest.Open(c.dev, jetsontest.Reference, c.o)
+			bo, opts := c.o, []Option(nil)
+			if strings.HasSuffix(c.name, "-option") {
+				bo, opts = jetson.Auto, []Option{WithGPUWeights(c.o)}
+			}
+			b, f, err := jetsontest.Open(c.dev, jetsontest.Reference, bo)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			m, err := Open(path, withGPUBackend(b))
+			m, err := Open(path, append(opts, WithCUDABackend(b))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -390,7 +397,7 @@ func TestGPUUnavailable(t *testing.T) {
 	}
 	defer b.Close()
 	mm := writeRefMMFree(t, mustMMFree(t))
-	if _, err := Open(mm, withGPUBackend(b)); !errors.Is(err, ErrBackendUnavailable) || !strings.Contains(err.Error(), "hgrn-bit architecture runs only on the CPU") {
+	if _, err := Open(mm, WithCUDABackend(b)); !errors.Is(err, ErrBackendUnavailable) || !strings.Contains(err.Error(), "hgrn-bit architecture runs only on the CPU") {
 		t.Errorf("MatMul-free model on the GPU: %v", err)
 	}
 	c, _ := reference.SmallBitNetConfig("2B4T")
@@ -401,7 +408,7 @@ func TestGPUUnavailable(t *testing.T) {
 	packT16 = true
 	t16 := writeRefBitNet(t, ref, true)
 	packT16 = false
-	if _, err := Open(t16, withGPUBackend(b)); !errors.Is(err, ErrBackendUnavailable) || !strings.Contains(err.Error(), "t1.6") {
+	if _, err := Open(t16, WithCUDABackend(b)); !errors.Is(err, ErrBackendUnavailable) || !strings.Contains(err.Error(), "t1.6") {
 		t.Errorf("t1.6 model on the GPU: %v", err)
 	}
 	if _, err := Open(gpuModels(t)[0].path, WithBackend(BackendCUDA)); err != nil {
@@ -547,7 +554,7 @@ func TestGPUSplitOption(t *testing.T) {
 	}
 	defer b.Close()
 	for _, f := range []float64{-0.5, 1.5, -2, math.NaN(), math.Inf(1)} {
-		if m, err := Open(path, WithGPUSplit(f), withGPUBackend(b)); err == nil || !strings.Contains(err.Error(), "gpu split") {
+		if m, err := Open(path, WithGPUSplit(f), WithCUDABackend(b)); err == nil || !strings.Contains(err.Error(), "gpu split") {
 			t.Errorf("WithGPUSplit(%v): %v", f, err)
 			if m != nil {
 				m.Close()
@@ -556,7 +563,7 @@ func TestGPUSplitOption(t *testing.T) {
 	}
 	// 0 and 1 keep every row on the GPU.
 	for _, f := range []float64{0, 1} {
-		m, err := Open(path, WithGPUSplit(f), withGPUBackend(b))
+		m, err := Open(path, WithGPUSplit(f), WithCUDABackend(b))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,9 @@ type openConfig struct {
 	gpu *jetson.Backend
 	// gpuSplit is WithGPUSplit's fraction (0: no split).
 	gpuSplit float64
+	// gpuWeights is WithGPUWeights' placement, when gpuWeightsSet.
+	gpuWeights    jetson.Override
+	gpuWeightsSet bool
 }
 
 // WithThreads sets the number of threads the model's worker pool splits

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,6 +32,7 @@ import (
 	"github.com/speakez/barewire/jetson"
 	"github.com/speakez/barewire/jetson/cuda"
 	"github.com/speakez/barewire/jetson/telemetry"
+	"github.com/speakez/barewire/sdk"
 	"github.com/speakez/barewire/simd"
 )
 
@@ -50,6 +52,8 @@ type config struct {
 	rows, k, iters, ntok int
 	timeout              time.Duration
 	jsonPath, dir        string
+	model                string
+	decode               int
 }
 
 // Check is one line of the report.
@@ -73,12 +77,26 @@ type Bandwidth struct {
 	PlaceError string  `json:"place_error,omitempty"`
 }
 
+// ModelRun is one row of the model table: a synthetic BitNet model through
+// the SDK on this GPU with one weight placement.
+type ModelRun struct {
+	Override   string  `json:"override"`
+	Model      string  `json:"model"`
+	Policy     string  `json:"policy"`
+	PrefillTPS float64 `json:"prefill_tokens_per_s"`
+	DecodeTPS  float64 `json:"decode_tokens_per_s"`
+	MaxRelDiff float64 `json:"max_rel_diff_vs_cpu"`
+	SameTokens bool    `json:"same_greedy_tokens"`
+	Error      string  `json:"error,omitempty"`
+}
+
 // Report is the JSON summary.
 type Report struct {
 	Device       jetson.Capabilities `json:"device"`
 	Driver       string              `json:"driver"`
 	Checks       []Check             `json:"checks"`
 	Bandwidth    []Bandwidth         `json:"bandwidth"`
+	Models       []ModelRun          `json:"models"`
 	SplitGPUFrac float64             `json:"split_gpu_fraction"`
 	Telemetry    *telemetry.Snapshot `json:"telemetry,omitempty"`
 	Seconds      float64             `json:"seconds"`
@@ -106,7 +124,13 @@ func run(args []string, stdout, stderr io.Writer, open func() (cuda.Driver, erro
 	fs.DurationVar(&cfg.timeout, "timeout", 4*time.Minute, "give up after this long")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write a JSON report to this file")
 	fs.StringVar(&cfg.dir, "dir", os.TempDir(), "directory for the temporary model file")
+	fs.StringVar(&cfg.model, "model", sdk.SyntheticBitNetLarge, "synthetic model of the tokens/s runs ("+strings.Join(sdk.SyntheticNames(), ", ")+"; a BitNet one)")
+	fs.IntVar(&cfg.decode, "decode", 32, "tokens decoded per placement in the model runs")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if !slices.Contains(sdk.SyntheticNames(), cfg.model) || cfg.decode <= 0 {
+		fmt.Fprintf(stderr, "devicecheck: -model must be one of %v and -decode positive (got %q, %d)\n", sdk.SyntheticNames(), cfg.model, cfg.decode)
 		return exitUsage
 	}
 	if cfg.rows <= 0 || cfg.k <= 0 || cfg.k%128 != 0 || cfg.iters <= 0 || cfg.ntok <= 0 {
@@ -159,6 +183,7 @@ func (c *checker) all(start time.Time) int {
 		{"float ops", c.checkFloat},
 		{"layer ops", c.checkLayer},
 		{"memory policies", c.checkPolicies},
+		{"models", c.checkModels},
 	}
 	for _, s := range steps {
 		if time.Now().After(c.deadline) {
@@ -881,6 +906,117 @@ func (c *checker) printTable() {
 		}
 	}
 	fmt.Fprintln(c.out)
+	if len(c.rep.Models) == 0 {
+		return
+	}
+	tw = tabwriter.NewWriter(c.out, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "override\tmodel\tprefill tokens/s\tdecode tokens/s\tvs CPU\tplacement")
+	for _, r := range c.rep.Models {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\tFAILED: %s\t\n", r.Override, r.Model, firstLine(r.Error))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1e, tokens %v\t%s\n", r.Override, r.Model, r.PrefillTPS, r.DecodeTPS, r.MaxRelDiff, r.SameTokens, firstLine(r.Policy))
+	}
+	tw.Flush()
+	fmt.Fprintln(c.out)
+}
+
+// modelPrompt is the prompt of the model runs.
+const modelPrompt = 16
+
+// checkModels runs a synthetic BitNet model through the SDK on this GPU
+// (sdk.WithCUDABackend) under each weight placement: its logits after the
+// prompt against the CPU's (within 1e-3 of their largest magnitude: the
+// integer parts are exact, the float parts are summed in other orders),
+// the greedy tokens of the decode against the CPU's, and prefill and
+// decode tokens/s.
+func (c *checker) checkModels() error {
+	path := filepath.Join(c.cfg.dir, fmt.Sprintf("devicecheck-%d-%s.bwm", os.Getpid(), c.cfg.model))
+	if err := sdk.WriteSynthetic(path, c.cfg.model, sdk.SyntheticOptions{}); err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	prompt := make([]int, modelPrompt)
+	for i := range prompt {
+		prompt[i] = 1 + i*7%200
+	}
+	ctx := context.Background()
+	// greedy runs prompt, then decode tokens, on m: the logits after the
+	// prompt, the tokens, and the two times.
+	greedy := func(m *sdk.Model) (first []float32, toks []int, pre, dec time.Duration, err error) {
+		s, err := m.NewSession(sdk.WithContextLength(modelPrompt + c.cfg.decode + 1))
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		t0 := time.Now()
+		l, err := s.Forward(ctx, prompt)
+		if err != nil {
+			return nil, nil, 0, 0, err
+		}
+		pre = time.Since(t0)
+		first = slices.Clone(l)
+		tok := argmax(l)
+		t0 = time.Now()
+		for range c.cfg.decode {
+			toks = append(toks, tok)
+			if l, err = s.Forward(ctx, []int{tok}); err != nil {
+				return nil, nil, 0, 0, err
+			}
+			tok = argmax(l)
+		}
+		return first, toks, pre, time.Since(t0), nil
+	}
+	cpu, err := sdk.Open(path, sdk.WithBackend(sdk.BackendCPU))
+	if err != nil {
+		return err
+	}
+	want, wantToks, _, _, err := greedy(cpu)
+	cpu.Close()
+	if err != nil {
+		return err
+	}
+	for _, o := range []jetson.Override{jetson.Auto, jetson.ForceDeviceCopy, jetson.ForceInPlace} {
+		name := fmt.Sprintf("model %s %s", c.cfg.model, o)
+		if time.Now().After(c.deadline) {
+			c.add(name, false, "not run: over the time limit")
+			continue
+		}
+		row := ModelRun{Override: o.String(), Model: c.cfg.model}
+		m, err := sdk.Open(path, sdk.WithCUDABackend(c.b), sdk.WithGPUWeights(o))
+		if err == nil {
+			row.Policy = m.GPUPolicy()
+			var got []float32
+			var toks []int
+			var pre, dec time.Duration
+			got, toks, pre, dec, err = greedy(m)
+			m.Close()
+			if err == nil {
+				row.PrefillTPS = float64(modelPrompt) / pre.Seconds()
+				row.DecodeTPS = float64(c.cfg.decode) / dec.Seconds()
+				row.MaxRelDiff = maxRelErr(got, want)
+				row.SameTokens = slices.Equal(toks, wantToks)
+			}
+		}
+		if err != nil {
+			row.Error = err.Error()
+			c.add(name, false, firstLine(row.Error))
+		} else {
+			c.add(name, row.MaxRelDiff <= 1e-3 && row.SameTokens, fmt.Sprintf("logits within %.2g of the CPU's, same greedy tokens: %v", row.MaxRelDiff, row.SameTokens))
+		}
+		c.rep.Models = append(c.rep.Models, row)
+	}
+	return nil
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
 }
 
 func firstLine(s string) string {

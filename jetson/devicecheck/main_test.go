@@ -16,7 +16,7 @@ import (
 	"github.com/speakez/barewire/jetson/kernels"
 )
 
-var small = []string{"-rows", "64", "-k", "256", "-iters", "2", "-ntok", "3"}
+var small = []string{"-rows", "64", "-k", "256", "-iters", "2", "-ntok", "3", "-model", "bitnet-tiny", "-decode", "4"}
 
 func TestNoGPU(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -81,7 +81,8 @@ func TestFakeDevicePasses(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{"Fake H100 PCIe", "TMatVec 6912x2560", "Quantize (bit-exact vs simd)", "Softmax",
 		"policy auto decode (device-copy)", "policy inplace decode (registered)", "TensorParallel", "GB/s", "devicecheck: PASS",
-		"Dequantize + residual", "f16 head (FMatVec)", "attention (GQA, 303 positions)", "GLU SiLU"} {
+		"Dequantize + residual", "f16 head (FMatVec)", "attention (GQA, 303 positions)", "GLU SiLU",
+		"model bitnet-tiny auto", "model bitnet-tiny inplace", "decode tokens/s"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -96,6 +97,14 @@ func TestFakeDevicePasses(t *testing.T) {
 	}
 	if !rep.Passed || len(rep.Bandwidth) != 6 || rep.Bandwidth[4].Placement != "registered" || rep.Bandwidth[0].GBps <= 0 {
 		t.Errorf("report: passed=%v bandwidth=%+v", rep.Passed, rep.Bandwidth)
+	}
+	if len(rep.Models) != 3 || !strings.HasPrefix(rep.Models[2].Policy, "registered") || !strings.HasPrefix(rep.Models[1].Policy, "device-copy") {
+		t.Errorf("model runs: %+v", rep.Models)
+	}
+	for _, r := range rep.Models {
+		if r.Error != "" || r.DecodeTPS <= 0 || r.PrefillTPS <= 0 || !r.SameTokens || r.MaxRelDiff > 1e-3 {
+			t.Errorf("model run %+v", r)
+		}
 	}
 }
 
