@@ -100,9 +100,14 @@ func TestServeUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve"}, {"serve", "--model", "a", "--models", "b"}, {"serve", "--model", "a", "extra"},
 		{"serve", "--model", "a", "--trust", "root.json"},
+		{"serve", "--model", "a", "--gpu-telemetry", "maybe"},
 	} {
+		errb.Reset()
 		if code := run(args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+		if args[len(args)-1] == "maybe" && !strings.Contains(errb.String(), `--gpu-telemetry "maybe" (want auto or off)`) {
+			t.Errorf("--gpu-telemetry maybe: %s", errb.String())
 		}
 	}
 	if code := run([]string{"serve", "--model", filepath.Join(t.TempDir(), "missing.bwm"), "--listen", "127.0.0.1:0"}, &out, &errb); code != 1 {
