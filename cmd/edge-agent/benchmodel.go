@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -21,6 +23,7 @@ func init() { benchModel = runBenchModel }
 const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
                           [--backend auto|cpu|cuda] [--tokens N] [--prefill N] [--head i8|f32|f16|bf16]
                           [--gpu-split 0|auto|FRACTION] [--cache-dir DIR] [--bw-mib N]
+                          [--cpuprofile FILE]
 
 Measures a language model end to end: prefill of --prefill tokens (default
 256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
@@ -126,6 +129,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	bwMiB := fs.Int("bw-mib", 0, "buffer of the read-bandwidth measurement in MiB (0: 4× the last-level cache, 256 to 1024, as bench kernels)")
 	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
 	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the decode loop to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -204,15 +208,32 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		bwBuf[i] = byte(i)
 	}
 	bw := simd.MeasureReadBandwidthOf(bwBuf, th)
+	var prof *os.File
+	if *cpuProfile != "" {
+		if prof, err = os.Create(*cpuProfile); err != nil {
+			return err
+		}
+		defer prof.Close()
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
 	t0 = time.Now()
 	for i := 0; i < *decodeN; i++ {
 		l, err := s.Forward(ctx, tok)
 		if err != nil {
+			pprof.StopCPUProfile()
 			return err
 		}
 		tok[0] = argmax(l)
 	}
 	decode := time.Since(t0).Seconds()
+	if prof != nil {
+		pprof.StopCPUProfile()
+		if err := prof.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
 	var gpu *gpuReading
 	if tm != nil {
 		if snap, err := tm.Snapshot(); err == nil {

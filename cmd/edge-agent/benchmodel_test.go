@@ -186,3 +186,28 @@ func TestBenchModelTelemetry(t *testing.T) {
 		t.Fatalf("text output lacks %q:\n%s", want, out)
 	}
 }
+
+// --cpuprofile writes a profile of the decode loop that go tool pprof reads
+// (a gzipped protocol buffer: it starts with the gzip magic).
+func TestBenchModelCPUProfile(t *testing.T) {
+	withTelemetry(t, noTelemetry)
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "decode.prof")
+	code, _, errs := runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--tokens", "8", "--prefill", "4",
+		"--bw-mib", "4", "--threads", "1", "--cpuprofile", prof)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile of %d bytes does not start with the gzip magic", len(b))
+	}
+	code, _, errs = runCmd(t, "bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--tokens", "2", "--prefill", "4",
+		"--bw-mib", "4", "--threads", "1", "--cpuprofile", filepath.Join(dir, "missing", "x.prof"))
+	if code == 0 || !strings.Contains(errs, "x.prof") {
+		t.Fatalf("unwritable profile: exit %d: %s", code, errs)
+	}
+}
