@@ -84,11 +84,12 @@ func sumSquares(x []float32) (s [8]float64) {
 	return s
 }
 
-// normVec says whether RMSNorm's vector loops (sumSquaresVec, scaleVec and
-// scaleWeightVec in the architecture's file, n a multiple of 16) run on
-// this CPU; the architecture file's init sets it. They are called directly,
-// not through function values, so that their pointer arguments stay on the
-// stack.
+// normVec says whether the vector loops of RMSNorm and SoftmaxScaled
+// (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec and
+// scaleWeightVec in the architecture's file, n a multiple of 16; each gives
+// the Go loop's bits) run on this CPU; the architecture file's init sets
+// it. They are called directly, not through function values, so that
+// their pointer arguments stay on the stack.
 var normVec bool
 
 // RoPETable fills cos and sin (each dim/2 long) for position pos with base
@@ -126,42 +127,65 @@ func Softmax(x []float32) { SoftmaxScaled(x, 1) }
 // SoftmaxScaled replaces x with softmax(scale·x) (attention scores with
 // their 1/sqrt(head_dim), in one pass): exp(scale·(x - max x)) normalized,
 // with scale > 0. The exponentials are those of Exp32 (within 2 ulp of
-// exp) and the sum is accumulated in float64, so the result is the same
-// on every CPU.
+// exp) and the sum is accumulated in float64 in eight lanes (as RMSNorm's),
+// so for x without NaN the result is the same on every CPU, with or
+// without the vector loops.
 func SoftmaxScaled(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
+	main := 0
+	if normVec {
+		main = len(x) &^ 15
+	}
 	m := x[0]
-	for _, v := range x[1:] {
+	if main > 0 {
+		m = maxVec(&x[0], main)
+	}
+	for _, v := range x[main:] {
 		if v > m {
 			m = v
 		}
 	}
-	main := 0
-	if expVec != nil {
-		main = len(x) &^ 15
-		if main > 0 {
-			expVec(&x[0], &x[0], main, m, scale)
-		}
+	if main > 0 {
+		expScaledVec(&x[0], &x[0], main, m, scale)
 	}
 	for i := main; i < len(x); i++ {
 		x[i] = Exp32(float32(x[i]-m) * scale)
 	}
-	var s float64
-	for _, e := range x {
-		s += float64(e)
-	}
+	l := sumLanes(x)
+	s := ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
 	inv := float32(1 / s)
-	for i := range x {
+	if main > 0 {
+		scaleVec(&x[0], &x[0], main, inv)
+	}
+	for i := main; i < len(x); i++ {
 		x[i] *= inv
 	}
 }
 
-// expVec, where the CPU has one (set by the architecture file's init),
-// sets dst[i] = Exp32(float32(x[i]-m)·scale) for i < n, n a multiple of
-// 16, with the same bits as the Go code.
-var expVec func(dst, x *float32, n int, m, scale float32)
+// sumLanes returns s[l] = Σ x[i] over i ≡ l (mod 8), each sum taken in
+// order of i in float64 (as sumSquares, without the squares).
+func sumLanes(x []float32) (s [8]float64) {
+	main := 0
+	if normVec {
+		main = len(x) &^ 15
+		if main > 0 {
+			sumLanesVec(&x[0], main, &s)
+		}
+	}
+	i := main
+	for ; i+8 <= len(x); i += 8 {
+		v := x[i : i+8 : i+8]
+		for l, f := range v {
+			s[l] += float64(f)
+		}
+	}
+	for ; i < len(x); i++ {
+		s[i&7] += float64(x[i])
+	}
+	return s
+}
 
 // Exp32 returns e^x for x ≤ 0 (the arguments of a softmax), within 2 ulp of
 // the exact value; x below -87.3 (where e^x leaves the normal float32

@@ -187,7 +187,7 @@ func TestDequantize(t *testing.T) {
 // bit, over the softmax's whole domain (every exponent from the underflow
 // to 0, the switches of n, the edge at -87.3) and NaN, -Inf and -0.
 func TestExpVec(t *testing.T) {
-	if expVec == nil {
+	if !normVec {
 		t.Skip("no vector exp on this CPU")
 	}
 	var in []float32
@@ -209,7 +209,7 @@ func TestExpVec(t *testing.T) {
 			x[i] = v/ms.scale + ms.m // (x-m)·scale lands near v
 		}
 		got := make([]float32, len(x))
-		expVec(&got[0], &x[0], len(x), ms.m, ms.scale)
+		expScaledVec(&got[0], &x[0], len(x), ms.m, ms.scale)
 		for i, v := range x {
 			want := Exp32(float32(v-ms.m) * ms.scale)
 			if math.Float32bits(got[i]) != math.Float32bits(want) {
@@ -262,6 +262,49 @@ func TestRMSNormVector(t *testing.T) {
 			for i := range scalar {
 				if math.Float32bits(vec[i]) != math.Float32bits(scalar[i]) || math.Float32bits(inPlace[i]) != math.Float32bits(scalar[i]) {
 					t.Fatalf("n=%d weighted=%v: element %d = %g (in place %g), Go loops give %g", n, weight != nil, i, vec[i], inPlace[i], scalar[i])
+				}
+			}
+		}
+	}
+}
+
+// TestSoftmaxVector checks that SoftmaxScaled gives the bits of its Go
+// loops with the vector loops (maximum, exponentials, lane sums, scaling):
+// every length to 100 and a few attention spans, scores of mixed
+// magnitude, repeated maxima and zeros of both signs.
+func TestSoftmaxVector(t *testing.T) {
+	if !normVec {
+		t.Skip("no vector loops on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	lengths := []int{257, 300, 1024}
+	for n := 1; n <= 100; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * math.Ldexp(1, rng.IntN(12)-4))
+		}
+		if n > 3 {
+			x[1], x[2], x[3] = x[0], 0, float32(math.Copysign(0, -1))
+		}
+		for _, scale := range []float32{1, 0.088388346, 7} {
+			vec, scalar := slices.Clone(x), slices.Clone(x)
+			SoftmaxScaled(vec, scale)
+			lv := sumLanes(x)
+			normVec = false
+			SoftmaxScaled(scalar, scale)
+			lg := sumLanes(x)
+			normVec = true
+			for i := range vec {
+				if math.Float32bits(vec[i]) != math.Float32bits(scalar[i]) {
+					t.Fatalf("n=%d scale=%g: element %d = %g, Go loops give %g", n, scale, i, vec[i], scalar[i])
+				}
+			}
+			for l := range lv {
+				if math.Float64bits(lv[l]) != math.Float64bits(lg[l]) {
+					t.Fatalf("n=%d: lane %d sums to %g, Go loops give %g", n, l, lv[l], lg[l])
 				}
 			}
 		}

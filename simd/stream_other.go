@@ -8,3 +8,6 @@ var readStreams = []func([]byte){readStreamGo}
 func sumSquaresVec(x *float32, n int, s *[8]float64)        { panic("simd: no vector loops") }
 func scaleVec(dst, x *float32, n int, inv float32)          { panic("simd: no vector loops") }
 func scaleWeightVec(dst, x, w *float32, n int, inv float32) { panic("simd: no vector loops") }
+func sumLanesVec(x *float32, n int, s *[8]float64)          { panic("simd: no vector loops") }
+func maxVec(x *float32, n int) float32                      { panic("simd: no vector loops") }
+func expScaledVec(dst, x *float32, n int, m, scale float32) { panic("simd: no vector loops") }

@@ -52,7 +52,6 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F) {
 		quantVecAll = append(quantVecAll, &quantAVX512)
 		quantVec.Store(&quantAVX512)
-		expVec = expScaledAVX512
 		normVec = true
 	}
 	register(Impl{
@@ -345,3 +344,6 @@ var readStreams = func() []func([]byte) {
 func sumSquaresVec(x *float32, n int, s *[8]float64)        { sumSquaresAVX512(x, n, s) }
 func scaleVec(dst, x *float32, n int, inv float32)          { scaleAVX512(dst, x, n, inv) }
 func scaleWeightVec(dst, x, w *float32, n int, inv float32) { scaleWeightAVX512(dst, x, w, n, inv) }
+func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesAVX512(x, n, s) }
+func maxVec(x *float32, n int) float32                      { return maxAVX512(x, n) }
+func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledAVX512(dst, x, n, m, scale) }

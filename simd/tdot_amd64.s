@@ -6122,6 +6122,59 @@ ssq_done:
 	VZEROUPPER
 	RET
 
+// func sumLanesAVX512(x *float32, n int, s *[8]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumLanesAVX512(SB), NOSPLIT, $0-24
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	MOVQ    s+16(FP), DI
+	VMOVUPD (DI), Z0
+	TESTQ   CX, CX
+	JZ      suml_done
+
+suml_loop:
+	VCVTPS2PD (SI), Z1
+	VCVTPS2PD 32(SI), Z2
+	VADDPD    Z1, Z0, Z0
+	VADDPD    Z2, Z0, Z0
+	ADDQ      $0x40, SI
+	SUBQ      $0x10, CX
+	JNZ       suml_loop
+
+suml_done:
+	VMOVUPD Z0, (DI)
+	VZEROUPPER
+	RET
+
+// func maxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F, SSE
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	VMOVUPS (SI), Z0
+	ADDQ    $0x40, SI
+	SUBQ    $0x10, CX
+	JZ      max_reduce
+
+max_loop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $0x40, SI
+	SUBQ   $0x10, CX
+	JNZ    max_loop
+
+max_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMAXSS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
 // func scaleAVX512(dst *float32, x *float32, n int, inv float32)
 // Requires: AVX, AVX512F, SSE
 TEXT ·scaleAVX512(SB), NOSPLIT, $0-28

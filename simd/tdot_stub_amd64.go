@@ -149,6 +149,16 @@ func expScaledAVX512(dst *float32, x *float32, n int, m float32, scale float32)
 //go:noescape
 func sumSquaresAVX512(x *float32, n int, s *[8]float64)
 
+// sumLanesAVX512 adds x[i] to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func sumLanesAVX512(x *float32, n int, s *[8]float64)
+
+// maxAVX512 returns the largest of x[i], i < n, n a positive multiple of 16, x without NaN (AVX-512F).
+//
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
 // scaleAVX512 sets dst[i] = x[i]·inv for i < n, n a multiple of 16 (AVX-512F).
 //
 //go:noescape
