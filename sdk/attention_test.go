@@ -24,7 +24,7 @@ type attnCase struct {
 func newAttnCase(seed uint64, heads, kvHeads, headDim, ctxLen, pos0, n int) *attnCase {
 	r := rand.New(rand.NewPCG(seed, 1))
 	c := &attnCase{a: &attention{heads: heads, kvHeads: kvHeads, headDim: headDim},
-		kv: newKVCache(ctxLen, kvHeads, headDim), ctxLen: ctxLen, pos0: pos0, n: n}
+		kv: newKVCache(ctxLen, kvHeads, headDim, false), ctxLen: ctxLen, pos0: pos0, n: n}
 	kvd := kvHeads * headDim
 	rnd := func(n int, s float64) []float32 {
 		v := make([]float32, n)

@@ -190,8 +190,14 @@ type attention struct {
 // cache line per row, when its last position is stored. The weighted sum
 // reads positions below the tile's start from vt and the tile's from
 // wherever it is, so it gives the same bits in both places.
+//
+// A session made WithKVCache(KVFloat16) keeps the same layout in k16, vt16
+// and tail16 (binary16 bits) and leaves k, vt and tail nil.
 type kvCache struct {
 	k, vt  []float32
+	k16    []uint16
+	vt16   []uint16
+	tail16 []uint16
 	hd     int // headDim
 	ctxLen int
 	tail   []float32 // [kvHeads·headDim × vTile]: values of the tile being filled
@@ -203,16 +209,37 @@ type kvCache struct {
 // (scoreSpan pads to it), 64 bytes of float32.
 const vTile = simd.FloatLanes
 
-// newKVCache allocates the cache of one attention block.
-func newKVCache(ctxLen, kvHeads, headDim int) *kvCache {
+// newKVCache allocates the cache of one attention block, in binary16 when
+// f16 is set.
+func newKVCache(ctxLen, kvHeads, headDim int, f16 bool) *kvCache {
 	span := scoreSpan(ctxLen)
 	kvd := kvHeads * headDim
-	return &kvCache{k: make([]float32, ctxLen*kvd), vt: make([]float32, kvd*span), tail: make([]float32, kvd*vTile), span: span, hd: headDim, ctxLen: ctxLen}
+	kv := &kvCache{span: span, hd: headDim, ctxLen: ctxLen}
+	if f16 {
+		kv.k16, kv.vt16, kv.tail16 = make([]uint16, ctxLen*kvd), make([]uint16, kvd*span), make([]uint16, kvd*vTile)
+	} else {
+		kv.k, kv.vt, kv.tail = make([]float32, ctxLen*kvd), make([]float32, kvd*span), make([]float32, kvd*vTile)
+	}
+	return kv
+}
+
+// narrowKV narrows a key or value for an f16 cache, saturating at ±65504: an
+// infinity would turn the zero weight of a padding position into NaN.
+func narrowKV(x float32) uint16 {
+	h := simd.F32ToF16(x)
+	if h&0x7fff == 0x7c00 {
+		h -= 1 // ±Inf → ±65504
+	}
+	return h
 }
 
 // store writes position pos's keys and values (kvHeads·headDim each).
 // Positions are stored in order from 0 (a new sequence starts again at 0).
 func (kv *kvCache) store(pos int, k, v []float32) {
+	if kv.k16 != nil {
+		kv.store16(pos, k, v)
+		return
+	}
 	for h, hd := 0, kv.hd; h*hd < len(k); h++ {
 		copy(kv.k[(h*kv.ctxLen+pos)*hd:(h*kv.ctxLen+pos+1)*hd], k[h*hd:(h+1)*hd])
 	}
@@ -226,6 +253,28 @@ func (kv *kvCache) store(pos int, k, v []float32) {
 		base := pos - col
 		for i := range v {
 			copy(kv.vt[i*kv.span+base:i*kv.span+base+vTile], kv.tail[i*vTile:(i+1)*vTile])
+		}
+	}
+}
+
+// store16 is store for an f16 cache.
+func (kv *kvCache) store16(pos int, k, v []float32) {
+	for h, hd := 0, kv.hd; h*hd < len(k); h++ {
+		dst := kv.k16[(h*kv.ctxLen+pos)*hd : (h*kv.ctxLen+pos+1)*hd]
+		for i, x := range k[h*hd : (h+1)*hd] {
+			dst[i] = narrowKV(x)
+		}
+	}
+	col := pos & (vTile - 1)
+	tail := kv.tail16[col:]
+	for i, x := range v {
+		tail[i*vTile] = narrowKV(x)
+	}
+	kv.stored = pos + 1
+	if col == vTile-1 {
+		base := pos - col
+		for i := range v {
+			copy(kv.vt16[i*kv.span+base:i*kv.span+base+vTile], kv.tail16[i*vTile:(i+1)*vTile])
 		}
 	}
 }
@@ -264,7 +313,7 @@ func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 func (a *attention) preNorm() []float32 { return a.norm }
 func (a *attention) linears() []*linear { return []*linear{a.q, a.k, a.v, a.o} }
 func (a *attention) newState(s *Session) any {
-	return newKVCache(s.ctxLen, a.kvHeads, a.headDim)
+	return newKVCache(s.ctxLen, a.kvHeads, a.headDim, s.kvF16)
 }
 
 // reset keeps the old entries: keys past Pos are never read, and values
@@ -400,7 +449,7 @@ func (j *attnJob) heads(worker, lo, hi int) {
 	for it := lo; it < hi; {
 		h := it % a.heads
 		n := 1
-		if it+attnQueries <= hi && h+attnQueries <= a.heads && h/group == (h+attnQueries-1)/group {
+		if j.kv.k16 == nil && it+attnQueries <= hi && h+attnQueries <= a.heads && h/group == (h+attnQueries-1)/group {
 			n = attnQueries
 		}
 		j.attend(worker, it/a.heads, h, n)
@@ -421,6 +470,10 @@ func (j *attnJob) attend(worker, t, h, n int) {
 	q := j.q[t*qd+h*hd:]
 	// Scores: one row of K per position (causal: 0..pos), the head's rows
 	// contiguous; head i's weights in rows[i·row : i·row+sw].
+	if kv.k16 != nil {
+		j.attend16(rows, q[:hd], kvh, pos, t*qd+h*hd, scale)
+		return
+	}
 	keys := kv.k[kvh*kv.ctxLen*hd:]
 	if n == attnQueries {
 		simd.MatVecF32x4(j.impl, rows, j.row, pos+1, keys, hd, q, hd, hd)
@@ -466,5 +519,32 @@ func (j *attnJob) attend(worker, t, h, n int) {
 		for c, x := range last {
 			o[c] += x
 		}
+	}
+}
+
+// attend16 is attend for one query head q over an f16 cache (kv.k16...):
+// the same steps through the f16 kernels, the head's output at att[out:].
+func (j *attnJob) attend16(rows, q []float32, kvh, pos, out int, scale float32) {
+	kv, hd := j.kv, j.a.headDim
+	sw := scoreSpan(pos + 1)
+	j.impl.MatVecF16(rows[:pos+1], kv.k16[kvh*kv.ctxLen*hd:], hd, q)
+	w := rows[:sw]
+	simd.SoftmaxScaled(w[:pos+1], scale)
+	clear(w[pos+1:])
+	vt := kv.vt16[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
+	base := pos &^ (vTile - 1)
+	src, stride := vt[base:], kv.span
+	if kv.stored < base+vTile {
+		src, stride = kv.tail16[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile
+	}
+	o, last := j.att[out:out+hd], rows[j.span:j.span+hd]
+	j.impl.MatVecF16(last, src, stride, w[base:base+vTile])
+	if base == 0 {
+		copy(o, last)
+		return
+	}
+	j.impl.MatVecF16(o, vt, kv.span, w[:base])
+	for c, x := range last {
+		o[c] += x
 	}
 }

@@ -119,6 +119,7 @@ type Session struct {
 	pos    int
 	ctxLen int
 	chunk  int
+	kvF16  bool // WithKVCache(KVFloat16)
 	broken bool
 
 	sc         *scratch
@@ -156,7 +157,16 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 	if cfg.chunk <= 0 {
 		return nil, fmt.Errorf("prefill chunk %d: %w", cfg.chunk, ErrInput)
 	}
-	s := &Session{m: m, g: g, chunk: cfg.chunk}
+	switch cfg.kv {
+	case "", KVFloat32:
+	case KVFloat16:
+		if m.gpu != nil {
+			return nil, fmt.Errorf("KV cache %q: the CUDA backend keeps its cache in f32: %w", cfg.kv, ErrInput)
+		}
+	default:
+		return nil, fmt.Errorf("KV cache %q: want %q or %q: %w", cfg.kv, KVFloat32, KVFloat16, ErrInput)
+	}
+	s := &Session{m: m, g: g, chunk: cfg.chunk, kvF16: cfg.kv == KVFloat16}
 	if g.hasKV {
 		s.ctxLen = cfg.contextLen
 		if s.ctxLen <= 0 {

@@ -108,6 +108,24 @@ type SessionOption func(*sessionConfig)
 type sessionConfig struct {
 	contextLen int
 	chunk      int
+	kv         string
+}
+
+// KV-cache element types for WithKVCache.
+const (
+	KVFloat32 = "f32" // the default: keys and values as computed
+	KVFloat16 = "f16" // IEEE binary16: half the memory and half the bytes a token reads from the cache
+)
+
+// WithKVCache sets the element type of the session's KV cache (BitNet
+// attention): KVFloat32 (default) or KVFloat16. With f16 the keys and
+// values are rounded to binary16 (to nearest, ties to even, saturated at
+// ±65504) when stored, and the scores and weighted sums read them through
+// the f16 matrix-vector kernels: the session needs half the memory for
+// its cache, and its logits differ from an f32 session's by that rounding.
+// The CUDA backend keeps its cache in f32.
+func WithKVCache(dtype string) SessionOption {
+	return func(c *sessionConfig) { c.kv = dtype }
 }
 
 // WithContextLength sets how many positions a session's KV cache holds

@@ -58,6 +58,40 @@ func f16Special(h uint16) float32 {
 	return f
 }
 
+// F32ToF16 narrows f to IEEE 754 binary16, rounding to nearest with ties to
+// even, as VCVTPS2PH and FCVT do by default: overflow gives ±Inf,
+// values below half the smallest subnormal give ±0, and a NaN stays a
+// quiet NaN with the top of its payload.
+func F32ToF16(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	if b&0x7fffffff > 0x7f800000 { // NaN
+		return sign | 0x7e00 | uint16(b>>13)&0x3ff
+	}
+	exp := int(b>>23&0xff) - 127 + 15
+	man := b & 0x7fffff
+	if exp >= 31 { // too large, or Inf
+		return sign | 0x7c00
+	}
+	if exp <= 0 { // subnormal in binary16, or zero
+		if exp < -10 {
+			return sign
+		}
+		man |= 0x800000
+		shift := uint(14 - exp)
+		r, rem, half := man>>shift, man&(1<<shift-1), uint32(1)<<(shift-1)
+		if rem > half || rem == half && r&1 == 1 {
+			r++
+		}
+		return sign | uint16(r)
+	}
+	r, rem := uint32(exp)<<10|man>>13, man&0x1fff
+	if rem > 0x1000 || rem == 0x1000 && r&1 == 1 {
+		r++ // a carry into the exponent is right, up to Inf
+	}
+	return sign | uint16(r)
+}
+
 // BF16ToF32 widens a bfloat16 value: its bits are the top half of a float32.
 func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 

@@ -545,3 +545,54 @@ func TestMatVecF32x4(t *testing.T) {
 		}
 	}
 }
+
+// TestF32ToF16 checks the narrowing against the widening: every binary16
+// value comes back to itself, every midpoint between neighbours rounds to
+// the even one and the floats just beside it to the nearer one, and
+// overflow, underflow and NaN behave as documented.
+func TestF32ToF16(t *testing.T) {
+	for h := 0; h < 1<<16; h++ {
+		f := F16ToF32(uint16(h))
+		if f != f {
+			if g := F32ToF16(f); g&0x7c00 != 0x7c00 || g&0x3ff == 0 || g&0x8000 != uint16(h)&0x8000 {
+				t.Fatalf("NaN %#04x narrows to %#04x", h, g)
+			}
+			continue
+		}
+		if g := F32ToF16(f); g != uint16(h) {
+			t.Fatalf("%#04x (%g) narrows to %#04x", h, f, g)
+		}
+	}
+	// Neighbours a < b of either sign (b = a+1 in bits, up to the largest
+	// finite), their midpoint and the floats beside it.
+	for h := 0; h < 0x7bff; h++ {
+		for _, sign := range []uint16{0, 0x8000} {
+			a, b := uint16(h)|sign, uint16(h+1)|sign
+			fa, fb := F16ToF32(a), F16ToF32(b)
+			mid := float32((float64(fa) + float64(fb)) / 2)
+			even := a
+			if a&1 == 1 {
+				even = b
+			}
+			if g := F32ToF16(mid); g != even {
+				t.Fatalf("midpoint of %#04x and %#04x (%g) narrows to %#04x, want %#04x", a, b, mid, g, even)
+			}
+			toward := func(x, y float32) float32 { return math.Nextafter32(x, y) }
+			if g := F32ToF16(toward(mid, fa)); g != a {
+				t.Fatalf("just below the midpoint of %#04x and %#04x: %#04x", a, b, g)
+			}
+			if g := F32ToF16(toward(mid, fb)); g != b {
+				t.Fatalf("just above the midpoint of %#04x and %#04x: %#04x", a, b, g)
+			}
+		}
+	}
+	for _, c := range []struct {
+		f    float32
+		want uint16
+	}{{65519.998, 0x7bff}, {65520, 0x7c00}, {1e9, 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
+		{0x1p-25, 0}, {math.Nextafter32(0x1p-25, 1), 1}, {-0x1p-26, 0x8000}, {float32(math.Copysign(0, -1)), 0x8000}} {
+		if g := F32ToF16(c.f); g != c.want {
+			t.Errorf("F32ToF16(%g) = %#04x, want %#04x", c.f, g, c.want)
+		}
+	}
+}

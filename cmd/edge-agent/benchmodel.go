@@ -23,7 +23,7 @@ func init() { benchModel = runBenchModel }
 const benchModelUsage = `usage: edge-agent bench model (--model MODEL | --synthetic NAME) [--threads N] [--json]
                           [--backend auto|cpu|cuda] [--tokens N] [--prefill N] [--head i8|f32|f16|bf16]
                           [--gpu-split 0|auto|FRACTION] [--cache-dir DIR] [--bw-mib N]
-                          [--cpuprofile FILE]
+                          [--kv f32|f16] [--cpuprofile FILE]
 
 Measures a language model end to end: prefill of --prefill tokens (default
 256) and greedy decode of --tokens tokens (default 32) after it. --synthetic
@@ -128,6 +128,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	cacheDir := fs.String("cache-dir", "", "directory of cached synthetic models (default: user cache dir)")
 	bwMiB := fs.Int("bw-mib", 0, "buffer of the read-bandwidth measurement in MiB (0: 4× the last-level cache, 256 to 1024, as bench kernels)")
 	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
+	kvType := fs.String("kv", sdk.KVFloat32, "KV cache element type: f32 or f16")
 	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the decode loop to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -173,7 +174,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		tm = t
 		defer tm.Close()
 	}
-	s, err := m.NewSession(sdk.WithContextLength(*prefillN + *decodeN + 1))
+	s, err := m.NewSession(sdk.WithContextLength(*prefillN+*decodeN+1), sdk.WithKVCache(*kvType))
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,11 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	bwBuf = nil
 	wb := m.WeightBytes()
 	meanPos := int64(*prefillN) + int64(*decodeN)/2
-	perTok := wb + m.KVBytesPerPosition()*meanPos
+	kvPos := m.KVBytesPerPosition()
+	if *kvType == sdk.KVFloat16 {
+		kvPos /= 2
+	}
+	perTok := wb + kvPos*meanPos
 	decTPS, preTPS := float64(*decodeN)/decode, float64(*prefillN)/prefill
 	chunks := (*prefillN + 63) / 64 // the session's prefill chunk: one pass over the weights each
 	res := []modelResult{

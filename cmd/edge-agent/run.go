@@ -22,7 +22,7 @@ func init() {
 
 const runUsage = `usage: edge-agent run --model MODEL [--prompt TEXT] [-n N] [--temperature T] [--top-k K]
                       [--top-p P] [--seed S] [--threads N] [--backend auto|cpu|cuda]
-                      [--gpu-split 0|auto|FRACTION] [--ctx N] [--logits FILE]
+                      [--gpu-split 0|auto|FRACTION] [--ctx N] [--kv f32|f16] [--logits FILE]
 
 Generates up to N tokens after the prompt (BOS is added when the model's
 tokenizer asks for it; an empty prompt starts from BOS) and streams the text.
@@ -33,7 +33,9 @@ model, the prompt and the flags: not on --threads.
 --gpu-split (backend cuda) computes part of each ternary matrix's rows of a
 decoded token on the CPU threads while the GPU computes the rest: FRACTION is
 the GPU's share (0, the default: all on the GPU), auto measures it when the
-model is opened. The output does not depend on it.`
+model is opened. The output does not depend on it.
+--kv f16 keeps the KV cache (attention models) in binary16: half its memory,
+logits that differ from the f32 cache's by that rounding.`
 
 func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	defer noPanic(&err)
@@ -51,6 +53,7 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	backend := fs.String("backend", "auto", "auto, cpu or cuda")
 	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
 	ctxLen := fs.Int("ctx", 0, "context length of the KV cache (0: the model's, at most 2048)")
+	kvType := fs.String("kv", sdk.KVFloat32, "KV cache element type: f32 or f16 (half the memory)")
 	logits := fs.String("logits", "", "write each position's logits to FILE, one JSON array per line")
 	quiet := fs.Bool("quiet", false, "do not print the speed line on stderr")
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +90,7 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		ids = []int{tk.BOS()}
 	}
-	s, err := m.NewSession(sdk.WithContextLength(*ctxLen))
+	s, err := m.NewSession(sdk.WithContextLength(*ctxLen), sdk.WithKVCache(*kvType))
 	if err != nil {
 		return err
 	}

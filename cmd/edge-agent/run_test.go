@@ -162,3 +162,18 @@ func TestParseGPUSplit(t *testing.T) {
 		t.Error("usage does not list --gpu-split")
 	}
 }
+
+// --kv f16 runs a BitNet model with a binary16 KV cache; an unknown type is
+// refused before anything is generated.
+func TestRunKVCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.bwm")
+	if err := sdk.WriteSynthetic(path, sdk.SyntheticBitNetTiny, sdk.SyntheticOptions{Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, "run", "--model", path, "--prompt", "ab", "-n", "4", "--kv", "f16", "--quiet"); code != 0 {
+		t.Fatalf("--kv f16: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCmd(t, "run", "--model", path, "--prompt", "ab", "-n", "4", "--kv", "int4"); code == 0 || !strings.Contains(errs, `KV cache "int4"`) {
+		t.Fatalf("--kv int4: exit %d: %s", code, errs)
+	}
+}
