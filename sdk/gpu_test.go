@@ -573,3 +573,14 @@ func TestGPUSplitOption(t *testing.T) {
 		m.Close()
 	}
 }
+
+// The CUDA backend keeps its KV cache in f32: an f16 session is refused.
+func TestGPUKVCacheF16Refused(t *testing.T) {
+	m, _ := openGPU(t, gpuModels(t)[0].path, cudafake.Discrete(), jetsontest.Reference, jetson.Auto)
+	if _, err := m.NewSession(WithKVCache(KVFloat16)); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "CUDA backend") {
+		t.Fatalf("f16 KV cache on the CUDA backend: %v", err)
+	}
+	if _, err := m.NewSession(WithKVCache(KVFloat32)); err != nil {
+		t.Fatal(err)
+	}
+}
