@@ -79,6 +79,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "worker threads per model (0: one per physical core)")
 	backend := fs.String("backend", "auto", "auto, cpu or cuda")
 	ctxLen := fs.Int("ctx", 0, "context length of each session (0: the model's, at most 2048)")
+	kvType := fs.String("kv", sdk.KVFloat32, "KV cache element type of each session: f32 or f16 (half the memory; CPU backend)")
 	concurrency := fs.Int("concurrency", serve.DefaultConcurrency, "requests run at once (the session pool)")
 	queue := fs.Int("queue", serve.DefaultQueueLimit, "requests that may wait for a worker before 429")
 	maxTokens := fs.Int("max-tokens", serve.DefaultLimits.MaxTokens, "largest max_tokens a request may ask")
@@ -109,7 +110,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg := serve.Config{
-		Engine:      &serve.SDKEngine{Options: []sdk.Option{sdk.WithThreads(*threads), sdk.WithBackend(*backend)}, ContextLength: *ctxLen, Sessions: *concurrency},
+		Engine:      &serve.SDKEngine{Options: []sdk.Option{sdk.WithThreads(*threads), sdk.WithBackend(*backend)}, ContextLength: *ctxLen, KVCache: *kvType, Sessions: *concurrency},
 		ModelName:   *name,
 		Limits:      serve.Limits{MaxTokens: *maxTokens},
 		Concurrency: *concurrency, QueueLimit: *queue, MaxBundleBytes: *maxBundle,
@@ -144,6 +145,12 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *pollURL != "" && (*state == "" || *pollEvery <= 0) {
 		return fmt.Errorf("%w: --poll needs --state and a positive --poll-interval", errUsage)
+	}
+	switch {
+	case *kvType != sdk.KVFloat32 && *kvType != sdk.KVFloat16:
+		return fmt.Errorf("%w: --kv %q (want f32 or f16)", errUsage, *kvType)
+	case *kvType == sdk.KVFloat16 && *backend == sdk.BackendCUDA:
+		return fmt.Errorf("%w: --kv f16 needs the CPU backend (the CUDA backend keeps its cache in f32)", errUsage)
 	}
 	if *gpuTelemetry == "auto" {
 		tm, err := openTelemetry()

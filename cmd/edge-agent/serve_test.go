@@ -101,6 +101,8 @@ func TestServeUsage(t *testing.T) {
 		{"serve"}, {"serve", "--model", "a", "--models", "b"}, {"serve", "--model", "a", "extra"},
 		{"serve", "--model", "a", "--trust", "root.json"},
 		{"serve", "--model", "a", "--gpu-telemetry", "maybe"},
+		{"serve", "--model", "a", "--kv", "int4"},
+		{"serve", "--model", "a", "--kv", "f16", "--backend", "cuda"},
 	} {
 		errb.Reset()
 		if code := run(args, &out, &errb); code != 2 {

@@ -23,6 +23,9 @@ type SDKEngine struct {
 	Options []sdk.Option
 	// ContextLength of each session (0: the model's, at most 2048).
 	ContextLength int
+	// KVCache is each session's KV-cache element type (sdk.WithKVCache):
+	// sdk.KVFloat32 (also "") or sdk.KVFloat16.
+	KVCache string
 	// Sessions is the most idle sessions kept per release for reuse; a
 	// session's KV cache is allocated once. Set it to the server's
 	// Concurrency, which bounds the sessions in use.
@@ -116,7 +119,7 @@ func (e *SDKEngine) session(c *sdkModel) (*sdk.Session, error) {
 	case s := <-c.sessions:
 		return s, nil
 	default:
-		return c.m.NewSession(sdk.WithContextLength(e.ContextLength))
+		return c.m.NewSession(sdk.WithContextLength(e.ContextLength), sdk.WithKVCache(e.KVCache))
 	}
 }
 

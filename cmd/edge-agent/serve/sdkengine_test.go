@@ -147,3 +147,38 @@ func TestSDKGenerate(t *testing.T) {
 		t.Fatalf("classify on a language model: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestSDKGenerateKVF16 serves the same model with binary16 KV caches.
+func TestSDKGenerateKVF16(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.bwm")
+	if err := sdk.WriteSynthetic(path, sdk.SyntheticBitNetTiny, sdk.SyntheticOptions{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}, ContextLength: 64, KVCache: sdk.KVFloat16}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background(), Source{ID: "tiny", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	e := &env{t: t, ts: ts}
+	var texts []string
+	for range 2 {
+		resp, body := e.do("POST", "/v1/completions", `{"prompt":"hello","max_tokens":5,"temperature":0}`)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		var c completion
+		json.Unmarshal(body, &c)
+		if c.Usage == nil || c.Usage.CompletionTokens < 1 {
+			t.Fatalf("completion: %s", body)
+		}
+		texts = append(texts, c.Choices[0].Text)
+	}
+	if texts[0] != texts[1] {
+		t.Fatalf("greedy output differs: %q then %q", texts[0], texts[1])
+	}
+}
