@@ -1395,52 +1395,38 @@ func f32x4Z() {
 // the scaling is two float32 multiplies, (x·inv)·w.
 
 func normKernels() {
-	TEXT("sumSquaresAVX512", NOSPLIT, "func(x *float32, n int, s *[8]float64)")
-	Pragma("noescape")
-	Doc("sumSquaresAVX512 adds x[i]² to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).")
-	Load(Param("x"), RSI)
-	Load(Param("n"), RCX)
-	Load(Param("s"), RDI)
-	VMOVUPD(Mem{Base: RDI}, Z0)
-	TESTQ(RCX, RCX)
-	JZ(LabelRef("ssq_done"))
-	Label("ssq_loop")
-	VCVTPS2PD(Mem{Base: RSI}, Z1)
-	VCVTPS2PD(Mem{Base: RSI, Disp: 32}, Z2)
-	VMULPD(Z1, Z1, Z1)
-	VMULPD(Z2, Z2, Z2)
-	VADDPD(Z1, Z0, Z0)
-	VADDPD(Z2, Z0, Z0)
-	ADDQ(U8(64), RSI)
-	SUBQ(U8(16), RCX)
-	JNZ(LabelRef("ssq_loop"))
-	Label("ssq_done")
-	VMOVUPD(Z0, Mem{Base: RDI})
-	VZEROUPPER()
-	RET()
-
-	// Softmax's sum: the same eight lanes, without squaring.
-	TEXT("sumLanesAVX512", NOSPLIT, "func(x *float32, n int, s *[8]float64)")
-	Pragma("noescape")
-	Doc("sumLanesAVX512 adds x[i] to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).")
-	Load(Param("x"), RSI)
-	Load(Param("n"), RCX)
-	Load(Param("s"), RDI)
-	VMOVUPD(Mem{Base: RDI}, Z0)
-	TESTQ(RCX, RCX)
-	JZ(LabelRef("suml_done"))
-	Label("suml_loop")
-	VCVTPS2PD(Mem{Base: RSI}, Z1)
-	VCVTPS2PD(Mem{Base: RSI, Disp: 32}, Z2)
-	VADDPD(Z1, Z0, Z0)
-	VADDPD(Z2, Z0, Z0)
-	ADDQ(U8(64), RSI)
-	SUBQ(U8(16), RCX)
-	JNZ(LabelRef("suml_loop"))
-	Label("suml_done")
-	VMOVUPD(Z0, Mem{Base: RDI})
-	VZEROUPPER()
-	RET()
+	// RMSNorm's sum of squares and softmax's sum: the same eight lanes.
+	for _, square := range []bool{true, false} {
+		name, what, l := "sumSquaresAVX512", "x[i]²", "ssq"
+		if !square {
+			name, what, l = "sumLanesAVX512", "x[i]", "suml"
+		}
+		TEXT(name, NOSPLIT, "func(x *float32, n int, s *[8]float64)")
+		Pragma("noescape")
+		Doc(name + " adds " + what + " to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).")
+		Load(Param("x"), RSI)
+		Load(Param("n"), RCX)
+		Load(Param("s"), RDI)
+		VMOVUPD(Mem{Base: RDI}, Z0)
+		TESTQ(RCX, RCX)
+		JZ(LabelRef(l + "_done"))
+		Label(l + "_loop")
+		VCVTPS2PD(Mem{Base: RSI}, Z1)
+		VCVTPS2PD(Mem{Base: RSI, Disp: 32}, Z2)
+		if square {
+			VMULPD(Z1, Z1, Z1)
+			VMULPD(Z2, Z2, Z2)
+		}
+		VADDPD(Z1, Z0, Z0)
+		VADDPD(Z2, Z0, Z0)
+		ADDQ(U8(64), RSI)
+		SUBQ(U8(16), RCX)
+		JNZ(LabelRef(l + "_loop"))
+		Label(l + "_done")
+		VMOVUPD(Z0, Mem{Base: RDI})
+		VZEROUPPER()
+		RET()
+	}
 
 	// Softmax's maximum (order does not change a maximum of numbers).
 	TEXT("maxAVX512", NOSPLIT, "func(x *float32, n int) float32")
