@@ -43,12 +43,11 @@ func newAttnCase(seed uint64, heads, kvHeads, headDim, ctxLen, pos0, n int) *att
 
 // run computes items [lo, hi) with the given kernel as worker w of workers.
 func (c *attnCase) run(impl simd.Impl, att []float32, workers, w, lo, hi int) {
-	span, row := scoreSpan(c.ctxLen), attnRow(c.ctxLen, c.a.headDim)
-	scores := make([]float32, workers*attnQueries*row)
+	scores := make([]float32, workers*attnQueries*c.ctxLen)
 	for i := range scores {
 		scores[i] = float32(math.NaN()) // what an earlier item left: never read
 	}
-	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, span: span, row: row, impl: impl}
+	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, row: c.ctxLen, impl: impl}
 	j.heads(w, lo, hi)
 }
 
@@ -85,19 +84,13 @@ func (c *attnCase) want(t, h int) []float64 {
 func TestKVCacheLayout(t *testing.T) {
 	c := newAttnCase(1, 4, 2, 24, 21, 0, 1)
 	kvd := 2 * 24
-	if c.kv.span != 32 || len(c.kv.vt) != kvd*32 || len(c.kv.k) != 21*kvd || len(c.kv.tail) != kvd*vTile || c.kv.stored != 21 {
-		t.Fatalf("span %d, %d values, %d keys, tile of %d, %d stored", c.kv.span, len(c.kv.vt), len(c.kv.k), len(c.kv.tail), c.kv.stored)
+	if len(c.kv.k) != 21*kvd || len(c.kv.v) != 21*kvd || c.kv.k16 != nil || c.kv.v16 != nil {
+		t.Fatalf("%d keys, %d values, %d and %d f16", len(c.kv.k), len(c.kv.v), len(c.kv.k16), len(c.kv.v16))
 	}
 	for p := range 21 {
 		for i := range kvd {
-			// Positions 0..15 form a whole tile, copied into vt; 16..20
-			// are in the tile being filled.
-			v := c.kv.vt[i*c.kv.span+p]
-			if p >= 16 {
-				v = c.kv.tail[i*vTile+p-16]
-			}
 			h, d := i/24, i%24
-			if c.kv.k[(h*21+p)*24+d] != c.keys[p*kvd+i] || v != c.values[p*kvd+i] {
+			if c.kv.k[(h*21+p)*24+d] != c.keys[p*kvd+i] || c.kv.v[(h*21+p)*24+d] != c.values[p*kvd+i] {
 				t.Fatalf("position %d, element %d stored wrong", p, i)
 			}
 		}
@@ -193,6 +186,35 @@ func TestAttentionItemsIndependent(t *testing.T) {
 					t.Fatalf("%s, %d heads over %d: position %d alone differs from the batch", tier, heads, kvHeads, p)
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkAttention measures one decoded token's attention over the 30
+// layers of a 2B4T-shaped model (20 query heads, 5 KV heads of 128) at
+// position 256 on one thread: each layer's cache is a different 2048-position
+// block, as in a session, so the keys and values come from memory. Bytes
+// are the keys and values read.
+func BenchmarkAttention(b *testing.B) {
+	const layers, heads, kvHeads, hd, ctxLen, pos = 30, 20, 5, 128, 2048, 256
+	cs := make([]*attnCase, layers)
+	for l := range cs {
+		cs[l] = newAttnCase(uint64(l), heads, kvHeads, hd, pos+1, pos, 1)
+		big := newKVCache(ctxLen, kvHeads, hd, false)
+		kvd := kvHeads * hd
+		for p := 0; p <= pos; p++ {
+			big.store(p, cs[l].keys[p*kvd:(p+1)*kvd], cs[l].values[p*kvd:(p+1)*kvd])
+		}
+		cs[l].kv, cs[l].ctxLen = big, ctxLen
+	}
+	scores := make([]float32, attnQueries*ctxLen)
+	att := make([]float32, heads*hd)
+	impl := simd.Active()
+	b.SetBytes(int64(layers * 2 * (pos + 1) * kvHeads * hd * 4))
+	for b.Loop() {
+		for _, c := range cs {
+			j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: pos, scores: scores, row: ctxLen, impl: impl}
+			j.heads(0, 0, heads)
 		}
 	}
 }

@@ -175,56 +175,37 @@ type attention struct {
 	eps                     float32
 }
 
-// kvCache is one attention block's keys and values. Keys are stored by
-// KV head, then position, [kvHeads × ctxLen × headDim] after RoPE, so that
-// the scores of a head are one simd.MatVecF32 over its rows (rows =
-// positions, stride headDim), one contiguous stream. Values are stored transposed, [kvHeads·headDim × span]
-// with span = scoreSpan(ctxLen), so that the weighted sum Σ_p w_p·v_p of a
-// head is one MatVecF32 too (rows = the head's columns, x = the weights):
-// both read the cache as long contiguous rows at the kernels' speed.
+// kvCache is one attention block's keys and values, both stored by KV head,
+// then position, [kvHeads × ctxLen × headDim] (keys after RoPE): a head's
+// scores are one simd.MatVecF32 over its key rows (rows = positions,
+// stride headDim) and its weighted sum one simd.WeightedSumF32 over its
+// value rows, each a contiguous stream of the positions so far, and a
+// position is stored as kvHeads contiguous copies per cache.
 //
-// A position's values would land in kvHeads·headDim different rows of vt,
-// each a cache miss and most a TLB miss. They are written instead to a
-// small transposed tile of the last vTile positions, [kvHeads·headDim ×
-// vTile], which stays in cache, and the tile is copied into vt, a whole
-// cache line per row, when its last position is stored. The weighted sum
-// reads positions below the tile's start from vt and the tile's from
-// wherever it is, so it gives the same bits in both places.
-//
-// A session made WithKVCache(KVFloat16) keeps the same layout in k16, vt16
-// and tail16 (binary16 bits) and leaves k, vt and tail nil.
+// A session made WithKVCache(KVFloat16) keeps the same layout in k16 and
+// v16 (binary16 bits) and leaves k and v nil.
 type kvCache struct {
-	k, vt  []float32
-	k16    []uint16
-	vt16   []uint16
-	tail16 []uint16
-	hd     int // headDim
-	ctxLen int
-	tail   []float32 // [kvHeads·headDim × vTile]: values of the tile being filled
-	span   int
-	stored int // positions stored in this sequence (the next one is stored)
+	k, v     []float32
+	k16, v16 []uint16
+	hd       int // headDim
+	ctxLen   int
 }
-
-// vTile is the width of the value tile: one step of the float kernels
-// (scoreSpan pads to it), 64 bytes of float32.
-const vTile = simd.FloatLanes
 
 // newKVCache allocates the cache of one attention block, in binary16 when
 // f16 is set.
 func newKVCache(ctxLen, kvHeads, headDim int, f16 bool) *kvCache {
-	span := scoreSpan(ctxLen)
-	kvd := kvHeads * headDim
-	kv := &kvCache{span: span, hd: headDim, ctxLen: ctxLen}
+	n := ctxLen * kvHeads * headDim
+	kv := &kvCache{hd: headDim, ctxLen: ctxLen}
 	if f16 {
-		kv.k16, kv.vt16, kv.tail16 = make([]uint16, ctxLen*kvd), make([]uint16, kvd*span), make([]uint16, kvd*vTile)
+		kv.k16, kv.v16 = make([]uint16, n), make([]uint16, n)
 	} else {
-		kv.k, kv.vt, kv.tail = make([]float32, ctxLen*kvd), make([]float32, kvd*span), make([]float32, kvd*vTile)
+		kv.k, kv.v = make([]float32, n), make([]float32, n)
 	}
 	return kv
 }
 
 // narrowKV narrows a key or value for an f16 cache, saturating at ±65504: an
-// infinity would turn the zero weight of a padding position into NaN.
+// infinity would turn a zero attention weight into NaN.
 func narrowKV(x float32) uint16 {
 	h := simd.F32ToF16(x)
 	if h&0x7fff == 0x7c00 {
@@ -234,59 +215,23 @@ func narrowKV(x float32) uint16 {
 }
 
 // store writes position pos's keys and values (kvHeads·headDim each).
-// Positions are stored in order from 0 (a new sequence starts again at 0).
 func (kv *kvCache) store(pos int, k, v []float32) {
-	if kv.k16 != nil {
-		kv.store16(pos, k, v)
-		return
-	}
-	for h, hd := 0, kv.hd; h*hd < len(k); h++ {
-		copy(kv.k[(h*kv.ctxLen+pos)*hd:(h*kv.ctxLen+pos+1)*hd], k[h*hd:(h+1)*hd])
-	}
-	col := pos & (vTile - 1)
-	tail := kv.tail[col:]
-	for i, x := range v {
-		tail[i*vTile] = x
-	}
-	kv.stored = pos + 1
-	if col == vTile-1 {
-		base := pos - col
-		for i := range v {
-			copy(kv.vt[i*kv.span+base:i*kv.span+base+vTile], kv.tail[i*vTile:(i+1)*vTile])
+	hd := kv.hd
+	for h := 0; h*hd < len(k); h++ {
+		at := (h*kv.ctxLen + pos) * hd
+		if kv.k16 != nil {
+			for i, x := range k[h*hd : (h+1)*hd] {
+				kv.k16[at+i] = narrowKV(x)
+			}
+			for i, x := range v[h*hd : (h+1)*hd] {
+				kv.v16[at+i] = narrowKV(x)
+			}
+			continue
 		}
+		copy(kv.k[at:at+hd], k[h*hd:(h+1)*hd])
+		copy(kv.v[at:at+hd], v[h*hd:(h+1)*hd])
 	}
 }
-
-// store16 is store for an f16 cache.
-func (kv *kvCache) store16(pos int, k, v []float32) {
-	for h, hd := 0, kv.hd; h*hd < len(k); h++ {
-		dst := kv.k16[(h*kv.ctxLen+pos)*hd : (h*kv.ctxLen+pos+1)*hd]
-		for i, x := range k[h*hd : (h+1)*hd] {
-			dst[i] = narrowKV(x)
-		}
-	}
-	col := pos & (vTile - 1)
-	tail := kv.tail16[col:]
-	for i, x := range v {
-		tail[i*vTile] = narrowKV(x)
-	}
-	kv.stored = pos + 1
-	if col == vTile-1 {
-		base := pos - col
-		for i := range v {
-			copy(kv.vt16[i*kv.span+base:i*kv.span+base+vTile], kv.tail16[i*vTile:(i+1)*vTile])
-		}
-	}
-}
-
-// scoreSpan rounds n positions up to whole steps of simd.FloatLanes: the
-// attention weights of a head are padded with zeros to that length, so
-// that the weighted sum has no column tail to add one by one (see heads).
-func scoreSpan(n int) int { return (n + simd.FloatLanes - 1) &^ (simd.FloatLanes - 1) }
-
-// attnRow is the length of a worker's row of Session.scores: the weights of
-// a head (scoreSpan(ctxLen)) and the partial sum of its values (headDim).
-func attnRow(ctxLen, headDim int) int { return scoreSpan(ctxLen) + headDim }
 
 func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 	a := &attention{heads: c.Heads, kvHeads: c.KVHeads, headDim: c.HeadDim, eps: float32(c.Eps)}
@@ -340,7 +285,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
 	// Every (token, head) pair is one item for the model's pool threads.
-	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, span: scoreSpan(s.ctxLen), row: attnRow(s.ctxLen, a.headDim), impl: s.m.impl}
+	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, row: s.ctxLen, impl: s.m.impl}
 	s.m.pool.Run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
 	for t := 0; a.subNorm != nil && t < n; t++ {
@@ -424,40 +369,40 @@ type attnJob struct {
 	kv     *kvCache
 	q, att []float32
 	pos0   int
-	scores []float32 // [workers × attnQueries × row]: per query head, weights (span) and the last tile's sum (headDim)
-	span   int       // scoreSpan(ctxLen)
-	row    int       // attnRow(ctxLen, headDim)
+	scores []float32 // [workers × attnQueries × row]: per query head, its weights
+	row    int       // the session's context length
 	impl   simd.Impl // the model's kernels
 }
 
 // attnQueries is how many query heads of one KV head go through the cache
-// together (simd.MatVecF32x4): a worker's scratch holds a row for each.
+// together: a worker's scratch holds a row of weights for each.
 const attnQueries = 4
 
 // heads computes items [lo, hi) (item = token·heads + head): causal softmax
 // attention of the query head over positions 0..pos of its KV head
 // (architectures.md §1.2, §7 item 7: q head j reads KV head j/(heads/kv)).
-// Four consecutive items of one token and one KV head (GQA) go together:
-// the keys and values are read once for the four (simd.MatVecF32x4, which
-// gives each the bits of MatVecF32). An item's arithmetic depends only on
-// its query, its position and the cache up to it, never on the batch, the
-// worker or its neighbours, so prefill and decode give the same bits at any
-// thread count.
+// Up to four consecutive items of one token and one KV head (GQA) go
+// together, so the head's keys and values are read once for them. An
+// item's arithmetic depends only on its query, its position and the cache
+// up to it, never on the batch, the worker, the grouping or its neighbours
+// (simd.MatVecF32x4 gives each query the bits of MatVecF32, and each of
+// WeightedSumF32's sums is the same for any number of vectors), so prefill
+// and decode give the same bits at any thread count.
 func (j *attnJob) heads(worker, lo, hi int) {
 	a := j.a
 	group := a.heads / a.kvHeads
 	for it := lo; it < hi; {
 		h := it % a.heads
 		n := 1
-		if j.kv.k16 == nil && it+attnQueries <= hi && h+attnQueries <= a.heads && h/group == (h+attnQueries-1)/group {
-			n = attnQueries
+		for n < attnQueries && it+n < hi && h+n < a.heads && (h+n)/group == h/group {
+			n++
 		}
 		j.attend(worker, it/a.heads, h, n)
 		it += n
 	}
 }
 
-// attend computes query heads h..h+n-1 (n is 1 or attnQueries, all of one
+// attend computes query heads h..h+n-1 (1 <= n <= attnQueries, all of one
 // KV head) of token t.
 func (j *attnJob) attend(worker, t, h, n int) {
 	a, kv := j.a, j.kv
@@ -465,86 +410,33 @@ func (j *attnJob) attend(worker, t, h, n int) {
 	kvh := h / (a.heads / a.kvHeads)
 	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
 	pos := j.pos0 + t
-	sw := scoreSpan(pos + 1)
 	rows := j.scores[worker*attnQueries*j.row : (worker+1)*attnQueries*j.row]
 	q := j.q[t*qd+h*hd:]
 	// Scores: one row of K per position (causal: 0..pos), the head's rows
-	// contiguous; head i's weights in rows[i·row : i·row+sw].
-	if kv.k16 != nil {
-		j.attend16(rows, q[:hd], kvh, pos, t*qd+h*hd, scale)
-		return
-	}
-	keys := kv.k[kvh*kv.ctxLen*hd:]
-	if n == attnQueries {
-		simd.MatVecF32x4(j.impl, rows, j.row, pos+1, keys, hd, q, hd, hd)
-	} else {
-		j.impl.MatVecF32(rows[:pos+1], keys, hd, q[:hd])
+	// contiguous; query i's weights in rows[i·row : i·row+pos+1].
+	at := kvh * kv.ctxLen * hd
+	switch {
+	case kv.k16 != nil:
+		for i := 0; i < n; i++ {
+			j.impl.MatVecF16(rows[i*j.row:i*j.row+pos+1], kv.k16[at:], hd, q[i*hd:(i+1)*hd])
+		}
+	case len(q) >= attnQueries*hd:
+		// Four queries in one pass; past n they belong to other KV
+		// heads, and their rows are scratch.
+		simd.MatVecF32x4(j.impl, rows, j.row, pos+1, kv.k[at:], hd, q, hd, hd)
+	default:
+		for i := 0; i < n; i++ {
+			j.impl.MatVecF32(rows[i*j.row:i*j.row+pos+1], kv.k[at:], hd, q[i*hd:(i+1)*hd])
+		}
 	}
 	for i := 0; i < n; i++ {
-		w := rows[i*j.row : i*j.row+sw]
-		simd.SoftmaxScaled(w[:pos+1], scale)
-		// The padding weights are zero, so the values past pos that they
-		// meet (later tokens of a batch, or an earlier sequence's, always
-		// finite) add exact zeros: the sum is the same whatever they hold.
-		clear(w[pos+1:])
+		simd.SoftmaxScaled(rows[i*j.row:i*j.row+pos+1], scale)
 	}
-	// Weighted sum: one row of V transposed per column of the head. The
-	// last tile, base..base+vTile-1, is summed on its own (into
-	// rows[i·row+span:], headDim long) and added: it may still be in
-	// kv.tail.
-	vt := kv.vt[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
-	base := pos &^ (vTile - 1)
-	src, stride := vt[base:], kv.span
-	if kv.stored < base+vTile {
-		src, stride = kv.tail[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile
-	}
+	// Weighted sum of the value rows 0..pos, one pass for the n queries.
 	out := j.att[t*qd+h*hd : t*qd+(h+n)*hd]
-	if n == attnQueries {
-		simd.MatVecF32x4(j.impl, rows[j.span:], j.row, hd, src, stride, rows[base:], j.row, vTile)
-		if base > 0 {
-			simd.MatVecF32x4(j.impl, out, hd, hd, vt, kv.span, rows, j.row, base)
-		}
+	if kv.k16 != nil {
+		simd.WeightedSumF16(j.impl, out, hd, hd, kv.v16[at:], hd, rows, j.row, pos+1, n)
 	} else {
-		j.impl.MatVecF32(rows[j.span:j.span+hd], src, stride, rows[base:base+vTile])
-		if base > 0 {
-			j.impl.MatVecF32(out, vt, kv.span, rows[:base])
-		}
-	}
-	for i := 0; i < n; i++ {
-		o, last := out[i*hd:(i+1)*hd], rows[i*j.row+j.span:i*j.row+j.span+hd]
-		if base == 0 {
-			copy(o, last)
-			continue
-		}
-		for c, x := range last {
-			o[c] += x
-		}
-	}
-}
-
-// attend16 is attend for one query head q over an f16 cache (kv.k16...):
-// the same steps through the f16 kernels, the head's output at att[out:].
-func (j *attnJob) attend16(rows, q []float32, kvh, pos, out int, scale float32) {
-	kv, hd := j.kv, j.a.headDim
-	sw := scoreSpan(pos + 1)
-	j.impl.MatVecF16(rows[:pos+1], kv.k16[kvh*kv.ctxLen*hd:], hd, q)
-	w := rows[:sw]
-	simd.SoftmaxScaled(w[:pos+1], scale)
-	clear(w[pos+1:])
-	vt := kv.vt16[kvh*hd*kv.span : (kvh+1)*hd*kv.span]
-	base := pos &^ (vTile - 1)
-	src, stride := vt[base:], kv.span
-	if kv.stored < base+vTile {
-		src, stride = kv.tail16[kvh*hd*vTile:(kvh+1)*hd*vTile], vTile
-	}
-	o, last := j.att[out:out+hd], rows[j.span:j.span+hd]
-	j.impl.MatVecF16(last, src, stride, w[base:base+vTile])
-	if base == 0 {
-		copy(o, last)
-		return
-	}
-	j.impl.MatVecF16(o, vt, kv.span, w[:base])
-	for c, x := range last {
-		o[c] += x
+		simd.WeightedSumF32(j.impl, out, hd, hd, kv.v[at:], hd, rows, j.row, pos+1, n)
 	}
 }

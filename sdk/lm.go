@@ -126,7 +126,7 @@ type Session struct {
 	h, x, o    []float32 // [chunk × dim]
 	t1, t2, t3 []float32 // [chunk × maxW]
 	t4         []float32
-	scores     []float32 // [threads × attnQueries × attnRow(ctxLen, headDim)] attention weights and sums
+	scores     []float32 // [threads × attnQueries × ctxLen] attention weights
 	attn       attnJob
 	attnFn     func(worker, lo, hi int) // s.attn.heads, bound once
 	ropeCos    []float32                // [ctxLen × ropeDim/2]
@@ -176,7 +176,7 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 			s.ctxLen = DefaultContextLength
 		}
 		half := g.ropeDim / 2
-		s.scores = make([]float32, m.pool.Threads()*attnQueries*attnRow(s.ctxLen, g.ropeDim))
+		s.scores = make([]float32, m.pool.Threads()*attnQueries*s.ctxLen)
 		s.attnFn = s.attn.heads
 		s.ropeCos = make([]float32, s.ctxLen*half)
 		s.ropeSin = make([]float32, s.ctxLen*half)

@@ -64,6 +64,10 @@ type Impl struct {
 	// four inputs at once, each with exactly MatVecF32's results: see
 	// MatVecF32x4 (nil: four MatVecF32 calls).
 	MatVecF32x4 func(dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, k int)
+	// weighted sums of float32 or binary16 rows: see WeightedSumF32 (nil:
+	// the generic loops).
+	WeightedSumF32 func(dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int)
+	WeightedSumF16 func(dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int)
 }
 
 // Generic is the pure-Go reference implementation, always available.
@@ -77,6 +81,9 @@ var Generic = Impl{
 	MatVecF16:  GenericMatVecF16,
 	MatVecBF16: GenericMatVecBF16,
 	MatVecF32:  GenericMatVecF32,
+
+	WeightedSumF32: GenericWeightedSumF32,
+	WeightedSumF16: GenericWeightedSumF16,
 }
 
 // DisableEnv is the environment variable read at start: a comma-separated
@@ -174,6 +181,12 @@ func (impl Impl) withGeneric() Impl {
 	}
 	if impl.MatVecF32 == nil {
 		impl.MatVecF32 = GenericMatVecF32
+	}
+	if impl.WeightedSumF32 == nil {
+		impl.WeightedSumF32 = GenericWeightedSumF32
+	}
+	if impl.WeightedSumF16 == nil {
+		impl.WeightedSumF16 = GenericWeightedSumF16
 	}
 	return impl
 }

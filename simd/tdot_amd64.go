@@ -22,8 +22,12 @@ var (
 // Float kernels per width; a tier whose CPU lacks F16C or FMA keeps the
 // generic ones (nil fields).
 var (
-	floatAVX2   = amd64FloatKernels{f16: f16MatVecAVX2, bf16: bf16MatVecAVX2, f32: f32MatVecAVX2}
-	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512, f32x4: f32MatVec4AVX512}
+	floatAVX2 = amd64FloatKernels{f16: f16MatVecAVX2, bf16: bf16MatVecAVX2, f32: f32MatVecAVX2,
+		ws32: [3]wsumF32{f32WeightedSum1AVX2, f32WeightedSum2AVX2, f32WeightedSum4AVX2},
+		ws16: [3]wsumF16{f16WeightedSum1AVX2, f16WeightedSum2AVX2, f16WeightedSum4AVX2}}
+	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512, f32x4: f32MatVec4AVX512,
+		ws32: [3]wsumF32{f32WeightedSum1AVX512, f32WeightedSum2AVX512, f32WeightedSum4AVX512},
+		ws16: [3]wsumF16{f16WeightedSum1AVX512, f16WeightedSum2AVX512, f16WeightedSum4AVX512}}
 )
 
 // withFloat sets impl's float kernels to k's when ok.
@@ -33,6 +37,7 @@ func (impl Impl) withFloat(k amd64FloatKernels, ok bool) Impl {
 		if k.f32x4 != nil {
 			impl.MatVecF32x4 = k.matVecF32x4
 		}
+		impl.WeightedSumF32, impl.WeightedSumF16 = k.weightedSumF32, k.weightedSumF16
 	}
 	return impl
 }
@@ -236,6 +241,66 @@ type amd64FloatKernels struct {
 	f16, bf16 func(dst *float32, w *uint16, stride int, x *float32, steps int, rows int)
 	f32       func(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 	f32x4     func(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)
+	// weighted sums for 1, 2 and 4 weight vectors
+	ws32 [3]wsumF32
+	ws16 [3]wsumF16
+}
+
+type (
+	wsumF32 func(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+	wsumF16 func(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+)
+
+// wsumPart splits nq weight vectors into the kernels' 4, 2 and 1: it
+// returns the kernel index (0: one, 1: two, 2: four) and count of the
+// first part.
+func wsumPart(nq int) (int, int) {
+	switch {
+	case nq >= 4:
+		return 2, 4
+	case nq >= 2:
+		return 1, 2
+	}
+	return 0, 1
+}
+
+// weightedSumF32 is WeightedSumF32 (arguments checked by it): the whole
+// steps of 16 columns in the assembly, in parts of 4, 2 and 1 vectors, the
+// rest in the generic loop.
+func (k amd64FloatKernels) weightedSumF32(dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int) {
+	steps := cols / FloatLanes
+	for q := 0; q < nq && steps > 0; {
+		i, m := wsumPart(nq - q)
+		if n == 0 {
+			for j := q; j < q+m; j++ {
+				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
+			}
+		} else {
+			k.ws32[i](&dst[q*ldd], 4*ldd, &v[0], 4*ldv, &w[q*ldw], 4*ldw, n, steps)
+		}
+		q += m
+	}
+	if main := steps * FloatLanes; main < cols {
+		genericWeightedSumF32(dst, ldd, main, cols, v, ldv, w, ldw, n, nq)
+	}
+}
+
+func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int) {
+	steps := cols / FloatLanes
+	for q := 0; q < nq && steps > 0; {
+		i, m := wsumPart(nq - q)
+		if n == 0 {
+			for j := q; j < q+m; j++ {
+				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
+			}
+		} else {
+			k.ws16[i](&dst[q*ldd], 4*ldd, &v[0], 2*ldv, &w[q*ldw], 4*ldw, n, steps)
+		}
+		q += m
+	}
+	if main := steps * FloatLanes; main < cols {
+		genericWeightedSumF16(dst, ldd, main, cols, v, ldv, w, ldw, n, nq)
+	}
 }
 
 // matVecF32x4 is matVecF32 for four inputs (see MatVecF32x4, which checks

@@ -5445,6 +5445,1014 @@ f32x4z_r1_end:
 	VZEROUPPER
 	RET
 
+// func f16WeightedSum1AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f16WeightedSum1AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf161w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf161w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf161w_store
+
+wszf161w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	VCVTPH2PS    (R13), Z16
+	VCVTPH2PS    32(R13), Z17
+	VCVTPH2PS    64(R13), Z18
+	VCVTPH2PS    96(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf161w_row
+
+wszf161w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf161w_block
+
+wszf161w_end:
+wszf161s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf161s_end
+	VPXORD Z0, Z0, Z0
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf161s_store
+
+wszf161s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf161s_row
+
+wszf161s_store:
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf161s_block
+
+wszf161s_end:
+	VZEROUPPER
+	RET
+
+// func f16WeightedSum1AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16WeightedSum1AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf161s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf161s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf161s_store
+
+wsyf161s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf161s_row
+
+wsyf161s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf161s_block
+
+wsyf161s_end:
+	VZEROUPPER
+	RET
+
+// func f16WeightedSum2AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f16WeightedSum2AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf162w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf162w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf162w_store
+
+wszf162w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	VCVTPH2PS    (R13), Z16
+	VCVTPH2PS    32(R13), Z17
+	VCVTPH2PS    64(R13), Z18
+	VCVTPH2PS    96(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf162w_row
+
+wszf162w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z5, 64(DI)(R8*1)
+	VMOVUPS Z6, 128(DI)(R8*1)
+	VMOVUPS Z7, 192(DI)(R8*1)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf162w_block
+
+wszf162w_end:
+wszf162s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf162s_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf162s_store
+
+wszf162s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf162s_row
+
+wszf162s_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf162s_block
+
+wszf162s_end:
+	VZEROUPPER
+	RET
+
+// func f16WeightedSum2AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16WeightedSum2AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf162s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf162s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf162s_store
+
+wsyf162s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R14)(R11*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf162s_row
+
+wsyf162s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, (DI)(R8*1)
+	VMOVUPS Y3, 32(DI)(R8*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf162s_block
+
+wsyf162s_end:
+	VZEROUPPER
+	RET
+
+// func f16WeightedSum4AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f16WeightedSum4AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf164w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf164w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf164w_store
+
+wszf164w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	VCVTPH2PS    (R13), Z16
+	VCVTPH2PS    32(R13), Z17
+	VCVTPH2PS    64(R13), Z18
+	VCVTPH2PS    96(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	VBROADCASTSS (R14)(R11*2), Z22
+	VFMADD231PS  Z16, Z22, Z8
+	VFMADD231PS  Z17, Z22, Z9
+	VFMADD231PS  Z18, Z22, Z10
+	VFMADD231PS  Z19, Z22, Z11
+	VBROADCASTSS (R14)(AX*1), Z23
+	VFMADD231PS  Z16, Z23, Z12
+	VFMADD231PS  Z17, Z23, Z13
+	VFMADD231PS  Z18, Z23, Z14
+	VFMADD231PS  Z19, Z23, Z15
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf164w_row
+
+wszf164w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z5, 64(DI)(R8*1)
+	VMOVUPS Z6, 128(DI)(R8*1)
+	VMOVUPS Z7, 192(DI)(R8*1)
+	VMOVUPS Z8, (DI)(R8*2)
+	VMOVUPS Z9, 64(DI)(R8*2)
+	VMOVUPS Z10, 128(DI)(R8*2)
+	VMOVUPS Z11, 192(DI)(R8*2)
+	VMOVUPS Z12, (DI)(R12*1)
+	VMOVUPS Z13, 64(DI)(R12*1)
+	VMOVUPS Z14, 128(DI)(R12*1)
+	VMOVUPS Z15, 192(DI)(R12*1)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf164w_block
+
+wszf164w_end:
+wszf164s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf164s_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	VPXORD Z8, Z8, Z8
+	VPXORD Z12, Z12, Z12
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf164s_store
+
+wszf164s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VBROADCASTSS (R14)(R11*2), Z22
+	VFMADD231PS  Z16, Z22, Z8
+	VBROADCASTSS (R14)(AX*1), Z23
+	VFMADD231PS  Z16, Z23, Z12
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf164s_row
+
+wszf164s_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z8, (DI)(R8*2)
+	VMOVUPS Z12, (DI)(R12*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf164s_block
+
+wszf164s_end:
+	VZEROUPPER
+	RET
+
+// func f16WeightedSum4AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, F16C, FMA3, MMX+
+TEXT ·f16WeightedSum4AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf164s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf164s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf164s_store
+
+wsyf164s_row:
+	PREFETCHT0   2048(R13)
+	VCVTPH2PS    (R13), Y8
+	VCVTPH2PS    16(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R14)(R11*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (R14)(R11*2), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (R14)(AX*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf164s_row
+
+wsyf164s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, (DI)(R8*1)
+	VMOVUPS Y3, 32(DI)(R8*1)
+	VMOVUPS Y4, (DI)(R8*2)
+	VMOVUPS Y5, 32(DI)(R8*2)
+	VMOVUPS Y6, (DI)(R12*1)
+	VMOVUPS Y7, 32(DI)(R12*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf164s_block
+
+wsyf164s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum1AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f32WeightedSum1AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf321w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf321w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf321w_store
+
+wszf321w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	PREFETCHT0   2176(R13)
+	PREFETCHT0   2240(R13)
+	VMOVUPS      (R13), Z16
+	VMOVUPS      64(R13), Z17
+	VMOVUPS      128(R13), Z18
+	VMOVUPS      192(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf321w_row
+
+wszf321w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf321w_block
+
+wszf321w_end:
+wszf321s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf321s_end
+	VPXORD Z0, Z0, Z0
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf321s_store
+
+wszf321s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf321s_row
+
+wszf321s_store:
+	VMOVUPS Z0, (DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf321s_block
+
+wszf321s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum1AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32WeightedSum1AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf321s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf321s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf321s_store
+
+wsyf321s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Y8
+	VMOVUPS      32(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf321s_row
+
+wsyf321s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf321s_block
+
+wsyf321s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum2AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f32WeightedSum2AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf322w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf322w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf322w_store
+
+wszf322w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	PREFETCHT0   2176(R13)
+	PREFETCHT0   2240(R13)
+	VMOVUPS      (R13), Z16
+	VMOVUPS      64(R13), Z17
+	VMOVUPS      128(R13), Z18
+	VMOVUPS      192(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf322w_row
+
+wszf322w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z5, 64(DI)(R8*1)
+	VMOVUPS Z6, 128(DI)(R8*1)
+	VMOVUPS Z7, 192(DI)(R8*1)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf322w_block
+
+wszf322w_end:
+wszf322s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf322s_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf322s_store
+
+wszf322s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf322s_row
+
+wszf322s_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf322s_block
+
+wszf322s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum2AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32WeightedSum2AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf322s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf322s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf322s_store
+
+wsyf322s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Y8
+	VMOVUPS      32(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R14)(R11*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf322s_row
+
+wsyf322s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, (DI)(R8*1)
+	VMOVUPS Y3, 32(DI)(R8*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf322s_block
+
+wsyf322s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum4AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·f32WeightedSum4AVX512(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wszf324w_block:
+	CMPQ   R10, $0x00000004
+	JL     wszf324w_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf324w_store
+
+wszf324w_row:
+	PREFETCHT0   2048(R13)
+	PREFETCHT0   2112(R13)
+	PREFETCHT0   2176(R13)
+	PREFETCHT0   2240(R13)
+	VMOVUPS      (R13), Z16
+	VMOVUPS      64(R13), Z17
+	VMOVUPS      128(R13), Z18
+	VMOVUPS      192(R13), Z19
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VFMADD231PS  Z17, Z20, Z1
+	VFMADD231PS  Z18, Z20, Z2
+	VFMADD231PS  Z19, Z20, Z3
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VFMADD231PS  Z17, Z21, Z5
+	VFMADD231PS  Z18, Z21, Z6
+	VFMADD231PS  Z19, Z21, Z7
+	VBROADCASTSS (R14)(R11*2), Z22
+	VFMADD231PS  Z16, Z22, Z8
+	VFMADD231PS  Z17, Z22, Z9
+	VFMADD231PS  Z18, Z22, Z10
+	VFMADD231PS  Z19, Z22, Z11
+	VBROADCASTSS (R14)(AX*1), Z23
+	VFMADD231PS  Z16, Z23, Z12
+	VFMADD231PS  Z17, Z23, Z13
+	VFMADD231PS  Z18, Z23, Z14
+	VFMADD231PS  Z19, Z23, Z15
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf324w_row
+
+wszf324w_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z5, 64(DI)(R8*1)
+	VMOVUPS Z6, 128(DI)(R8*1)
+	VMOVUPS Z7, 192(DI)(R8*1)
+	VMOVUPS Z8, (DI)(R8*2)
+	VMOVUPS Z9, 64(DI)(R8*2)
+	VMOVUPS Z10, 128(DI)(R8*2)
+	VMOVUPS Z11, 192(DI)(R8*2)
+	VMOVUPS Z12, (DI)(R12*1)
+	VMOVUPS Z13, 64(DI)(R12*1)
+	VMOVUPS Z14, 128(DI)(R12*1)
+	VMOVUPS Z15, 192(DI)(R12*1)
+	ADDQ    $0x00000100, DI
+	ADDQ    $0x00000100, SI
+	SUBQ    $0x00000004, R10
+	JMP     wszf324w_block
+
+wszf324w_end:
+wszf324s_block:
+	CMPQ   R10, $0x00000001
+	JL     wszf324s_end
+	VPXORD Z0, Z0, Z0
+	VPXORD Z4, Z4, Z4
+	VPXORD Z8, Z8, Z8
+	VPXORD Z12, Z12, Z12
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wszf324s_store
+
+wszf324s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Z16
+	VBROADCASTSS (R14), Z20
+	VFMADD231PS  Z16, Z20, Z0
+	VBROADCASTSS (R14)(R11*1), Z21
+	VFMADD231PS  Z16, Z21, Z4
+	VBROADCASTSS (R14)(R11*2), Z22
+	VFMADD231PS  Z16, Z22, Z8
+	VBROADCASTSS (R14)(AX*1), Z23
+	VFMADD231PS  Z16, Z23, Z12
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wszf324s_row
+
+wszf324s_store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z4, (DI)(R8*1)
+	VMOVUPS Z8, (DI)(R8*2)
+	VMOVUPS Z12, (DI)(R12*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wszf324s_block
+
+wszf324s_end:
+	VZEROUPPER
+	RET
+
+// func f32WeightedSum4AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·f32WeightedSum4AVX2(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), R8
+	MOVQ v+16(FP), SI
+	MOVQ ldv+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ ldw+40(FP), R11
+	MOVQ n+48(FP), R9
+	MOVQ steps+56(FP), R10
+	LEAQ (R11)(R11*2), AX
+	LEAQ (R8)(R8*2), R12
+
+wsyf324s_block:
+	CMPQ   R10, $0x00000001
+	JL     wsyf324s_end
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   SI, R13
+	MOVQ   BX, R14
+	MOVQ   R9, CX
+	TESTQ  CX, CX
+	JZ     wsyf324s_store
+
+wsyf324s_row:
+	PREFETCHT0   2048(R13)
+	VMOVUPS      (R13), Y8
+	VMOVUPS      32(R13), Y9
+	VBROADCASTSS (R14), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R14)(R11*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (R14)(R11*2), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (R14)(AX*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+	ADDQ         DX, R13
+	ADDQ         $0x04, R14
+	DECQ         CX
+	JNZ          wsyf324s_row
+
+wsyf324s_store:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, (DI)(R8*1)
+	VMOVUPS Y3, 32(DI)(R8*1)
+	VMOVUPS Y4, (DI)(R8*2)
+	VMOVUPS Y5, 32(DI)(R8*2)
+	VMOVUPS Y6, (DI)(R12*1)
+	VMOVUPS Y7, 32(DI)(R12*1)
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, SI
+	SUBQ    $0x00000001, R10
+	JMP     wsyf324s_block
+
+wsyf324s_end:
+	VZEROUPPER
+	RET
+
 DATA absmask32<>+0(SB)/4, $0x7fffffff
 DATA absmask32<>+4(SB)/4, $0x7fffffff
 DATA absmask32<>+8(SB)/4, $0x7fffffff

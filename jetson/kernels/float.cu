@@ -204,12 +204,9 @@ KERNEL bw_glu(float *__restrict__ y, const float *__restrict__ g, const float *_
 // of the first n&~15 goes to lane c%16, each lane adds its products in
 // column order, the lanes are reduced by the tree 8, 4, 2, 1, and the tail
 // is added in order. One thread computes the whole dot product here, so the
-// result equals simd.GenericMatVecF32 bit for bit. With padded set there is
-// no tail: the columns past the last whole step go to their lanes, which is
-// what the CPU computes on a vector zero-padded to whole steps (the padding
-// adds exact zeros).
+// result equals simd.GenericMatVecF32 bit for bit.
 #define FLOAT_LANES 16
-static __device__ float dot_lanes(const float *w, int wstride, const float *x, int n, int padded) {
+static __device__ float dot_lanes(const float *w, int wstride, const float *x, int n) {
   float a[FLOAT_LANES];
 #pragma unroll
   for (int l = 0; l < FLOAT_LANES; l++) a[l] = 0.0f;
@@ -217,12 +214,6 @@ static __device__ float dot_lanes(const float *w, int wstride, const float *x, i
   for (; c + FLOAT_LANES <= n; c += FLOAT_LANES)
 #pragma unroll
     for (int l = 0; l < FLOAT_LANES; l++) a[l] = w[(unsigned long long)(c + l) * (unsigned)wstride] * x[c + l] + a[l];
-  if (padded) {
-#pragma unroll
-    for (int l = 0; l < FLOAT_LANES; l++)
-      if (c + l < n) a[l] = w[(unsigned long long)(c + l) * (unsigned)wstride] * x[c + l] + a[l];
-    c = n;
-  }
   for (int l = 0; l < 8; l++) a[l] += a[l + 8];
   for (int l = 0; l < 4; l++) a[l] += a[l + 4];
   a[0] += a[2];
@@ -239,9 +230,11 @@ static __device__ float dot_lanes(const float *w, int wstride, const float *x, i
 // k and v are the caches, one row of ldkv floats per position (the heads of
 // a position side by side); q and out hold heads·hd floats per token at
 // pitch ldq and ldo. scores is scratch, ldsc ≥ pos0+ntok floats per
-// (token, head). The dot products and the weighted sum are added in the
-// order of dot_lanes, like the CPU's (whose zero weights past pos add
-// nothing, see dot_lanes); the softmax uses ex2.approx and a float sum. blockDim 256.
+// (token, head). The dot products are added in the order of dot_lanes, like
+// the CPU's; each column of the weighted sum is one thread's running sum of
+// w_p·v_p in order of p, as simd.WeightedSumF32 adds it (adjacent threads
+// read adjacent columns of a position); the softmax uses ex2.approx and a
+// float sum. blockDim 256.
 KERNEL bw_attention(float *__restrict__ out, int ldo, const float *__restrict__ q, int ldq,
                     const float *__restrict__ k, const float *__restrict__ v, int ldkv, int heads, int kvheads,
                     int hd, int pos0, float scale, float *__restrict__ scores, int ldsc) {
@@ -255,7 +248,7 @@ KERNEL bw_attention(float *__restrict__ out, int ldo, const float *__restrict__ 
   float *sc = scores + ((unsigned long long)t * (unsigned)heads + h) * (unsigned)ldsc;
   float m = -__builtin_huge_valf();
   for (int p = (int)threadIdx.x; p < n; p += ROW_THREADS) {
-    float s = dot_lanes(kh + (unsigned long long)p * (unsigned)ldkv, 1, qh, hd, 0) * scale;
+    float s = dot_lanes(kh + (unsigned long long)p * (unsigned)ldkv, 1, qh, hd) * scale;
     sc[p] = s;
     m = __builtin_fmaxf(m, s);
   }
@@ -271,7 +264,11 @@ KERNEL bw_attention(float *__restrict__ out, int ldo, const float *__restrict__ 
   for (int p = (int)threadIdx.x; p < n; p += ROW_THREADS) sc[p] *= inv;
   __syncthreads();
   float *o = out + (unsigned long long)t * (unsigned)ldo + h * hd;
-  for (int i = (int)threadIdx.x; i < hd; i += ROW_THREADS) o[i] = dot_lanes(vh + i, ldkv, sc, n, 1);
+  for (int i = (int)threadIdx.x; i < hd; i += ROW_THREADS) {
+    float a = 0.0f;
+    for (int p = 0; p < n; p++) a = sc[p] * vh[(unsigned long long)p * (unsigned)ldkv + i] + a;
+    o[i] = a;
+  }
 }
 
 // IEEE binary16 and bfloat16 to float, bit for bit as simd.F16ToF32 and

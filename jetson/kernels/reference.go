@@ -394,8 +394,8 @@ func refGLU(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
 
 // refAttention computes each (head, token) of the grid as the CPU's
 // attention does with the generic float kernels: scores by
-// simd.GenericMatVecF32, simd.Softmax, and the weighted sum as a matrix ×
-// vector over the positions zero-padded to whole steps of simd.FloatLanes.
+// simd.GenericMatVecF32, simd.Softmax, and the weighted sum by
+// simd.GenericWeightedSumF32.
 func refAttention(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
 	v := argv{name: Attention, a: args}
 	out, ldo, q, ldq, k, vc, ldkv := v.ptr(0), v.i32(1), v.ptr(2), v.i32(3), v.ptr(4), v.ptr(5), v.i32(6)
@@ -412,9 +412,7 @@ func refAttention(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error
 	group := heads / kvheads
 	for t := 0; t < int(grid.Y); t++ {
 		n := pos0 + t + 1
-		span := (n + simd.FloatLanes - 1) &^ (simd.FloatLanes - 1)
-		sc := make([]float32, span)
-		col := make([]float32, span)
+		sc := make([]float32, n)
 		for h := 0; h < int(grid.X) && h < heads; h++ {
 			kvh := h / group
 			qh, err1 := f32s(mem, q.Add(4*(t*ldq+h*hd)), hd)
@@ -424,18 +422,12 @@ func refAttention(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error
 			if err := firstErr(err1, err2, err3, err4); err != nil {
 				return fmt.Errorf("%s: token %d head %d: %w", Attention, t, h, err)
 			}
-			clear(sc)
-			simd.GenericMatVecF32(sc[:n], kb, ldkv, qh)
+			simd.GenericMatVecF32(sc, kb, ldkv, qh)
 			for p := range sc[:n] {
 				sc[p] *= scale
 			}
 			simd.Softmax(sc[:n])
-			for i := 0; i < hd; i++ {
-				for p := 0; p < n; p++ {
-					col[p] = vb[p*ldkv+i]
-				}
-				simd.GenericMatVecF32(o[i:i+1], col, span, sc)
-			}
+			simd.GenericWeightedSumF32(o, hd, hd, vb, ldkv, sc, n, n, 1)
 		}
 	}
 	return nil

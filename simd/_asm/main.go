@@ -92,6 +92,7 @@ func main() {
 		floatZ(k)
 	}
 	f32x4Z()
+	wsumKernels()
 	quantKernels()
 	expKernel()
 	normKernels()
