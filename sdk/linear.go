@@ -281,18 +281,16 @@ func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, l
 	ls[0].quantize(r, x, ldx, 1)
 	p, off := ls[0].padded, 0
 	for i, l := range ls {
-		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride}
+		// Each thread dequantizes the rows it computes (simd.Dequant).
+		dq := simd.Dequant{Y: ys[i][:l.out], Scales: l.scales, XScale: sc.xs[0]}
+		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride, Dequant: dq}
 		off += l.out
 	}
 	r.m.pool.MatVecT2Batch(r.m.impl, sc.mats[:len(ls)], sc.xq[:p], sc.sums[0])
-	off = 0
-	for i, l := range ls {
-		a := sc.acc[off : off+l.out]
-		if r.trace != nil {
-			r.trace(l.name, r.pos0, sc.xq[:l.in], a)
+	if r.trace != nil {
+		for i, l := range ls {
+			r.trace(l.name, r.pos0, sc.xq[:l.in], sc.mats[i].Dst)
 		}
-		simd.Dequantize(ys[i][:l.out], a, l.scales, sc.xs[0])
-		off += l.out
 	}
 	clear(sc.mats[:])
 }
@@ -319,10 +317,15 @@ func (l *linear) applyShared(r *run, prev *linear, y []float32, ldy int, x []flo
 func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 	sc, p := r.sc, l.padded
 	pool, impl, acc := r.m.pool, r.m.impl, sc.acc
+	// One token through MatVecT2 or MatVecI8: each thread dequantizes the
+	// rows it computes (simd.Dequant); otherwise Dequantize afterwards.
+	dq := simd.Dequant{Y: y[:l.out], Scales: l.scales, XScale: sc.xs[0]}
+	done := false
 	switch l.kind {
 	case linT2:
 		if n == 1 {
-			pool.MatVecT2(impl, acc[:l.out], l.w, l.stride, sc.xq[:p], sc.sums[0])
+			pool.MatVecT2Dequant(impl, dq, acc[:l.out], l.w, l.stride, sc.xq[:p], sc.sums[0])
+			done = true
 		} else {
 			pool.MatMulT2(impl, acc, l.out, l.w, l.stride, l.out, sc.xq, p, p, sc.sums, n)
 		}
@@ -331,6 +334,11 @@ func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 			pool.MatVecT16(impl, acc[t*l.out:(t+1)*l.out], l.w, l.stride, sc.xq[t*p:(t+1)*p], sc.sums[t])
 		}
 	case linI8:
+		if n == 1 {
+			pool.MatVecI8Dequant(impl, dq, acc[:l.out], l.w8, l.in, sc.xq[:l.in])
+			done = true
+			break
+		}
 		for t := 0; t < n; t++ {
 			pool.MatVecI8(impl, acc[t*l.out:(t+1)*l.out], l.w8, l.in, sc.xq[t*p:t*p+l.in])
 		}
@@ -342,6 +350,8 @@ func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 		if r.trace != nil {
 			r.trace(l.name, r.pos0+t, sc.xq[t*p:t*p+l.in], a)
 		}
-		simd.Dequantize(y[t*ldy:t*ldy+l.out], a, l.scales, sc.xs[t])
+		if !done {
+			simd.Dequantize(y[t*ldy:t*ldy+l.out], a, l.scales, sc.xs[t])
+		}
 	}
 }

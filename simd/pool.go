@@ -1,6 +1,7 @@
 package simd
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,7 @@ type job struct {
 	fn     func(worker, lo, hi int) // opFunc
 	items  int                      // opFunc
 	mats   []T2Mat                  // opT2Batch
+	dq     Dequant                  // opT2, opT16, opI8
 	// split: rows per worker (a multiple of rowAlign), or tokens per worker
 	// when byTok.
 	chunk int
@@ -216,6 +218,7 @@ func (p *Pool) runShare(i int) {
 			a, b := max(lo, 0), min(hi, len(m.Dst))
 			if a < b {
 				j.impl.MatVecT2(m.Dst[a:b], m.W[a*m.Stride:], m.Stride, j.x, j.xsum)
+				m.Dequant.rows(m.Dst, a, b)
 			}
 			lo, hi = lo-len(m.Dst), hi-len(m.Dst)
 			if hi <= 0 {
@@ -236,12 +239,14 @@ func (p *Pool) runShare(i int) {
 			f = j.impl.MatVecT16
 		}
 		f(j.dst[lo:hi], j.w[lo*j.stride:], j.stride, j.x, j.xsum)
+		j.dq.rows(j.dst, lo, hi)
 	case opI8:
 		hi := min(lo+j.chunk, len(j.dst))
 		if lo >= hi {
 			return
 		}
 		j.impl.MatVecI8(j.dst[lo:hi], j.wi8[lo*j.stride:], j.stride, j.x)
+		j.dq.rows(j.dst, lo, hi)
 	case opF16, opBF16, opF32:
 		hi := min(lo+j.chunk, len(j.dstF))
 		if lo >= hi {
@@ -301,12 +306,59 @@ func (p *Pool) MatVecT2(impl Impl, dst []int32, w []byte, stride int, x []int8, 
 	p.j = job{}
 }
 
+// MatVecT2Dequant is MatVecT2 that also dequantizes the results into dq.Y
+// (see Dequant).
+func (p *Pool) MatVecT2Dequant(impl Impl, dq Dequant, dst []int32, w []byte, stride int, x []int8, xsum int32) {
+	checkTernaryArgs("Pool.MatVecT2Dequant", len(dst), w, stride, len(x), BlockI2B128)
+	dq.check("Pool.MatVecT2Dequant", len(dst))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum, dq: dq}
+	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
 // T2Mat is one matrix of a MatVecT2Batch: Dst[r] = row r of W (i2b128
-// rows at Stride bytes) · x.
+// rows at Stride bytes) · x, and with Dequant.Y set also dequantized.
 type T2Mat struct {
-	Dst    []int32
-	W      []byte
-	Stride int
+	Dst     []int32
+	W       []byte
+	Stride  int
+	Dequant Dequant
+}
+
+// Dequant asks a kernel call of the Pool to turn its exact results into
+// floats as well: Y[r] = Dequantize(acc[r], Scales, XScale) (see
+// Dequantize; Scales of length 1 or one per row). Each thread converts the
+// rows it has just computed, while they are in its cache, instead of the
+// caller reading them all from the other cores' caches afterwards; the
+// values are those of one Dequantize call. The zero Dequant converts
+// nothing.
+type Dequant struct {
+	Y, Scales []float32
+	XScale    float32
+}
+
+// check panics unless d is empty or fits rows results.
+func (d *Dequant) check(fn string, rows int) {
+	if d.Y == nil {
+		return
+	}
+	if len(d.Y) < rows || len(d.Scales) != 1 && len(d.Scales) < rows {
+		panic(fmt.Sprintf("simd: %s: Dequant with %d outputs and %d scales for %d rows", fn, len(d.Y), len(d.Scales), rows))
+	}
+}
+
+// rows dequantizes acc[lo:hi] into d.Y[lo:hi].
+func (d *Dequant) rows(acc []int32, lo, hi int) {
+	if d.Y == nil {
+		return
+	}
+	s := d.Scales
+	if len(s) != 1 {
+		s = s[lo:hi]
+	}
+	Dequantize(d.Y[lo:hi], acc[lo:hi], s, d.XScale)
 }
 
 // MatVecT2Batch is MatVecT2 for several matrices with the same input x (the
@@ -321,6 +373,7 @@ func (p *Pool) MatVecT2Batch(impl Impl, mats []T2Mat, x []int8, xsum int32) {
 	rows := 0
 	for _, m := range mats {
 		checkTernaryArgs("Pool.MatVecT2Batch", len(m.Dst), m.W, m.Stride, len(x), BlockI2B128)
+		m.Dequant.check("Pool.MatVecT2Batch", len(m.Dst))
 		rows += len(m.Dst)
 	}
 	p.mu.Lock()
@@ -346,6 +399,18 @@ func (p *Pool) MatVecI8(impl Impl, dst []int32, w []int8, stride int, x []int8) 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x}
+	p.run(len(dst), rowAlign)
+	p.j = job{}
+}
+
+// MatVecI8Dequant is MatVecI8 that also dequantizes the results into dq.Y
+// (see Dequant).
+func (p *Pool) MatVecI8Dequant(impl Impl, dq Dequant, dst []int32, w []int8, stride int, x []int8) {
+	checkI8Args("Pool.MatVecI8Dequant", len(dst), w, stride, len(x))
+	dq.check("Pool.MatVecI8Dequant", len(dst))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x, dq: dq}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }

@@ -1,9 +1,11 @@
 package simd
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,6 +62,71 @@ func TestPoolMatchesDirect(t *testing.T) {
 		}
 		p.Close()
 		p.Close() // idempotent
+	}
+}
+
+// TestPoolDequant checks that the Dequant variants give the integer results
+// of the plain calls and the floats of one Dequantize over all of them, at
+// every thread count, with per-row and per-tensor scales, and that a
+// Dequant too short for the rows is refused.
+func TestPoolDequant(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	impl := Active()
+	for _, threads := range []int{1, 2, 3} {
+		p := NewPool(threads)
+		for _, rows := range []int{1, 7, 16, 33, 100} {
+			c := makeTernaryCase(rng, patRandom, rows, 300, 128, 0, 1, PackI2B128)
+			w8 := make([]int8, rows*70)
+			for i := range w8 {
+				w8[i] = int8(rng.IntN(256))
+			}
+			perRow := make([]float32, rows)
+			for i := range perRow {
+				perRow[i] = float32(rng.NormFloat64())
+			}
+			for _, scales := range [][]float32{perRow, {0.37}} {
+				check := func(name string, acc, want []int32, y []float32) {
+					t.Helper()
+					if !slices.Equal(acc, want) {
+						t.Fatalf("%s, %d threads, %d rows: results differ from the generic kernel", name, threads, rows)
+					}
+					wantY := make([]float32, rows)
+					Dequantize(wantY, want, scales, 1.75)
+					if !slices.Equal(y, wantY) {
+						t.Fatalf("%s, %d threads, %d rows, %d scales: dequantized %v, want %v", name, threads, rows, len(scales), y, wantY)
+					}
+				}
+				want := make([]int32, rows)
+				GenericMatVecT2(want, c.packed, c.stride, c.x, c.xsum)
+				acc, y := make([]int32, rows), make([]float32, rows)
+				p.MatVecT2Dequant(impl, Dequant{Y: y, Scales: scales, XScale: 1.75}, acc, c.packed, c.stride, c.x, c.xsum)
+				check("MatVecT2Dequant", acc, want, y)
+				acc, y = make([]int32, rows), make([]float32, rows)
+				acc2, y2 := make([]int32, min(5, rows)), make([]float32, min(5, rows))
+				p.MatVecT2Batch(impl, []T2Mat{
+					{Dst: acc, W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y, Scales: scales, XScale: 1.75}},
+					{Dst: acc2, W: c.packed, Stride: c.stride}, // no Dequant: y2 untouched
+				}, c.x, c.xsum)
+				check("MatVecT2Batch", acc, want, y)
+				if !slices.Equal(acc2, want[:len(acc2)]) || slices.ContainsFunc(y2, func(f float32) bool { return f != 0 }) {
+					t.Fatalf("MatVecT2Batch, %d threads: second matrix %v, floats %v", threads, acc2, y2)
+				}
+				GenericMatVecI8(want, w8, 70, c.x[:70])
+				acc, y = make([]int32, rows), make([]float32, rows)
+				p.MatVecI8Dequant(impl, Dequant{Y: y, Scales: scales, XScale: 1.75}, acc, w8, 70, c.x[:70])
+				check("MatVecI8Dequant", acc, want, y)
+			}
+		}
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Dequant with 3 outputs") {
+					t.Errorf("short Dequant.Y: panic %v", r)
+				}
+			}()
+			c := makeTernaryCase(rng, patRandom, 4, 128, 128, 0, 1, PackI2B128)
+			p.MatVecT2Dequant(impl, Dequant{Y: make([]float32, 3), Scales: []float32{1}, XScale: 1}, make([]int32, 4), c.packed, c.stride, c.x, c.xsum)
+		}()
+		p.Close()
 	}
 }
 
@@ -125,14 +192,20 @@ func TestPoolNoAllocs(t *testing.T) {
 	x8 := slices.Repeat(c.x, 8)
 	w8 := make([]int8, 64*1024)
 	mats := [2]T2Mat{{Dst: dst[:40], W: c.packed, Stride: c.stride}, {Dst: dst[64:88], W: c.packed, Stride: c.stride}}
+	y := make([]float32, 64)
+	dq := Dequant{Y: y, Scales: []float32{0.5}, XScale: 3}
+	dqMats := [2]T2Mat{{Dst: dst[:40], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y[:40], Scales: y[:40], XScale: 2}}, mats[1]}
 	for _, impl := range tierImpls(t) {
 		for name, f := range map[string]func(){
-			"t2":     func() { p.MatVecT2(impl, dst[:64], c.packed, c.stride, c.x, c.xsum) },
-			"batch":  func() { p.MatVecT2Batch(impl, mats[:], c.x, c.xsum) },
-			"t16":    func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
-			"mm":     func() { p.MatMulT2(impl, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
-			"i8":     func() { p.MatVecI8(impl, dst[:64], w8, 1024, c.x) },
-			"direct": func() { impl.MatVecT16(dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
+			"t2":            func() { p.MatVecT2(impl, dst[:64], c.packed, c.stride, c.x, c.xsum) },
+			"batch":         func() { p.MatVecT2Batch(impl, mats[:], c.x, c.xsum) },
+			"batch dequant": func() { p.MatVecT2Batch(impl, dqMats[:], c.x, c.xsum) },
+			"t2 dequant":    func() { p.MatVecT2Dequant(impl, dq, dst[:64], c.packed, c.stride, c.x, c.xsum) },
+			"i8 dequant":    func() { p.MatVecI8Dequant(impl, dq, dst[:64], w8, 1024, c.x) },
+			"t16":           func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
+			"mm":            func() { p.MatMulT2(impl, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
+			"i8":            func() { p.MatVecI8(impl, dst[:64], w8, 1024, c.x) },
+			"direct":        func() { impl.MatVecT16(dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
 		} {
 			if a := testing.AllocsPerRun(50, f); a != 0 {
 				t.Errorf("%s %s: %v allocations per call", impl.Tier, name, a)
