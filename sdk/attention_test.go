@@ -84,13 +84,15 @@ func (c *attnCase) want(t, h int) []float64 {
 func TestKVCacheLayout(t *testing.T) {
 	c := newAttnCase(1, 4, 2, 24, 21, 0, 1)
 	kvd := 2 * 24
-	if len(c.kv.k) != 21*kvd || len(c.kv.v) != 21*kvd || c.kv.k16 != nil || c.kv.v16 != nil {
+	// Values in blocks of 16 columns: 24 columns are two blocks, the
+	// second half used.
+	if len(c.kv.k) != 21*kvd || len(c.kv.v) != 2*2*16*21 || c.kv.k16 != nil || c.kv.v16 != nil {
 		t.Fatalf("%d keys, %d values, %d and %d f16", len(c.kv.k), len(c.kv.v), len(c.kv.k16), len(c.kv.v16))
 	}
 	for p := range 21 {
 		for i := range kvd {
 			h, d := i/24, i%24
-			if c.kv.k[(h*21+p)*24+d] != c.keys[p*kvd+i] || c.kv.v[(h*21+p)*24+d] != c.values[p*kvd+i] {
+			if c.kv.k[(h*21+p)*24+d] != c.keys[p*kvd+i] || c.kv.v[h*2*16*21+d/16*16*21+p*16+d%16] != c.values[p*kvd+i] {
 				t.Fatalf("position %d, element %d stored wrong", p, i)
 			}
 		}

@@ -175,12 +175,15 @@ type attention struct {
 	eps                     float32
 }
 
-// kvCache is one attention block's keys and values, both stored by KV head,
-// then position, [kvHeads × ctxLen × headDim] (keys after RoPE): a head's
-// scores are one simd.MatVecF32 over its key rows (rows = positions,
-// stride headDim) and its weighted sum one simd.WeightedSumF32 over its
-// value rows, each a contiguous stream of the positions so far, and a
-// position is stored as kvHeads contiguous copies per cache.
+// kvCache is one attention block's keys and values. Keys are stored by KV
+// head, then position, [kvHeads × ctxLen × headDim] after RoPE: a head's
+// scores are one simd.MatVecF32 over its key rows (rows = positions, stride
+// headDim), read as four streams. Values are stored by KV head in the
+// column blocks of simd.WeightedSumF32, [kvHeads × blocks × ctxLen × 16]
+// with blocks = ⌈headDim/16⌉: a head's weighted sum reads each block as one
+// contiguous stream of the positions so far, four blocks at a time. A
+// position is stored as kvHeads key rows and kvHeads·blocks pieces of 64
+// bytes.
 //
 // A session made WithKVCache(KVFloat16) keeps the same layout in k16 and
 // v16 (binary16 bits) and leaves k and v nil.
@@ -189,17 +192,21 @@ type kvCache struct {
 	k16, v16 []uint16
 	hd       int // headDim
 	ctxLen   int
+	vHead    int // values per KV head: blocks·16·ctxLen
 }
+
+// vBlock is the width of a value block (simd.WeightedSumBlock).
+const vBlock = simd.WeightedSumBlock
 
 // newKVCache allocates the cache of one attention block, in binary16 when
 // f16 is set.
 func newKVCache(ctxLen, kvHeads, headDim int, f16 bool) *kvCache {
-	n := ctxLen * kvHeads * headDim
-	kv := &kvCache{hd: headDim, ctxLen: ctxLen}
+	nk := ctxLen * kvHeads * headDim
+	kv := &kvCache{hd: headDim, ctxLen: ctxLen, vHead: (headDim + vBlock - 1) / vBlock * vBlock * ctxLen}
 	if f16 {
-		kv.k16, kv.v16 = make([]uint16, n), make([]uint16, n)
+		kv.k16, kv.v16 = make([]uint16, nk), make([]uint16, kvHeads*kv.vHead)
 	} else {
-		kv.k, kv.v = make([]float32, n), make([]float32, n)
+		kv.k, kv.v = make([]float32, nk), make([]float32, kvHeads*kv.vHead)
 	}
 	return kv
 }
@@ -216,20 +223,28 @@ func narrowKV(x float32) uint16 {
 
 // store writes position pos's keys and values (kvHeads·headDim each).
 func (kv *kvCache) store(pos int, k, v []float32) {
-	hd := kv.hd
+	hd, ldb := kv.hd, vBlock*kv.ctxLen
 	for h := 0; h*hd < len(k); h++ {
 		at := (h*kv.ctxLen + pos) * hd
+		kh, vh := k[h*hd:(h+1)*hd], v[h*hd:(h+1)*hd]
 		if kv.k16 != nil {
-			for i, x := range k[h*hd : (h+1)*hd] {
+			for i, x := range kh {
 				kv.k16[at+i] = narrowKV(x)
 			}
-			for i, x := range v[h*hd : (h+1)*hd] {
-				kv.v16[at+i] = narrowKV(x)
-			}
-			continue
+		} else {
+			copy(kv.k[at:at+hd], kh)
 		}
-		copy(kv.k[at:at+hd], k[h*hd:(h+1)*hd])
-		copy(kv.v[at:at+hd], v[h*hd:(h+1)*hd])
+		for b := 0; b < hd; b += vBlock {
+			src := vh[b:min(b+vBlock, hd)]
+			at := h*kv.vHead + b/vBlock*ldb + pos*vBlock
+			if kv.v16 != nil {
+				for i, x := range src {
+					kv.v16[at+i] = narrowKV(x)
+				}
+			} else {
+				copy(kv.v[at:at+len(src)], src)
+			}
+		}
 	}
 }
 
@@ -432,11 +447,13 @@ func (j *attnJob) attend(worker, t, h, n int) {
 	for i := 0; i < n; i++ {
 		simd.SoftmaxScaled(rows[i*j.row:i*j.row+pos+1], scale)
 	}
-	// Weighted sum of the value rows 0..pos, one pass for the n queries.
+	// Weighted sum of the values of positions 0..pos, one pass for the n
+	// queries.
 	out := j.att[t*qd+h*hd : t*qd+(h+n)*hd]
+	vat, ldb := kvh*kv.vHead, vBlock*kv.ctxLen
 	if kv.k16 != nil {
-		simd.WeightedSumF16(j.impl, out, hd, hd, kv.v16[at:], hd, rows, j.row, pos+1, n)
+		simd.WeightedSumF16(j.impl, out, hd, hd, kv.v16[vat:], ldb, rows, j.row, pos+1, n)
 	} else {
-		simd.WeightedSumF32(j.impl, out, hd, hd, kv.v[at:], hd, rows, j.row, pos+1, n)
+		simd.WeightedSumF32(j.impl, out, hd, hd, kv.v[vat:], ldb, rows, j.row, pos+1, n)
 	}
 }

@@ -30,7 +30,7 @@ func TestAttentionF16MatchesFloat64(t *testing.T) {
 			c.keys[i] = simd.F16ToF32(narrowKV(c.keys[i]))
 			c.values[i] = simd.F16ToF32(narrowKV(c.values[i]))
 		}
-		if c.kv.k != nil || c.kv.v != nil || len(c.kv.k16) != sh.ctxLen*kvd || len(c.kv.v16) != sh.ctxLen*kvd {
+		if c.kv.k != nil || c.kv.v != nil || len(c.kv.k16) != sh.ctxLen*kvd || len(c.kv.v16) != sh.kvHeads*((sh.headDim+15)/16*16)*sh.ctxLen {
 			t.Fatalf("f16 cache: %d f32 keys, %d f16 keys, %d f16 values", len(c.kv.k), len(c.kv.k16), len(c.kv.v16))
 		}
 		maxV := 0.0

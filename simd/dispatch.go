@@ -64,10 +64,11 @@ type Impl struct {
 	// four inputs at once, each with exactly MatVecF32's results: see
 	// MatVecF32x4 (nil: four MatVecF32 calls).
 	MatVecF32x4 func(dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, k int)
-	// weighted sums of float32 or binary16 rows: see WeightedSumF32 (nil:
+	// weighted sums of float32 or binary16 rows in column blocks: see
+	// WeightedSumF32 (nil:
 	// the generic loops).
-	WeightedSumF32 func(dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int)
-	WeightedSumF16 func(dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int)
+	WeightedSumF32 func(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int)
+	WeightedSumF16 func(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int)
 }
 
 // Generic is the pure-Go reference implementation, always available.

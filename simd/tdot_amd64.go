@@ -247,8 +247,8 @@ type amd64FloatKernels struct {
 }
 
 type (
-	wsumF32 func(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
-	wsumF16 func(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+	wsumF32 func(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
+	wsumF16 func(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 )
 
 // wsumPart splits nq weight vectors into the kernels' 4, 2 and 1: it
@@ -265,9 +265,9 @@ func wsumPart(nq int) (int, int) {
 }
 
 // weightedSumF32 is WeightedSumF32 (arguments checked by it): the whole
-// steps of 16 columns in the assembly, in parts of 4, 2 and 1 vectors, the
+// blocks of 16 columns in the assembly, in parts of 4, 2 and 1 vectors, the
 // rest in the generic loop.
-func (k amd64FloatKernels) weightedSumF32(dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int) {
+func (k amd64FloatKernels) weightedSumF32(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
 	steps := cols / FloatLanes
 	for q := 0; q < nq && steps > 0; {
 		i, m := wsumPart(nq - q)
@@ -276,16 +276,16 @@ func (k amd64FloatKernels) weightedSumF32(dst []float32, ldd, cols int, v []floa
 				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
 			}
 		} else {
-			k.ws32[i](&dst[q*ldd], 4*ldd, &v[0], 4*ldv, &w[q*ldw], 4*ldw, n, steps)
+			k.ws32[i](&dst[q*ldd], 4*ldd, &v[0], 4*ldb, &w[q*ldw], 4*ldw, n, steps)
 		}
 		q += m
 	}
 	if main := steps * FloatLanes; main < cols {
-		genericWeightedSumF32(dst, ldd, main, cols, v, ldv, w, ldw, n, nq)
+		genericWeightedSumF32(dst, ldd, main, cols, v, ldb, w, ldw, n, nq)
 	}
 }
 
-func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int) {
+func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
 	steps := cols / FloatLanes
 	for q := 0; q < nq && steps > 0; {
 		i, m := wsumPart(nq - q)
@@ -294,12 +294,12 @@ func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint
 				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
 			}
 		} else {
-			k.ws16[i](&dst[q*ldd], 4*ldd, &v[0], 2*ldv, &w[q*ldw], 4*ldw, n, steps)
+			k.ws16[i](&dst[q*ldd], 4*ldd, &v[0], 2*ldb, &w[q*ldw], 4*ldw, n, steps)
 		}
 		q += m
 	}
 	if main := steps * FloatLanes; main < cols {
-		genericWeightedSumF16(dst, ldd, main, cols, v, ldv, w, ldw, n, nq)
+		genericWeightedSumF16(dst, ldd, main, cols, v, ldb, w, ldw, n, nq)
 	}
 }
 

@@ -5445,13 +5445,14 @@ f32x4z_r1_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum1AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum1AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f16WeightedSum1AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5474,17 +5475,19 @@ wszf161w_block:
 
 wszf161w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VCVTPH2PS    (R13), Z16
-	VCVTPH2PS    32(R13), Z17
-	VCVTPH2PS    64(R13), Z18
-	VCVTPH2PS    96(R13), Z19
+	VCVTPH2PS    (R13)(DX*1), Z17
+	VCVTPH2PS    (R13)(DX*2), Z18
+	VCVTPH2PS    (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
 	VFMADD231PS  Z18, Z20, Z2
 	VFMADD231PS  Z19, Z20, Z3
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf161w_row
@@ -5495,7 +5498,10 @@ wszf161w_store:
 	VMOVUPS Z2, 128(DI)
 	VMOVUPS Z3, 192(DI)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000080, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf161w_block
 
@@ -5515,7 +5521,7 @@ wszf161s_row:
 	VCVTPH2PS    (R13), Z16
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf161s_row
@@ -5523,7 +5529,7 @@ wszf161s_row:
 wszf161s_store:
 	VMOVUPS Z0, (DI)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf161s_block
 
@@ -5531,13 +5537,14 @@ wszf161s_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum1AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum1AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, F16C, FMA3, MMX+
 TEXT ·f16WeightedSum1AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5563,7 +5570,7 @@ wsyf161s_row:
 	VBROADCASTSS (R14), Y10
 	VFMADD231PS  Y8, Y10, Y0
 	VFMADD231PS  Y9, Y10, Y1
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf161s_row
@@ -5572,7 +5579,7 @@ wsyf161s_store:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf161s_block
 
@@ -5580,13 +5587,14 @@ wsyf161s_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum2AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum2AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f16WeightedSum2AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5613,11 +5621,13 @@ wszf162w_block:
 
 wszf162w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VCVTPH2PS    (R13), Z16
-	VCVTPH2PS    32(R13), Z17
-	VCVTPH2PS    64(R13), Z18
-	VCVTPH2PS    96(R13), Z19
+	VCVTPH2PS    (R13)(DX*1), Z17
+	VCVTPH2PS    (R13)(DX*2), Z18
+	VCVTPH2PS    (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
@@ -5628,7 +5638,7 @@ wszf162w_row:
 	VFMADD231PS  Z17, Z21, Z5
 	VFMADD231PS  Z18, Z21, Z6
 	VFMADD231PS  Z19, Z21, Z7
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf162w_row
@@ -5643,7 +5653,10 @@ wszf162w_store:
 	VMOVUPS Z6, 128(DI)(R8*1)
 	VMOVUPS Z7, 192(DI)(R8*1)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000080, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf162w_block
 
@@ -5666,7 +5679,7 @@ wszf162s_row:
 	VFMADD231PS  Z16, Z20, Z0
 	VBROADCASTSS (R14)(R11*1), Z21
 	VFMADD231PS  Z16, Z21, Z4
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf162s_row
@@ -5675,7 +5688,7 @@ wszf162s_store:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z4, (DI)(R8*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf162s_block
 
@@ -5683,13 +5696,14 @@ wszf162s_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum2AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum2AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, F16C, FMA3, MMX+
 TEXT ·f16WeightedSum2AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5720,7 +5734,7 @@ wsyf162s_row:
 	VBROADCASTSS (R14)(R11*1), Y11
 	VFMADD231PS  Y8, Y11, Y2
 	VFMADD231PS  Y9, Y11, Y3
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf162s_row
@@ -5731,7 +5745,7 @@ wsyf162s_store:
 	VMOVUPS Y2, (DI)(R8*1)
 	VMOVUPS Y3, 32(DI)(R8*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf162s_block
 
@@ -5739,13 +5753,14 @@ wsyf162s_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum4AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum4AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f16WeightedSum4AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5780,11 +5795,13 @@ wszf164w_block:
 
 wszf164w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VCVTPH2PS    (R13), Z16
-	VCVTPH2PS    32(R13), Z17
-	VCVTPH2PS    64(R13), Z18
-	VCVTPH2PS    96(R13), Z19
+	VCVTPH2PS    (R13)(DX*1), Z17
+	VCVTPH2PS    (R13)(DX*2), Z18
+	VCVTPH2PS    (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
@@ -5805,7 +5822,7 @@ wszf164w_row:
 	VFMADD231PS  Z17, Z23, Z13
 	VFMADD231PS  Z18, Z23, Z14
 	VFMADD231PS  Z19, Z23, Z15
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf164w_row
@@ -5828,7 +5845,10 @@ wszf164w_store:
 	VMOVUPS Z14, 128(DI)(R12*1)
 	VMOVUPS Z15, 192(DI)(R12*1)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000080, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf164w_block
 
@@ -5857,7 +5877,7 @@ wszf164s_row:
 	VFMADD231PS  Z16, Z22, Z8
 	VBROADCASTSS (R14)(AX*1), Z23
 	VFMADD231PS  Z16, Z23, Z12
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf164s_row
@@ -5868,7 +5888,7 @@ wszf164s_store:
 	VMOVUPS Z8, (DI)(R8*2)
 	VMOVUPS Z12, (DI)(R12*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf164s_block
 
@@ -5876,13 +5896,14 @@ wszf164s_end:
 	VZEROUPPER
 	RET
 
-// func f16WeightedSum4AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+// func f16WeightedSum4AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, F16C, FMA3, MMX+
 TEXT ·f16WeightedSum4AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5923,7 +5944,7 @@ wsyf164s_row:
 	VBROADCASTSS (R14)(AX*1), Y13
 	VFMADD231PS  Y8, Y13, Y6
 	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         DX, R13
+	ADDQ         $0x20, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf164s_row
@@ -5938,7 +5959,7 @@ wsyf164s_store:
 	VMOVUPS Y6, (DI)(R12*1)
 	VMOVUPS Y7, 32(DI)(R12*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000020, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf164s_block
 
@@ -5946,13 +5967,14 @@ wsyf164s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum1AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum1AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f32WeightedSum1AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -5975,19 +5997,19 @@ wszf321w_block:
 
 wszf321w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
-	PREFETCHT0   2176(R13)
-	PREFETCHT0   2240(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VMOVUPS      (R13), Z16
-	VMOVUPS      64(R13), Z17
-	VMOVUPS      128(R13), Z18
-	VMOVUPS      192(R13), Z19
+	VMOVUPS      (R13)(DX*1), Z17
+	VMOVUPS      (R13)(DX*2), Z18
+	VMOVUPS      (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
 	VFMADD231PS  Z18, Z20, Z2
 	VFMADD231PS  Z19, Z20, Z3
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf321w_row
@@ -5998,7 +6020,10 @@ wszf321w_store:
 	VMOVUPS Z2, 128(DI)
 	VMOVUPS Z3, 192(DI)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf321w_block
 
@@ -6018,7 +6043,7 @@ wszf321s_row:
 	VMOVUPS      (R13), Z16
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf321s_row
@@ -6026,7 +6051,7 @@ wszf321s_row:
 wszf321s_store:
 	VMOVUPS Z0, (DI)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf321s_block
 
@@ -6034,13 +6059,14 @@ wszf321s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum1AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum1AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·f32WeightedSum1AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -6066,7 +6092,7 @@ wsyf321s_row:
 	VBROADCASTSS (R14), Y10
 	VFMADD231PS  Y8, Y10, Y0
 	VFMADD231PS  Y9, Y10, Y1
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf321s_row
@@ -6075,7 +6101,7 @@ wsyf321s_store:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf321s_block
 
@@ -6083,13 +6109,14 @@ wsyf321s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum2AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum2AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f32WeightedSum2AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -6116,13 +6143,13 @@ wszf322w_block:
 
 wszf322w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
-	PREFETCHT0   2176(R13)
-	PREFETCHT0   2240(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VMOVUPS      (R13), Z16
-	VMOVUPS      64(R13), Z17
-	VMOVUPS      128(R13), Z18
-	VMOVUPS      192(R13), Z19
+	VMOVUPS      (R13)(DX*1), Z17
+	VMOVUPS      (R13)(DX*2), Z18
+	VMOVUPS      (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
@@ -6133,7 +6160,7 @@ wszf322w_row:
 	VFMADD231PS  Z17, Z21, Z5
 	VFMADD231PS  Z18, Z21, Z6
 	VFMADD231PS  Z19, Z21, Z7
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf322w_row
@@ -6148,7 +6175,10 @@ wszf322w_store:
 	VMOVUPS Z6, 128(DI)(R8*1)
 	VMOVUPS Z7, 192(DI)(R8*1)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf322w_block
 
@@ -6171,7 +6201,7 @@ wszf322s_row:
 	VFMADD231PS  Z16, Z20, Z0
 	VBROADCASTSS (R14)(R11*1), Z21
 	VFMADD231PS  Z16, Z21, Z4
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf322s_row
@@ -6180,7 +6210,7 @@ wszf322s_store:
 	VMOVUPS Z0, (DI)
 	VMOVUPS Z4, (DI)(R8*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf322s_block
 
@@ -6188,13 +6218,14 @@ wszf322s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum2AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum2AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·f32WeightedSum2AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -6225,7 +6256,7 @@ wsyf322s_row:
 	VBROADCASTSS (R14)(R11*1), Y11
 	VFMADD231PS  Y8, Y11, Y2
 	VFMADD231PS  Y9, Y11, Y3
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf322s_row
@@ -6236,7 +6267,7 @@ wsyf322s_store:
 	VMOVUPS Y2, (DI)(R8*1)
 	VMOVUPS Y3, 32(DI)(R8*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf322s_block
 
@@ -6244,13 +6275,14 @@ wsyf322s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum4AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum4AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·f32WeightedSum4AVX512(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -6285,13 +6317,13 @@ wszf324w_block:
 
 wszf324w_row:
 	PREFETCHT0   2048(R13)
-	PREFETCHT0   2112(R13)
-	PREFETCHT0   2176(R13)
-	PREFETCHT0   2240(R13)
+	PREFETCHT0   2048(R13)(DX*1)
+	PREFETCHT0   2048(R13)(DX*2)
+	PREFETCHT0   2048(R13)(R15*1)
 	VMOVUPS      (R13), Z16
-	VMOVUPS      64(R13), Z17
-	VMOVUPS      128(R13), Z18
-	VMOVUPS      192(R13), Z19
+	VMOVUPS      (R13)(DX*1), Z17
+	VMOVUPS      (R13)(DX*2), Z18
+	VMOVUPS      (R13)(R15*1), Z19
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS  Z16, Z20, Z0
 	VFMADD231PS  Z17, Z20, Z1
@@ -6312,7 +6344,7 @@ wszf324w_row:
 	VFMADD231PS  Z17, Z23, Z13
 	VFMADD231PS  Z18, Z23, Z14
 	VFMADD231PS  Z19, Z23, Z15
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf324w_row
@@ -6335,7 +6367,10 @@ wszf324w_store:
 	VMOVUPS Z14, 128(DI)(R12*1)
 	VMOVUPS Z15, 192(DI)(R12*1)
 	ADDQ    $0x00000100, DI
-	ADDQ    $0x00000100, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000004, R10
 	JMP     wszf324w_block
 
@@ -6364,7 +6399,7 @@ wszf324s_row:
 	VFMADD231PS  Z16, Z22, Z8
 	VBROADCASTSS (R14)(AX*1), Z23
 	VFMADD231PS  Z16, Z23, Z12
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wszf324s_row
@@ -6375,7 +6410,7 @@ wszf324s_store:
 	VMOVUPS Z8, (DI)(R8*2)
 	VMOVUPS Z12, (DI)(R12*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wszf324s_block
 
@@ -6383,13 +6418,14 @@ wszf324s_end:
 	VZEROUPPER
 	RET
 
-// func f32WeightedSum4AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+// func f32WeightedSum4AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·f32WeightedSum4AVX2(SB), NOSPLIT, $0-64
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), R8
 	MOVQ v+16(FP), SI
-	MOVQ ldv+24(FP), DX
+	MOVQ ldb+24(FP), DX
+	LEAQ (DX)(DX*2), R15
 	MOVQ w+32(FP), BX
 	MOVQ ldw+40(FP), R11
 	MOVQ n+48(FP), R9
@@ -6430,7 +6466,7 @@ wsyf324s_row:
 	VBROADCASTSS (R14)(AX*1), Y13
 	VFMADD231PS  Y8, Y13, Y6
 	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         DX, R13
+	ADDQ         $0x40, R13
 	ADDQ         $0x04, R14
 	DECQ         CX
 	JNZ          wsyf324s_row
@@ -6445,7 +6481,7 @@ wsyf324s_store:
 	VMOVUPS Y6, (DI)(R12*1)
 	VMOVUPS Y7, 32(DI)(R12*1)
 	ADDQ    $0x00000040, DI
-	ADDQ    $0x00000040, SI
+	ADDQ    DX, SI
 	SUBQ    $0x00000001, R10
 	JMP     wsyf324s_block
 

@@ -99,65 +99,65 @@ func f32MatVecAVX512(dst *float32, w *float32, stride int, x *float32, steps int
 //go:noescape
 func f32MatVec4AVX512(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)
 
-// f16WeightedSum1AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 1, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
+// f16WeightedSum1AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 1, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f16WeightedSum1AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum1AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f16WeightedSum1AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 1, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f16WeightedSum1AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 1, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f16WeightedSum1AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum1AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f16WeightedSum2AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 2, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
+// f16WeightedSum2AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 2, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f16WeightedSum2AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum2AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f16WeightedSum2AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 2, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f16WeightedSum2AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 2, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f16WeightedSum2AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum2AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f16WeightedSum4AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 4, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
+// f16WeightedSum4AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 4, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f16WeightedSum4AVX512(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum4AVX512(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f16WeightedSum4AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 4, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f16WeightedSum4AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 4, c < steps·16, p < n (f16 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f16WeightedSum4AVX2(dst *float32, ldd int, v *uint16, ldv int, w *float32, ldw int, n int, steps int)
+func f16WeightedSum4AVX2(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum1AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 1, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
+// f32WeightedSum1AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 1, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f32WeightedSum1AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum1AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum1AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 1, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f32WeightedSum1AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 1, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f32WeightedSum1AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum1AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum2AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 2, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
+// f32WeightedSum2AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 2, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f32WeightedSum2AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum2AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum2AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 2, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f32WeightedSum2AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 2, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f32WeightedSum2AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum2AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum4AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 4, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
+// f32WeightedSum4AVX512 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 4, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX-512).
 //
 //go:noescape
-func f32WeightedSum4AVX512(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum4AVX512(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
-// f32WeightedSum4AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < 4, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
+// f32WeightedSum4AVX2 writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%16] for q < 4, c < steps·16, p < n (f32 values, fused, in order of p; strides in bytes; AVX2, F16C and FMA).
 //
 //go:noescape
-func f32WeightedSum4AVX2(dst *float32, ldd int, v *float32, ldv int, w *float32, ldw int, n int, steps int)
+func f32WeightedSum4AVX2(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
 
 // quantAbsMaxAVX512 returns the bits of max |x[i]| over the finite x[i], i < n (AVX-512).
 //

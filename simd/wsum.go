@@ -5,25 +5,31 @@ import "fmt"
 // Weighted sums of rows: attention's values. WeightedSumF32 and
 // WeightedSumF16 set, for q < nq weight vectors,
 //
-//	dst[q·ldd + c] = Σ_{p<n} w[q·ldw + p] · v[p·ldv + c]   for c < cols,
+//	dst[q·ldd + c] = Σ_{p<n} w[q·ldw + p] · v(p, c)   for c < cols,
 //
-// reading the n rows of v once, in order, for all nq vectors (nq is 1 to
-// 4). Each output has its own running sum, which takes the products in
-// order of p from zero. The generic tier rounds each product before adding
-// it; the amd64 tiers with FMA fuse the two (one rounding) for the columns
-// of the whole steps of 16 and equal each other bit for bit; the columns
-// past the last whole step are summed by the generic loop on every tier. A
-// row of v is the cache of one position (keys or values of one KV head), so
-// the rows are one contiguous stream.
+// where the n rows of cols values are stored in column blocks of
+// WeightedSumBlock: v(p, c) = v[(c/16)·ldb + p·16 + c%16], ldb ≥ 16·n (the
+// last block's columns past cols are never read). Each block is one
+// contiguous stream; the kernels read every row of it once for all nq
+// vectors (1 to 4), and the AVX-512 ones four blocks side by side. Each
+// output has its own running sum, which takes the products in order of p
+// from zero. The generic tier rounds each product before adding it; the
+// amd64 tiers with FMA fuse the two (one rounding) for the columns of the
+// whole blocks and equal each other bit for bit; the columns of a last,
+// partial block are summed by the generic loop on every tier.
+
+// WeightedSumBlock is the number of columns in a block of WeightedSumF32's
+// layout.
+const WeightedSumBlock = 16
 
 // checkWeightedSum panics unless the arguments describe nq vectors of n
-// weights, nq outputs of cols, and n rows of cols values.
-func checkWeightedSum(fn string, dlen, ldd, cols, vlen, ldv, wlen, ldw, n, nq int) {
+// weights, nq outputs of cols, and n rows of cols values in blocks ldb apart.
+func checkWeightedSum(fn string, dlen, ldd, cols, vlen, ldb, wlen, ldw, n, nq int) {
 	if nq < 1 || nq > 4 {
 		panic(fmt.Sprintf("simd: %s: %d weight vectors, want 1 to 4", fn, nq))
 	}
-	if cols < 0 || n < 0 || ldd < cols || ldw < n || ldv < cols {
-		panic(fmt.Sprintf("simd: %s: cols %d, n %d with strides dst %d, v %d, w %d", fn, cols, n, ldd, ldv, ldw))
+	if cols < 0 || n < 0 || ldd < cols || ldw < n || ldb < WeightedSumBlock*n {
+		panic(fmt.Sprintf("simd: %s: cols %d, n %d with strides dst %d, v blocks %d, w %d", fn, cols, n, ldd, ldb, ldw))
 	}
 	if need := (nq-1)*ldd + cols; dlen < need {
 		panic(fmt.Sprintf("simd: %s: %d outputs of %d at distance %d need %d floats, dst has %d", fn, nq, cols, ldd, need, dlen))
@@ -31,71 +37,76 @@ func checkWeightedSum(fn string, dlen, ldd, cols, vlen, ldv, wlen, ldw, n, nq in
 	if need := (nq-1)*ldw + n; wlen < need {
 		panic(fmt.Sprintf("simd: %s: %d weight vectors of %d at distance %d need %d floats, w has %d", fn, nq, n, ldw, need, wlen))
 	}
-	if n > 0 {
-		if need := (n-1)*ldv + cols; vlen < need {
-			panic(fmt.Sprintf("simd: %s: %d rows of %d at stride %d need %d values, v has %d", fn, n, cols, ldv, need, vlen))
+	if n > 0 && cols > 0 {
+		last := cols - 1
+		if need := last/WeightedSumBlock*ldb + (n-1)*WeightedSumBlock + last%WeightedSumBlock + 1; vlen < need {
+			panic(fmt.Sprintf("simd: %s: %d rows of %d in blocks %d apart need %d values, v has %d", fn, n, cols, ldb, need, vlen))
 		}
 	}
 }
 
 // WeightedSumF32 computes the nq weighted sums of float32 rows described
 // above with impl's kernel (the generic one when it has none).
-func WeightedSumF32(impl Impl, dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int) {
-	checkWeightedSum("WeightedSumF32", len(dst), ldd, cols, len(v), ldv, len(w), ldw, n, nq)
+func WeightedSumF32(impl Impl, dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
+	checkWeightedSum("WeightedSumF32", len(dst), ldd, cols, len(v), ldb, len(w), ldw, n, nq)
 	if impl.WeightedSumF32 != nil {
-		impl.WeightedSumF32(dst, ldd, cols, v, ldv, w, ldw, n, nq)
+		impl.WeightedSumF32(dst, ldd, cols, v, ldb, w, ldw, n, nq)
 		return
 	}
-	genericWeightedSumF32(dst, ldd, 0, cols, v, ldv, w, ldw, n, nq)
+	genericWeightedSumF32(dst, ldd, 0, cols, v, ldb, w, ldw, n, nq)
 }
 
 // WeightedSumF16 is WeightedSumF32 over binary16 rows (an f16 KV cache),
 // each value widened exactly.
-func WeightedSumF16(impl Impl, dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int) {
-	checkWeightedSum("WeightedSumF16", len(dst), ldd, cols, len(v), ldv, len(w), ldw, n, nq)
+func WeightedSumF16(impl Impl, dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
+	checkWeightedSum("WeightedSumF16", len(dst), ldd, cols, len(v), ldb, len(w), ldw, n, nq)
 	if impl.WeightedSumF16 != nil {
-		impl.WeightedSumF16(dst, ldd, cols, v, ldv, w, ldw, n, nq)
+		impl.WeightedSumF16(dst, ldd, cols, v, ldb, w, ldw, n, nq)
 		return
 	}
-	genericWeightedSumF16(dst, ldd, 0, cols, v, ldv, w, ldw, n, nq)
+	genericWeightedSumF16(dst, ldd, 0, cols, v, ldb, w, ldw, n, nq)
 }
 
 // GenericWeightedSumF32 is the generic tier's WeightedSumF32 (arguments
 // checked by the caller of an Impl's kernel).
-func GenericWeightedSumF32(dst []float32, ldd, cols int, v []float32, ldv int, w []float32, ldw, n, nq int) {
-	genericWeightedSumF32(dst, ldd, 0, cols, v, ldv, w, ldw, n, nq)
+func GenericWeightedSumF32(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
+	genericWeightedSumF32(dst, ldd, 0, cols, v, ldb, w, ldw, n, nq)
 }
 
 // GenericWeightedSumF16 is the generic tier's WeightedSumF16.
-func GenericWeightedSumF16(dst []float32, ldd, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int) {
-	genericWeightedSumF16(dst, ldd, 0, cols, v, ldv, w, ldw, n, nq)
+func GenericWeightedSumF16(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
+	genericWeightedSumF16(dst, ldd, 0, cols, v, ldb, w, ldw, n, nq)
 }
 
-// genericWeightedSumF32 computes columns c0 <= c < cols, each product
-// rounded before it is added.
-func genericWeightedSumF32(dst []float32, ldd, c0, cols int, v []float32, ldv int, w []float32, ldw, n, nq int) {
+// genericWeightedSumF32 computes columns c0 <= c < cols (c0 a multiple of
+// the block), each product rounded before it is added.
+func genericWeightedSumF32(dst []float32, ldd, c0, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
 	for q := 0; q < nq; q++ {
-		out := dst[q*ldd+c0 : q*ldd+cols]
-		clear(out)
-		for p, wp := range w[q*ldw : q*ldw+n] {
-			row := v[p*ldv+c0 : p*ldv+cols]
-			row = row[:len(out)]
-			for c, x := range row {
-				out[c] = float32(wp*x) + out[c]
+		clear(dst[q*ldd+c0 : q*ldd+cols])
+		for b := c0; b < cols && n > 0; b += WeightedSumBlock {
+			out := dst[q*ldd+b : q*ldd+min(b+WeightedSumBlock, cols)]
+			blk := v[b/WeightedSumBlock*ldb:]
+			for p, wp := range w[q*ldw : q*ldw+n] {
+				row := blk[p*WeightedSumBlock : p*WeightedSumBlock+len(out)]
+				for c, x := range row {
+					out[c] = float32(wp*x) + out[c]
+				}
 			}
 		}
 	}
 }
 
-func genericWeightedSumF16(dst []float32, ldd, c0, cols int, v []uint16, ldv int, w []float32, ldw, n, nq int) {
+func genericWeightedSumF16(dst []float32, ldd, c0, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
 	for q := 0; q < nq; q++ {
-		out := dst[q*ldd+c0 : q*ldd+cols]
-		clear(out)
-		for p, wp := range w[q*ldw : q*ldw+n] {
-			row := v[p*ldv+c0 : p*ldv+cols]
-			row = row[:len(out)]
-			for c, h := range row {
-				out[c] = float32(wp*F16ToF32(h)) + out[c]
+		clear(dst[q*ldd+c0 : q*ldd+cols])
+		for b := c0; b < cols && n > 0; b += WeightedSumBlock {
+			out := dst[q*ldd+b : q*ldd+min(b+WeightedSumBlock, cols)]
+			blk := v[b/WeightedSumBlock*ldb:]
+			for p, wp := range w[q*ldw : q*ldw+n] {
+				row := blk[p*WeightedSumBlock : p*WeightedSumBlock+len(out)]
+				for c, h := range row {
+					out[c] = float32(wp*F16ToF32(h)) + out[c]
+				}
 			}
 		}
 	}

@@ -36,7 +36,7 @@ func TestWeightedSumTiers(t *testing.T) {
 			cols := colsList[it%len(colsList)]
 			n := []int{0, 1, 2, 5, 16, 33, 257}[rng.IntN(7)]
 			nq := 1 + rng.IntN(4)
-			ldv := cols + rng.IntN(3)*rng.IntN(9)
+			ldb := WeightedSumBlock*n + rng.IntN(3)*rng.IntN(9)
 			ldd := max(1, cols+rng.IntN(5))
 			ldw := n + rng.IntN(4)
 			small := it%3 == 0
@@ -46,7 +46,12 @@ func TestWeightedSumTiers(t *testing.T) {
 				}
 				return float32(rng.NormFloat64())
 			}
-			v32 := make([]float32, max(0, (n-1)*ldv+cols))
+			at := func(p, c int) int { return c/WeightedSumBlock*ldb + p*WeightedSumBlock + c%WeightedSumBlock }
+			vlen := 0
+			if n > 0 && cols > 0 {
+				vlen = at(n-1, cols-1) + 1 // exactly what the layout needs
+			}
+			v32 := make([]float32, vlen)
 			v16 := make([]uint16, len(v32))
 			for i := range v32 {
 				v16[i] = F32ToF16(val())
@@ -62,9 +67,9 @@ func TestWeightedSumTiers(t *testing.T) {
 					dst[i] = float32(math.NaN())
 				}
 				if kind == "f32" {
-					WeightedSumF32(impl, dst, ldd, cols, v32, ldv, w, ldw, n, nq)
+					WeightedSumF32(impl, dst, ldd, cols, v32, ldb, w, ldw, n, nq)
 				} else {
-					WeightedSumF16(impl, dst, ldd, cols, v16, ldv, w, ldw, n, nq)
+					WeightedSumF16(impl, dst, ldd, cols, v16, ldb, w, ldw, n, nq)
 				}
 				fusedCols := 0
 				if fusedTier(impl) {
@@ -72,14 +77,14 @@ func TestWeightedSumTiers(t *testing.T) {
 				}
 				for i := range dst {
 					q, c := i/ldd, i%ldd
-					name := fmt.Sprintf("%s %s cols %d n %d nq %d ldv %d ldd %d ldw %d: dst[%d] (vector %d, column %d)", impl.Tier, kind, cols, n, nq, ldv, ldd, ldw, i, q, c)
+					name := fmt.Sprintf("%s %s cols %d n %d nq %d ldb %d ldd %d ldw %d: dst[%d] (vector %d, column %d)", impl.Tier, kind, cols, n, nq, ldb, ldd, ldw, i, q, c)
 					if q >= nq || c >= cols {
 						if !math.IsNaN(float64(dst[i])) {
 							t.Fatalf("%s: written (%v), outside the outputs", name, dst[i])
 						}
 						continue
 					}
-					want := wsumRef(func(p int) float32 { return v32[p*ldv+c] }, w[q*ldw:q*ldw+n], c < fusedCols)
+					want := wsumRef(func(p int) float32 { return v32[at(p, c)] }, w[q*ldw:q*ldw+n], c < fusedCols)
 					if !sameFloat(dst[i], want) {
 						t.Fatalf("%s = %v, want %v", name, dst[i], want)
 					}
@@ -125,7 +130,7 @@ func TestWeightedSumArgs(t *testing.T) {
 }
 
 // BenchmarkWeightedSum: four query heads of 128 over 256 positions of one
-// KV head (2B4T's attention values), rows in cache.
+// KV head (2B4T's attention values), in cache.
 func BenchmarkWeightedSum(b *testing.B) {
 	const hd, n = 128, 256
 	v := make([]float32, n*hd)
@@ -141,7 +146,7 @@ func BenchmarkWeightedSum(b *testing.B) {
 		b.Run(string(impl.Tier), func(b *testing.B) {
 			b.SetBytes(int64(len(v) * 4))
 			for b.Loop() {
-				WeightedSumF32(impl, dst, hd, hd, v, hd, w, n, n, 4)
+				WeightedSumF32(impl, dst, hd, hd, v, WeightedSumBlock*n, w, n, n, 4)
 			}
 		})
 	}

@@ -427,7 +427,15 @@ func refAttention(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error
 				sc[p] *= scale
 			}
 			simd.Softmax(sc[:n])
-			simd.GenericWeightedSumF32(o, hd, hd, vb, ldkv, sc, n, n, 1)
+			// The same sums over the values copied into simd's column blocks.
+			const blk = simd.WeightedSumBlock
+			vbl := make([]float32, (hd+blk-1)/blk*blk*n)
+			for p := 0; p < n; p++ {
+				for c := 0; c < hd; c++ {
+					vbl[c/blk*blk*n+p*blk+c%blk] = vb[p*ldkv+c]
+				}
+			}
+			simd.GenericWeightedSumF32(o, hd, hd, vbl, blk*n, sc, n, n, 1)
 		}
 	}
 	return nil

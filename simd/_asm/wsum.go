@@ -9,14 +9,16 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Weighted sums of rows (attention's values): dst[q·ldd + c] = Σ_p w[q·ldw + p]
-// · v[p·ldv + c] for q < nq query vectors, over the whole steps of 16 columns
-// (the caller adds the rest). Every column has its own accumulator, which
-// takes the products in order of p with a fused multiply-add from zero, so
-// the AVX2 kernels (two ymm per step) and the AVX-512 kernels (one zmm) give
-// the same bits. Rows are read in order, one contiguous stream; each row is
-// loaded once for the nq queries. v is float32 or binary16 (widened by
-// VCVTPH2PS, exact). Strides are in bytes.
+// Weighted sums of rows (attention's values) stored in column blocks of 16:
+// column c of row p at v[(c/16)·ldb + p·16 + c%16]. dst[q·ldd + c] = Σ_p
+// w[q·ldw + p]·v(p, c) for q < nq query vectors, over the whole blocks of 16
+// columns (the caller adds the rest). Every column has its own accumulator,
+// which takes the products in order of p with a fused multiply-add from
+// zero, so the AVX2 kernels (two ymm per block) and the AVX-512 kernels
+// (one zmm) give the same bits. A block is one contiguous stream, read once
+// for the nq queries; the AVX-512 kernels read four blocks side by side,
+// four streams. v is float32 or binary16 (widened by VCVTPH2PS, exact).
+// Strides are in bytes.
 
 var wsumQueries = []int{1, 2, 4}
 
@@ -25,19 +27,34 @@ func wsumName(k floatKind, nq int, tier string) string {
 }
 
 func wsumPrologue(name string, k floatKind, nq int, tier string) {
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst *float32, ldd int, v *%s, ldv int, w *float32, ldw int, n int, steps int)", k.wType))
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(dst *float32, ldd int, v *%s, ldb int, w *float32, ldw int, n int, steps int)", k.wType))
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[p·ldv + c] for q < %d, c < steps·16, p < n (%s values, fused, in order of p; strides in bytes; %s).", name, nq, k.name, tier))
+	Doc(fmt.Sprintf("%s writes dst[q·ldd + c] = Σ_p w[q·ldw + p]·v[(c/16)·ldb + p·16 + c%%16] for q < %d, c < steps·16, p < n (%s values, fused, in order of p; strides in bytes; %s).", name, nq, k.name, tier))
 	Load(Param("dst"), RDI)
 	Load(Param("ldd"), R8)
 	Load(Param("v"), RSI)
-	Load(Param("ldv"), RDX)
+	Load(Param("ldb"), RDX)
+	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R15) // 3·ldb
 	Load(Param("w"), RBX)
 	Load(Param("ldw"), R11)
 	Load(Param("n"), R9)
 	Load(Param("steps"), R10)
 	LEAQ(Mem{Base: R11, Index: R11, Scale: 2}, RAX) // 3·ldw
 	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R12)   // 3·ldd
+}
+
+// blockMem addresses block b (< 4) of a pass at the current row, plus disp:
+// R13 + b·ldb.
+func blockMem(b, disp int) Mem {
+	switch b {
+	case 0:
+		return Mem{Base: R13, Disp: disp}
+	case 1:
+		return Mem{Base: R13, Index: RDX, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: R13, Index: RDX, Scale: 2, Disp: disp}
+	}
+	return Mem{Base: R13, Index: R15, Scale: 1, Disp: disp}
 }
 
 // qMem addresses query q's weight (q < 4) from base b.
@@ -66,9 +83,9 @@ func qOut(b Register, q, disp int) Mem {
 	return Mem{Base: b, Index: R12, Scale: 1, Disp: disp}
 }
 
-// wsumBlocks emits the column-block loops: blocks of width regs (vector
-// registers per query and position), each a pass over the n rows, first
-// as many blocks of wide regs as fit, then blocks of one step.
+// wsumBody emits the column-block loops: passes of regs vector registers
+// per query and row, each over the n rows, first as many wide passes as
+// fit, then passes of one block.
 // acc(q, j) is the accumulator of query q, register j; load(j, m) loads
 // row data for register j from m into the returned register; bcast(q, m)
 // broadcasts query q's weight at m into its register; fma and store as named.
@@ -104,13 +121,14 @@ func wsumBody(isa wsumISA, nq int) {
 		TESTQ(RCX, RCX)
 		JZ(LabelRef(label + "_store"))
 		Label(label + "_row")
-		// The lines of this block's columns quadPrefetch bytes ahead.
-		for off := 0; off < regs*isa.lanes*isa.esize; off += 64 {
-			PREFETCHT0(Mem{Base: R13, Disp: quadPrefetch + off})
+		// Register j reads block j/stepReg of the pass, part j%stepReg;
+		// each block's stream prefetches quadPrefetch bytes ahead.
+		for b := 0; b < steps; b++ {
+			PREFETCHT0(blockMem(b, quadPrefetch))
 		}
 		vs := make([]VecPhysical, regs)
 		for j := 0; j < regs; j++ {
-			vs[j] = isa.load(j, Mem{Base: R13, Disp: j * isa.lanes * isa.esize})
+			vs[j] = isa.load(j, blockMem(j/isa.stepReg, j%isa.stepReg*isa.lanes*isa.esize))
 		}
 		for q := 0; q < nq; q++ {
 			b := isa.bcast(q, qMem(R14, q))
@@ -118,7 +136,7 @@ func wsumBody(isa wsumISA, nq int) {
 				isa.fma(b, vs[j], isa.acc(q, j))
 			}
 		}
-		ADDQ(RDX, R13)
+		ADDQ(U8(16*isa.esize), R13)
 		ADDQ(U8(4), R14)
 		DECQ(RCX)
 		JNZ(LabelRef(label + "_row"))
@@ -129,7 +147,9 @@ func wsumBody(isa wsumISA, nq int) {
 			}
 		}
 		ADDQ(U32(regs*isa.lanes*4), RDI)
-		ADDQ(U32(regs*isa.lanes*isa.esize), RSI)
+		for b := 0; b < steps; b++ {
+			ADDQ(RDX, RSI)
+		}
 		SUBQ(U32(steps), R10)
 		JMP(LabelRef(label + "_block"))
 		Label(label + "_end")
