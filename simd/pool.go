@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -59,8 +60,9 @@ type job struct {
 	items  int                      // opFunc
 	mats   []T2Mat                  // opT2Batch
 	dq     Dequant                  // opT2, opT16, opI8
-	// split: rows per worker (a multiple of rowAlign), or tokens per worker
-	// when byTok.
+	// split: rows (or items, or tokens when byTok) of share 0, the
+	// caller's, and of each other share (multiples of the alignment).
+	first int
 	chunk int
 	byTok bool
 }
@@ -95,6 +97,12 @@ type Pool struct {
 	quit    atomic.Bool
 	j       job
 	closed  bool
+	// Balance of the shares: ends[i] is when worker i finished its last
+	// share (ns since epoch); frac[op] the part of a job of that kind the
+	// caller takes, learnt from how long the shares took (see balance).
+	epoch time.Time
+	ends  []atomic.Int64
+	frac  [opT2Batch + 1]float64
 }
 
 // spinRounds bounds how long an idle worker polls for the next job before it
@@ -110,7 +118,8 @@ func NewPool(threads int) *Pool {
 	if threads > 255 {
 		threads = 255 // shares travel in 8 bits of the state word
 	}
-	p := &Pool{threads: threads, parked: make([]atomic.Bool, threads), wake: make([]chan struct{}, threads)}
+	p := &Pool{threads: threads, parked: make([]atomic.Bool, threads), wake: make([]chan struct{}, threads),
+		epoch: time.Now(), ends: make([]atomic.Int64, threads)}
 	for i := 1; i < threads; i++ {
 		p.wake[i] = make(chan struct{}, 1)
 		go p.worker(i)
@@ -148,6 +157,7 @@ func (p *Pool) worker(i int) {
 		seen = st
 		if i < int(st&0xff) {
 			p.runShare(i)
+			p.ends[i].Store(p.now())
 			p.pending.Add(-1)
 		}
 	}
@@ -177,7 +187,13 @@ func (p *Pool) await(i int, seen uint64) uint64 {
 	}
 }
 
+// now is the time in nanoseconds since the pool started.
+func (p *Pool) now() int64 { return int64(time.Since(p.epoch)) }
+
 // run splits the prepared job over the workers and waits for all shares.
+// The caller's share, run at once, is sized by balance when the job's
+// kind can be (rows of a matrix, items of Run); the others share the rest
+// evenly. Which thread computes a row never changes its result.
 func (p *Pool) run(units int, align int) {
 	n := p.threads
 	chunk := (units + n - 1) / n
@@ -185,8 +201,27 @@ func (p *Pool) run(units int, align int) {
 	if chunk == 0 {
 		chunk = align
 	}
-	p.j.chunk = chunk
-	used := (units + chunk - 1) / chunk
+	first := chunk
+	balanced := n > 1 && units > align && !p.j.byTok && p.j.op != opMM
+	if balanced {
+		f := p.frac[p.j.op]
+		if f == 0 {
+			f = 1 / float64(n)
+		}
+		first = min(max(int(f*float64(units)+float64(align)/2)/align*align, align), units)
+		if rest := units - first; rest > 0 {
+			chunk = ((rest+n-2)/(n-1) + align - 1) / align * align
+		}
+	}
+	p.j.first, p.j.chunk = first, chunk
+	used := 1
+	if units > first {
+		used += (units - first + chunk - 1) / chunk
+	}
+	if units == 0 {
+		used = 0
+	}
+	t0 := p.now()
 	if used > 1 {
 		p.pending.Store(int32(used - 1))
 		seq := p.state.Load()>>8 + 1
@@ -200,19 +235,59 @@ func (p *Pool) run(units int, align int) {
 	if used > 0 {
 		p.runShare(0)
 	}
+	t1 := p.now()
 	for n := 1; used > 1 && p.pending.Load() > 0; n++ {
 		if n&63 == 0 {
 			runtime.Gosched()
 		}
 	}
+	if balanced && used > 1 {
+		p.balance(units, used, t0, t1)
+	}
+}
+
+// balance updates the caller's part of jobs of the running kind from the
+// one just done: the caller did first units in t1-t0, the other shares
+// the rest by the time the last of them ended (which counts the time a
+// worker took to see the job). The caller's part that would have ended
+// all shares together is averaged into frac, kept within half and one and
+// a half times an even split. A worker that starts late or streams slower
+// than the caller would otherwise leave the caller waiting at the end of
+// every job with one thread's bandwidth in use.
+func (p *Pool) balance(units, used int, t0, t1 int64) {
+	te := int64(0)
+	for i := 1; i < used; i++ {
+		te = max(te, p.ends[i].Load())
+	}
+	d0, dw := float64(t1-t0), float64(te-t0)
+	if d0 <= 0 || dw <= 0 {
+		return
+	}
+	r0 := float64(p.j.first) / d0
+	rw := float64(units-p.j.first) / float64(used-1) / dw
+	even := 1 / float64(p.threads)
+	want := r0 / (r0 + float64(p.threads-1)*rw)
+	f := p.frac[p.j.op]
+	if f == 0 {
+		f = even
+	}
+	p.frac[p.j.op] = min(max(0.8*f+0.2*want, even/2), 1.5*even)
+}
+
+// share returns the range [lo, hi) of share i of a job of total units.
+func (j *job) share(i, total int) (lo, hi int) {
+	if i == 0 {
+		return 0, min(j.first, total)
+	}
+	lo = min(j.first+(i-1)*j.chunk, total)
+	return lo, min(lo+j.chunk, total)
 }
 
 func (p *Pool) runShare(i int) {
 	j := &p.j
-	lo := i * j.chunk
 	switch j.op {
 	case opT2Batch:
-		hi := min(lo+j.chunk, j.rows)
+		lo, hi := j.share(i, j.rows)
 		for _, m := range j.mats {
 			// This share's rows of m: [lo, hi) less the rows before m.
 			a, b := max(lo, 0), min(hi, len(m.Dst))
@@ -226,11 +301,11 @@ func (p *Pool) runShare(i int) {
 			}
 		}
 	case opFunc:
-		if hi := min(lo+j.chunk, j.items); lo < hi {
+		if lo, hi := j.share(i, j.items); lo < hi {
 			j.fn(i, lo, hi)
 		}
 	case opT2, opT16:
-		hi := min(lo+j.chunk, len(j.dst))
+		lo, hi := j.share(i, len(j.dst))
 		if lo >= hi {
 			return
 		}
@@ -241,14 +316,14 @@ func (p *Pool) runShare(i int) {
 		f(j.dst[lo:hi], j.w[lo*j.stride:], j.stride, j.x, j.xsum)
 		j.dq.rows(j.dst, lo, hi)
 	case opI8:
-		hi := min(lo+j.chunk, len(j.dst))
+		lo, hi := j.share(i, len(j.dst))
 		if lo >= hi {
 			return
 		}
 		j.impl.MatVecI8(j.dst[lo:hi], j.wi8[lo*j.stride:], j.stride, j.x)
 		j.dq.rows(j.dst, lo, hi)
 	case opF16, opBF16, opF32:
-		hi := min(lo+j.chunk, len(j.dstF))
+		lo, hi := j.share(i, len(j.dstF))
 		if lo >= hi {
 			return
 		}
@@ -262,14 +337,14 @@ func (p *Pool) runShare(i int) {
 		}
 	case opMM:
 		if j.byTok {
-			hi := min(lo+j.chunk, j.ntok)
+			lo, hi := j.share(i, j.ntok)
 			if lo >= hi {
 				return
 			}
 			j.impl.MatMulT2(j.dst[lo*j.ldd:], j.ldd, j.w, j.stride, j.rows, j.x[lo*j.ldx:], j.ldx, j.k, j.xsums[lo:hi], hi-lo)
 			return
 		}
-		hi := min(lo+j.chunk, j.rows)
+		lo, hi := j.share(i, j.rows)
 		if lo >= hi {
 			return
 		}

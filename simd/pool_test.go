@@ -318,3 +318,43 @@ func TestPoolSpinThenPark(t *testing.T) {
 		t.Errorf("workers still running after Close: %d goroutines, %d before", n, before)
 	}
 }
+
+// TestPoolBalance: when the other thread takes twice as long per item as
+// the caller, the caller's share grows over a few calls (the split between
+// them is learnt), and every call still covers each item exactly once.
+func TestPoolBalance(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	const items = 64
+	var seen [items]atomic.Int32
+	var mine atomic.Int32
+	spin := func(d time.Duration) {
+		for t0 := time.Now(); time.Since(t0) < d; {
+		}
+	}
+	fn := func(worker, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			seen[i].Add(1)
+			if worker == 0 {
+				mine.Add(1)
+				spin(2 * time.Microsecond)
+			} else {
+				spin(4 * time.Microsecond)
+			}
+		}
+	}
+	for call := 1; call <= 60; call++ {
+		mine.Store(0)
+		p.Run(items, fn)
+		for i := range seen {
+			if n := seen[i].Load(); n != int32(call) {
+				t.Fatalf("call %d: item %d run %d times in all", call, i, n)
+			}
+		}
+	}
+	// Balanced, the caller would take two thirds (43 items); an even
+	// split is 32.
+	if got := mine.Load(); got < 37 {
+		t.Errorf("after 60 calls the caller takes %d of %d items, want more than an even share", got, items)
+	}
+}
