@@ -143,7 +143,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	backend := fs.String("backend", sdk.BackendAuto, "where the model runs: auto, cpu or cuda")
 	kvType := fs.String("kv", sdk.KVFloat32, "KV cache element type: f32 or f16")
 	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
-	rounds := fs.Int("rounds", 4, "decode rounds, the read bandwidth measured before each and after the last")
+	rounds := fs.Int("rounds", 4, "decode rounds (at most --tokens), the read bandwidth measured before each and after the last")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the decode rounds to this file (go tool pprof; the bandwidth loops between them show as simd.readStream*)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -162,9 +162,10 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		// "bench model".
 		return fmt.Errorf("bench model: give exactly one of --model and --synthetic\n%s", benchModelUsage)
 	}
-	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 0 || *rounds < 1 || *rounds > *decodeN {
-		return fmt.Errorf("%w: --tokens and --prefill must be positive, --rounds from 1 to --tokens and --bw-mib not negative", errUsage)
+	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 0 || *rounds < 1 {
+		return fmt.Errorf("%w: --tokens, --prefill and --rounds must be positive and --bw-mib not negative", errUsage)
 	}
+	*rounds = min(*rounds, *decodeN) // at least one token a round
 	path, name := *model, *model
 	if *synth != "" {
 		name = *synth

@@ -62,6 +62,14 @@ func TestBenchModelSynthetic(t *testing.T) {
 			r.GBps <= 0 || r.ReadBWGBps <= 0 || r.Ratio <= 0 {
 			t.Fatalf("line %d: %+v (weights %d, kv per position %d)", i, r, wb, kv)
 		}
+		if i == 0 {
+			// Decode: one ratio per round, the median reported.
+			if len(r.RoundRatios) != 4 || r.OverallRatio <= 0 || r.Ratio != round3(median(r.RoundRatios)) {
+				t.Fatalf("decode rounds %v, ratio %v, overall %v", r.RoundRatios, r.Ratio, r.OverallRatio)
+			}
+		} else if r.RoundRatios != nil || r.OverallRatio != 0 {
+			t.Fatalf("prefill with round ratios: %+v", r)
+		}
 	}
 	// The second run reuses the cached file.
 	st, _ := os.Stat(files[0])
