@@ -65,7 +65,26 @@ type job struct {
 	first int
 	chunk int
 	byTok bool
+	// units is the job's size (rows, items or tokens); a job with piece >
+	// 0 is handed out in pieces of that many rows, each taken by whichever
+	// thread is free (see pieceBytes); unitBytes is the weight bytes a row
+	// reads, 0 where pieces do not apply.
+	units     int
+	piece     int
+	unitBytes int
 }
+
+// A job whose weights are at least pieceMin bytes (an output head: 328 MB
+// for BitNet 2B4T's int8 one) is handed out in pieces of about pieceBytes,
+// each to whichever thread is free, rather than in one fixed share each:
+// a thread that is held up (by another process, an interrupt, a slower
+// stretch of memory) then leaves the others more pieces instead of keeping
+// them waiting at the end. Smaller jobs keep one share per thread, whose
+// streams run longer.
+const (
+	pieceMin   = 64 << 20
+	pieceBytes = 4 << 20
+)
 
 // rowAlign keeps each worker's rows a multiple of the widest row group of
 // the kernels (16 rows: one AMX tile), so only the last worker runs a tail.
@@ -92,6 +111,7 @@ type Pool struct {
 	// anything the next job may overwrite.
 	state   atomic.Uint64
 	pending atomic.Int32 // worker shares of the current job not yet done
+	next    atomic.Int64 // the first row of the next piece (piece jobs)
 	parked  []atomic.Bool
 	wake    []chan struct{}
 	quit    atomic.Bool
@@ -202,7 +222,14 @@ func (p *Pool) run(units int, align int) {
 		chunk = align
 	}
 	first := chunk
-	balanced := n > 1 && units > align && !p.j.byTok && p.j.op != opMM
+	p.j.units, p.j.piece = units, 0
+	if n > 1 && p.j.unitBytes > 0 && units*p.j.unitBytes >= pieceMin {
+		// Every thread takes pieces until none are left.
+		p.j.piece = max(pieceBytes/p.j.unitBytes/align*align, align)
+		p.next.Store(0)
+		first, chunk = units, units // unused
+	}
+	balanced := n > 1 && units > align && !p.j.byTok && p.j.op != opMM && p.j.piece == 0
 	if balanced {
 		f := p.frac[p.j.op]
 		if f == 0 {
@@ -217,6 +244,9 @@ func (p *Pool) run(units int, align int) {
 	used := 1
 	if units > first {
 		used += (units - first + chunk - 1) / chunk
+	}
+	if p.j.piece > 0 {
+		used = min(n, (units+p.j.piece-1)/p.j.piece)
 	}
 	if units == 0 {
 		used = 0
@@ -283,11 +313,29 @@ func (j *job) share(i, total int) (lo, hi int) {
 	return lo, min(lo+j.chunk, total)
 }
 
+// runShare runs share i of the job: its range, or pieces while any are
+// left.
 func (p *Pool) runShare(i int) {
+	j := &p.j
+	if j.piece > 0 {
+		for {
+			lo := int(p.next.Add(int64(j.piece))) - j.piece
+			if lo >= j.units {
+				return
+			}
+			p.runRange(i, lo, min(lo+j.piece, j.units))
+		}
+	}
+	if lo, hi := j.share(i, j.units); lo < hi {
+		p.runRange(i, lo, hi)
+	}
+}
+
+// runRange runs units [lo, hi) of the job as worker i.
+func (p *Pool) runRange(i, lo, hi int) {
 	j := &p.j
 	switch j.op {
 	case opT2Batch:
-		lo, hi := j.share(i, j.rows)
 		for _, m := range j.mats {
 			// This share's rows of m: [lo, hi) less the rows before m.
 			a, b := max(lo, 0), min(hi, len(m.Dst))
@@ -301,14 +349,8 @@ func (p *Pool) runShare(i int) {
 			}
 		}
 	case opFunc:
-		if lo, hi := j.share(i, j.items); lo < hi {
-			j.fn(i, lo, hi)
-		}
+		j.fn(i, lo, hi)
 	case opT2, opT16:
-		lo, hi := j.share(i, len(j.dst))
-		if lo >= hi {
-			return
-		}
 		f := j.impl.MatVecT2
 		if j.op == opT16 {
 			f = j.impl.MatVecT16
@@ -316,17 +358,9 @@ func (p *Pool) runShare(i int) {
 		f(j.dst[lo:hi], j.w[lo*j.stride:], j.stride, j.x, j.xsum)
 		j.dq.rows(j.dst, lo, hi)
 	case opI8:
-		lo, hi := j.share(i, len(j.dst))
-		if lo >= hi {
-			return
-		}
 		j.impl.MatVecI8(j.dst[lo:hi], j.wi8[lo*j.stride:], j.stride, j.x)
 		j.dq.rows(j.dst, lo, hi)
 	case opF16, opBF16, opF32:
-		lo, hi := j.share(i, len(j.dstF))
-		if lo >= hi {
-			return
-		}
 		switch j.op {
 		case opF16:
 			j.impl.MatVecF16(j.dstF[lo:hi], j.wh[lo*j.stride:], j.stride, j.xf)
@@ -337,15 +371,7 @@ func (p *Pool) runShare(i int) {
 		}
 	case opMM:
 		if j.byTok {
-			lo, hi := j.share(i, j.ntok)
-			if lo >= hi {
-				return
-			}
 			j.impl.MatMulT2(j.dst[lo*j.ldd:], j.ldd, j.w, j.stride, j.rows, j.x[lo*j.ldx:], j.ldx, j.k, j.xsums[lo:hi], hi-lo)
-			return
-		}
-		lo, hi := j.share(i, j.rows)
-		if lo >= hi {
 			return
 		}
 		j.impl.MatMulT2(j.dst[lo:], j.ldd, j.w[lo*j.stride:], j.stride, hi-lo, j.x, j.ldx, j.k, j.xsums, j.ntok)
@@ -376,7 +402,7 @@ func (p *Pool) MatVecT2(impl Impl, dst []int32, w []byte, stride int, x []int8, 
 	checkTernaryArgs("Pool.MatVecT2", len(dst), w, stride, len(x), BlockI2B128)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum}
+	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum, unitBytes: stride}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }
@@ -388,7 +414,7 @@ func (p *Pool) MatVecT2Dequant(impl Impl, dq Dequant, dst []int32, w []byte, str
 	dq.check("Pool.MatVecT2Dequant", len(dst))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum, dq: dq}
+	p.j = job{op: opT2, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum, dq: dq, unitBytes: stride}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }
@@ -463,7 +489,7 @@ func (p *Pool) MatVecT16(impl Impl, dst []int32, w []byte, stride int, x []int8,
 	checkTernaryArgs("Pool.MatVecT16", len(dst), w, stride, len(x), BlockT5B160)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opT16, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum}
+	p.j = job{op: opT16, impl: impl.withGeneric(), dst: dst, w: w, stride: stride, x: x, xsum: xsum, unitBytes: stride}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }
@@ -473,7 +499,7 @@ func (p *Pool) MatVecI8(impl Impl, dst []int32, w []int8, stride int, x []int8) 
 	checkI8Args("Pool.MatVecI8", len(dst), w, stride, len(x))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x}
+	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x, unitBytes: stride}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }
@@ -485,7 +511,7 @@ func (p *Pool) MatVecI8Dequant(impl Impl, dq Dequant, dst []int32, w []int8, str
 	dq.check("Pool.MatVecI8Dequant", len(dst))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x, dq: dq}
+	p.j = job{op: opI8, impl: impl.withGeneric(), dst: dst, wi8: w, stride: stride, x: x, dq: dq, unitBytes: stride}
 	p.run(len(dst), rowAlign)
 	p.j = job{}
 }
@@ -495,19 +521,19 @@ func (p *Pool) MatVecI8Dequant(impl Impl, dq Dequant, dst []int32, w []int8, str
 // depend on the number of threads.
 func (p *Pool) MatVecF16(impl Impl, dst []float32, w []uint16, stride int, x []float32) {
 	checkFloatArgs("Pool.MatVecF16", len(dst), len(w), stride, len(x))
-	p.runFloat(job{op: opF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x})
+	p.runFloat(job{op: opF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x, unitBytes: 2 * stride})
 }
 
 // MatVecBF16 is impl.MatVecBF16 split by rows over the pool.
 func (p *Pool) MatVecBF16(impl Impl, dst []float32, w []uint16, stride int, x []float32) {
 	checkFloatArgs("Pool.MatVecBF16", len(dst), len(w), stride, len(x))
-	p.runFloat(job{op: opBF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x})
+	p.runFloat(job{op: opBF16, impl: impl.withGeneric(), dstF: dst, wh: w, stride: stride, xf: x, unitBytes: 2 * stride})
 }
 
 // MatVecF32 is impl.MatVecF32 split by rows over the pool.
 func (p *Pool) MatVecF32(impl Impl, dst []float32, w []float32, stride int, x []float32) {
 	checkFloatArgs("Pool.MatVecF32", len(dst), len(w), stride, len(x))
-	p.runFloat(job{op: opF32, impl: impl.withGeneric(), dstF: dst, wf: w, stride: stride, xf: x})
+	p.runFloat(job{op: opF32, impl: impl.withGeneric(), dstF: dst, wf: w, stride: stride, xf: x, unitBytes: 4 * stride})
 }
 
 func (p *Pool) runFloat(j job) {

@@ -358,3 +358,39 @@ func TestPoolBalance(t *testing.T) {
 		t.Errorf("after 60 calls the caller takes %d of %d items, want more than an even share", got, items)
 	}
 }
+
+// TestPoolPieces: a matrix of at least pieceMin bytes is handed out in
+// pieces to whichever thread is free; every row must still be computed
+// once, with the plain kernel's result, and dequantized.
+func TestPoolPieces(t *testing.T) {
+	const stride = 4096
+	rows := pieceMin/stride + 3*rowAlign + 5 // pieces and a short last one
+	rng := rand.New(rand.NewPCG(10, 10))
+	w := make([]int8, rows*stride)
+	for i := range w {
+		w[i] = int8(rng.Uint32())
+	}
+	x := make([]int8, stride)
+	for i := range x {
+		x[i] = int8(rng.IntN(256) - 128)
+	}
+	want := make([]int32, rows)
+	Active().MatVecI8(want, w, stride, x)
+	wantY := make([]float32, rows)
+	Dequantize(wantY, want, []float32{0.25}, 2)
+	for _, threads := range []int{2, 3} {
+		p := NewPool(threads)
+		got, y := make([]int32, rows), make([]float32, rows)
+		for i := range got {
+			got[i] = -1 << 31
+		}
+		p.MatVecI8Dequant(Active(), Dequant{Y: y, Scales: []float32{0.25}, XScale: 2}, got, w, stride, x)
+		if p.next.Load() < int64(rows) { // every piece handed out, and one past the end per thread
+			t.Errorf("%d threads: the job was not handed out in pieces", threads)
+		}
+		if !slices.Equal(got, want) || !slices.Equal(y, wantY) {
+			t.Errorf("%d threads: results differ from one kernel call", threads)
+		}
+		p.Close()
+	}
+}
