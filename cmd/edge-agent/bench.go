@@ -334,7 +334,7 @@ func kernelCases(bigBytes int64) []kernelCase {
 		}
 		cases = append(cases, c)
 	}
-	for _, sh := range [][2]int{{4096, 4096}, {16384, 16384}} {
+	for _, sh := range [][2]int{{2048, 2048}, {4096, 4096}, {16384, 16384}} {
 		decode(simd.LayoutI2B128, "t2", sh[0], sh[1], false)
 		decode(simd.LayoutT5B160, "t1.6", sh[0], sh[1], false)
 	}
