@@ -58,7 +58,9 @@ func TestBenchModelSynthetic(t *testing.T) {
 		}
 		prefix := []string{"decode", "prefill"}[i]
 		if !strings.HasPrefix(r.Case, prefix) || r.Threads != 2 || r.WeightBytes != wb || r.Tier == "" ||
-			r.BytesPerToken != wb+kv*(16+2) || r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 ||
+			// KV at the timed tokens' mean position: four rounds of one
+			// untimed and one timed token after 16: 17, 19, 21, 23.
+			r.BytesPerToken != wb+kv*20 || r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 ||
 			r.GBps <= 0 || r.ReadBWGBps <= 0 || r.Ratio <= 0 {
 			t.Fatalf("line %d: %+v (weights %d, kv per position %d)", i, r, wb, kv)
 		}
