@@ -43,45 +43,13 @@ func wsumPrologue(name string, k floatKind, nq int, tier string) {
 	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R12)   // 3·ldd
 }
 
-// blockMem addresses block b (< 4) of a pass at the current row, plus disp:
-// R13 + b·ldb.
-func blockMem(b, disp int) Mem {
-	switch b {
-	case 0:
-		return Mem{Base: R13, Disp: disp}
-	case 1:
-		return Mem{Base: R13, Index: RDX, Scale: 1, Disp: disp}
-	case 2:
-		return Mem{Base: R13, Index: RDX, Scale: 2, Disp: disp}
-	}
-	return Mem{Base: R13, Index: R15, Scale: 1, Disp: disp}
-}
-
-// qMem addresses query q's weight (q < 4) from base b.
-func qMem(b Register, q int) Mem {
-	switch q {
-	case 0:
-		return Mem{Base: b}
-	case 1:
-		return Mem{Base: b, Index: R11, Scale: 1}
-	case 2:
-		return Mem{Base: b, Index: R11, Scale: 2}
-	}
-	return Mem{Base: b, Index: RAX, Scale: 1}
-}
-
-// qOut addresses query q's output (q < 4) from base b, plus disp.
-func qOut(b Register, q, disp int) Mem {
-	switch q {
-	case 0:
-		return Mem{Base: b, Disp: disp}
-	case 1:
-		return Mem{Base: b, Index: R8, Scale: 1, Disp: disp}
-	case 2:
-		return Mem{Base: b, Index: R8, Scale: 2, Disp: disp}
-	}
-	return Mem{Base: b, Index: R12, Scale: 1, Disp: disp}
-}
+// blockMem addresses block b (< 4) of a pass at the current row, plus
+// disp: R13 + b·ldb (R15 = 3·ldb). qMem addresses query q's weight from b
+// (R11 = ldw, RAX = 3·ldw), qOut its output from b plus disp (R8 = ldd, R12
+// = 3·ldd).
+func blockMem(b, disp int) Mem         { return rowMem(R13, RDX, R15, b, disp) }
+func qMem(b Register, q int) Mem       { return rowMem(b, R11, RAX, q, 0) }
+func qOut(b Register, q, disp int) Mem { return rowMem(b, R8, R12, q, disp) }
 
 // wsumBody emits the column-block loops: passes of regs vector registers
 // per query and row, each over the n rows, first as many wide passes as
