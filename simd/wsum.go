@@ -45,8 +45,12 @@ func checkWeightedSum(fn string, dlen, ldd, cols, vlen, ldb, wlen, ldw, n, nq in
 	}
 }
 
-// WeightedSumF32 computes the nq weighted sums of float32 rows described
-// above with impl's kernel (the generic one when it has none).
+// WeightedSumF32 sets dst[q·ldd + c] = Σ_{p<n} w[q·ldw + p]·v(p, c) for c <
+// cols and q < nq (1 to 4), where the n rows are stored in column blocks of
+// WeightedSumBlock: v(p, c) = v[(c/16)·ldb + p·16 + c%16], ldb ≥ 16·n. It
+// uses impl's kernel (the generic one when it has none). Each output sums
+// its products in order of p from zero: fused multiply-adds on the amd64
+// tiers for the whole blocks, each product rounded first otherwise.
 func WeightedSumF32(impl Impl, dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
 	checkWeightedSum("WeightedSumF32", len(dst), ldd, cols, len(v), ldb, len(w), ldw, n, nq)
 	if impl.WeightedSumF32 != nil {
