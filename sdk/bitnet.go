@@ -270,8 +270,9 @@ func loadAttention(ld *loader, c BitNetConfig, l int) (*attention, error) {
 	return a, nil
 }
 
-func (a *attention) preNorm() []float32 { return a.norm }
-func (a *attention) linears() []*linear { return []*linear{a.q, a.k, a.v, a.o} }
+func (a *attention) preNorm() []float32     { return a.norm }
+func (a *attention) prefetch(r *run, n int) { r.prefetch(n, a.q, a.k, a.v) }
+func (a *attention) linears() []*linear     { return []*linear{a.q, a.k, a.v, a.o} }
 func (a *attention) newState(s *Session) any {
 	return newKVCache(s.ctxLen, a.kvHeads, a.headDim, s.kvF16)
 }
@@ -303,6 +304,7 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, row: s.ctxLen, impl: s.m.impl}
 	s.m.pool.Run(n*a.heads, s.attnFn)
 	s.attn = attnJob{}
+	r.prefetch(n, a.o)
 	for t := 0; a.subNorm != nil && t < n; t++ {
 		// §1.2 SubLN: RMSNorm over the concatenated heads before o_proj.
 		simd.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], a.subNorm, a.eps)
@@ -356,16 +358,18 @@ func loadSubNorm(ld *loader, c BitNetConfig, name string, n int) ([]float32, err
 	return nil, nil
 }
 
-func (f *ffn) preNorm() []float32    { return f.norm }
-func (f *ffn) linears() []*linear    { return []*linear{f.gate, f.up, f.down} }
-func (f *ffn) newState(*Session) any { return nil }
-func (f *ffn) reset(any)             {}
+func (f *ffn) preNorm() []float32     { return f.norm }
+func (f *ffn) prefetch(r *run, n int) { r.prefetch(n, f.gate, f.up) }
+func (f *ffn) linears() []*linear     { return []*linear{f.gate, f.up, f.down} }
+func (f *ffn) newState(*Session) any  { return nil }
+func (f *ffn) reset(any)              {}
 
 func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	d, w := s.g.dim, f.width
 	g, u := s.t1[:n*w], s.t2[:n*w]
 	// §7 item 3: gate and up share one quantized input.
 	applyGroup(r, []*linear{f.gate, f.up}, [][]float32{g, u}, []int{w, w}, x, d, n)
+	r.prefetch(n, f.down)
 	if f.relu2 {
 		simd.ReLUSquaredGate(g, g, u)
 	} else {

@@ -172,6 +172,7 @@ type scratch struct {
 	acc    []int32       // [batch × maxOut] exact dot products
 	normed []float32     // [batch × maxIn] FusedBitLinear norm output
 	mats   [3]simd.T2Mat // the matrices of one applyGroup job
+	hint   [3]simd.T2Mat // the matrices of the next job (prefetch)
 }
 
 type scratchSize struct{ batch, maxIn, maxPadded, maxOut int }
@@ -293,6 +294,24 @@ func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, l
 		}
 	}
 	clear(sc.mats[:])
+}
+
+// prefetch tells the pool that the next kernel call of a one-token pass
+// reads ls (one matrix, or the group of an applyGroup), so that waiting
+// workers load the start of their rows while the caller normalizes and
+// quantizes the input (simd.Pool.Prefetch). Only 2-bit matrices.
+func (r *run) prefetch(n int, ls ...*linear) {
+	if n != 1 || len(ls) > len(r.sc.hint) {
+		return
+	}
+	for i, l := range ls {
+		if l.kind != linT2 {
+			return
+		}
+		r.sc.hint[i] = simd.T2Mat{Dst: r.sc.acc[:l.out], W: l.w, Stride: l.stride}
+	}
+	r.m.pool.Prefetch(r.sc.hint[:len(ls)])
+	clear(r.sc.hint[:])
 }
 
 // sharesInput reports whether l can reuse the int8 activations that prev

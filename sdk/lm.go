@@ -57,6 +57,12 @@ type component interface {
 	linears() []*linear
 }
 
+// prefetcher is a component that can name the matrices its first kernel
+// call reads (run.prefetch), before its input is normalized.
+type prefetcher interface {
+	prefetch(r *run, n int)
+}
+
 // lmHead is the final norm and the output projection.
 type lmHead struct {
 	norm []float32
@@ -314,6 +320,9 @@ func (s *Session) chunkForward(ctx context.Context, tokens []int, each func(int,
 			return err
 		}
 		for _, c := range [2]component{b.mixer, b.channel} {
+			if p, ok := c.(prefetcher); ok {
+				p.prefetch(r, n)
+			}
 			for t := 0; t < n; t++ {
 				simd.RMSNorm(x[t*d:(t+1)*d], h[t*d:(t+1)*d], c.preNorm(), g.eps)
 			}

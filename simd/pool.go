@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -123,6 +124,18 @@ type Pool struct {
 	epoch time.Time
 	ends  []atomic.Int64
 	frac  [opT2Batch + 1]float64
+	// Prefetch hints: hints[i] is the start of worker i's likely share of
+	// the next job, hintSeq counts hints; exited counts the workers gone.
+	hints   []hintSlot
+	hintSeq atomic.Uint64
+	exited  sync.WaitGroup
+	sink    []atomic.Uint32 // per worker, keeps the touching loads
+}
+
+// hintSlot is a range of weights a worker may load while it waits.
+type hintSlot struct {
+	p atomic.Pointer[byte]
+	n atomic.Int64
 }
 
 // spinRounds bounds how long an idle worker polls for the next job before it
@@ -139,9 +152,10 @@ func NewPool(threads int) *Pool {
 		threads = 255 // shares travel in 8 bits of the state word
 	}
 	p := &Pool{threads: threads, parked: make([]atomic.Bool, threads), wake: make([]chan struct{}, threads),
-		epoch: time.Now(), ends: make([]atomic.Int64, threads)}
+		epoch: time.Now(), ends: make([]atomic.Int64, threads), hints: make([]hintSlot, threads), sink: make([]atomic.Uint32, threads)}
 	for i := 1; i < threads; i++ {
 		p.wake[i] = make(chan struct{}, 1)
+		p.exited.Add(1)
 		go p.worker(i)
 	}
 	return p
@@ -150,11 +164,13 @@ func NewPool(threads int) *Pool {
 // Threads returns the number of threads the pool splits work over.
 func (p *Pool) Threads() int { return p.threads }
 
-// Close stops the workers. The pool must not be used afterwards.
+// Close stops the workers and returns when they have exited, so that no
+// worker touches memory a Prefetch named once Close returns. The pool must
+// not be used afterwards.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return
 	}
 	p.closed = true
@@ -165,9 +181,12 @@ func (p *Pool) Close() {
 			p.wake[i] <- struct{}{}
 		}
 	}
+	p.mu.Unlock()
+	p.exited.Wait()
 }
 
 func (p *Pool) worker(i int) {
+	defer p.exited.Done()
 	var seen uint64
 	for {
 		st := p.await(i, seen)
@@ -186,9 +205,15 @@ func (p *Pool) worker(i int) {
 // await returns the state once it differs from seen: spinning first, then
 // parked until the caller of the next job wakes the worker.
 func (p *Pool) await(i int, seen uint64) uint64 {
+	hinted := p.hintSeq.Load()
 	for n := 0; ; n++ {
 		if st := p.state.Load(); st != seen {
 			return st
+		}
+		if h := p.hintSeq.Load(); h != hinted && h%2 == 0 {
+			hinted = h
+			p.touch(i, h, seen)
+			continue
 		}
 		if n < spinRounds {
 			if n&63 == 63 {
@@ -205,6 +230,83 @@ func (p *Pool) await(i int, seen uint64) uint64 {
 		<-p.wake[i]
 		n = 0
 	}
+}
+
+// Prefetch says that the next call will be MatVecT2Batch over mats (or
+// MatVecT2/MatVecT2Dequant over mats[0], when there is one), so that while
+// the caller does other work first (normalizing and quantizing that call's
+// input) each waiting worker loads the start of the rows it will likely be
+// given (by the split balance has learnt) into its cache: up to
+// prefetchBytes, stopping as soon as the call arrives. Results never
+// depend on it; a wrong guess only costs the loads. Only the Dst length,
+// W and Stride of each T2Mat are used; the caller keeps mats.
+func (p *Pool) Prefetch(mats []T2Mat) {
+	if p.threads < 2 || len(mats) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	op, units := opT2, 0
+	if len(mats) > 1 {
+		op = opT2Batch
+	}
+	for _, m := range mats {
+		units += len(m.Dst)
+	}
+	n, align := p.threads, rowAlign
+	if units <= align || units*mats[0].Stride >= pieceMin {
+		return
+	}
+	f := p.frac[op]
+	if f == 0 {
+		f = 1 / float64(n)
+	}
+	first := min(max(int(f*float64(units)+float64(align)/2)/align*align, align), units)
+	chunk := ((units-first+n-2)/(n-1) + align - 1) / align * align
+	p.hintSeq.Add(1) // odd while the hints change (a sequence lock)
+	for i := 1; i < n; i++ {
+		lo := first + (i-1)*chunk
+		p.hints[i].p.Store(nil)
+		for _, m := range mats {
+			if lo < len(m.Dst) {
+				rows := min(chunk, len(m.Dst)-lo)
+				b := m.W[lo*m.Stride : (lo+rows)*m.Stride]
+				p.hints[i].n.Store(int64(min(len(b), prefetchBytes)))
+				p.hints[i].p.Store(&b[0])
+				break
+			}
+			lo -= len(m.Dst)
+		}
+	}
+	p.hintSeq.Add(1)
+}
+
+// prefetchBytes bounds what a worker loads on a Prefetch hint: half of this
+// machine's 2 MiB L2, so that the rows are still there when the call comes
+// (2B4T decode, 2 threads, in one process alternating with and without
+// hints in pairs of tokens: 0.7% faster with 256 KiB, 0.8% with 512 KiB,
+// 1.3% with 1 MiB, means of three runs of 120 tokens each).
+const prefetchBytes = 1 << 20
+
+// touch loads one byte of every cache line of worker i's hint (published
+// as hint sequence h), 4 KiB at a time, until the hint ends or the state
+// moves on from seen. A hint that changed while it was read is skipped.
+func (p *Pool) touch(i int, h, seen uint64) {
+	base, n := p.hints[i].p.Load(), p.hints[i].n.Load()
+	if base == nil || n <= 0 || p.hintSeq.Load() != h {
+		return
+	}
+	b := unsafe.Slice(base, n)
+	var s uint32
+	for off := 0; off < len(b); off += 4096 {
+		if p.state.Load() != seen {
+			break
+		}
+		for j := off; j < min(off+4096, len(b)); j += 64 {
+			s += uint32(b[j])
+		}
+	}
+	p.sink[i].Store(s)
 }
 
 // now is the time in nanoseconds since the pool started.

@@ -394,3 +394,52 @@ func TestPoolPieces(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestPoolPrefetch: after a Prefetch hint a spinning worker loads the start
+// of its likely rows (its sink shows the bytes it read), the next call's
+// results are those of the plain kernel, and Close returns only when the
+// workers have exited.
+func TestPoolPrefetch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	before := runtime.NumGoroutine()
+	for _, threads := range []int{2, 3} {
+		p := NewPool(threads)
+		a := makeTernaryCase(rng, patRandom, 100, 512, BlockI2B128, 0, 0, PackI2B128)
+		b := makeTernaryCase(rng, patRandom, 60, 512, BlockI2B128, 0, 0, PackI2B128)
+		x := make([]int8, 512)
+		for i := range x {
+			x[i] = int8(rng.IntN(256) - 128)
+		}
+		mats := []T2Mat{{Dst: make([]int32, 100), W: a.packed, Stride: a.stride}, {Dst: make([]int32, 60), W: b.packed, Stride: b.stride}}
+		// A call first: workers spin for a while after one (a parked
+		// worker ignores hints), as they do between the calls of a decode.
+		p.MatVecT2Batch(Active(), mats, x, SumInt8(x))
+		p.Prefetch(mats)
+		deadline := time.Now().Add(5 * time.Second)
+		for p.sink[1].Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		if p.sink[1].Load() == 0 {
+			t.Errorf("%d threads: worker 1 loaded nothing after a hint", threads)
+		}
+		p.MatVecT2Batch(Active(), mats, x, SumInt8(x))
+		for i, c := range []ternaryCase{a, b} {
+			want := make([]int32, c.rows)
+			GenericMatVecT2(want, c.packed, c.stride, x, SumInt8(x))
+			if !slices.Equal(mats[i].Dst, want) {
+				t.Fatalf("%d threads: matrix %d after a hint differs", threads, i)
+			}
+		}
+		p.Prefetch(mats[:1]) // a hint no call follows
+		p.Close()
+	}
+	// The workers have signalled their exit when Close returns; their
+	// goroutines end a moment later.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("%d goroutines after Close, %d before", after, before)
+	}
+}
