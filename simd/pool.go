@@ -187,9 +187,9 @@ func (p *Pool) Close() {
 
 func (p *Pool) worker(i int) {
 	defer p.exited.Done()
-	var seen uint64
+	var seen, hinted uint64 // the last job and the last hint seen
 	for {
-		st := p.await(i, seen)
+		st := p.await(i, seen, &hinted)
 		if p.quit.Load() {
 			return
 		}
@@ -204,14 +204,15 @@ func (p *Pool) worker(i int) {
 
 // await returns the state once it differs from seen: spinning first, then
 // parked until the caller of the next job wakes the worker.
-func (p *Pool) await(i int, seen uint64) uint64 {
-	hinted := p.hintSeq.Load()
+// A hint published since the last one the worker saw (*hinted) is acted on
+// while it waits, even one published before it began to wait.
+func (p *Pool) await(i int, seen uint64, hinted *uint64) uint64 {
 	for n := 0; ; n++ {
 		if st := p.state.Load(); st != seen {
 			return st
 		}
-		if h := p.hintSeq.Load(); h != hinted && h%2 == 0 {
-			hinted = h
+		if h := p.hintSeq.Load(); h != *hinted && h%2 == 0 {
+			*hinted = h
 			p.touch(i, h, seen)
 			continue
 		}
