@@ -23,11 +23,11 @@ var (
 // generic ones (nil fields).
 var (
 	floatAVX2 = amd64FloatKernels{f16: f16MatVecAVX2, bf16: bf16MatVecAVX2, f32: f32MatVecAVX2,
-		ws32: [3]wsumF32{f32WeightedSum1AVX2, f32WeightedSum2AVX2, f32WeightedSum4AVX2},
-		ws16: [3]wsumF16{f16WeightedSum1AVX2, f16WeightedSum2AVX2, f16WeightedSum4AVX2}}
+		ws32: [3]wsumKernel[float32]{f32WeightedSum1AVX2, f32WeightedSum2AVX2, f32WeightedSum4AVX2},
+		ws16: [3]wsumKernel[uint16]{f16WeightedSum1AVX2, f16WeightedSum2AVX2, f16WeightedSum4AVX2}}
 	floatAVX512 = amd64FloatKernels{f16: f16MatVecAVX512, bf16: bf16MatVecAVX512, f32: f32MatVecAVX512, f32x4: f32MatVec4AVX512,
-		ws32: [3]wsumF32{f32WeightedSum1AVX512, f32WeightedSum2AVX512, f32WeightedSum4AVX512},
-		ws16: [3]wsumF16{f16WeightedSum1AVX512, f16WeightedSum2AVX512, f16WeightedSum4AVX512}}
+		ws32: [3]wsumKernel[float32]{f32WeightedSum1AVX512, f32WeightedSum2AVX512, f32WeightedSum4AVX512},
+		ws16: [3]wsumKernel[uint16]{f16WeightedSum1AVX512, f16WeightedSum2AVX512, f16WeightedSum4AVX512}}
 )
 
 // withFloat sets impl's float kernels to k's when ok.
@@ -242,14 +242,9 @@ type amd64FloatKernels struct {
 	f32       func(dst *float32, w *float32, stride int, x *float32, steps int, rows int)
 	f32x4     func(dst *float32, ldd int, w *float32, stride int, x *float32, ldx int, steps int, rows int)
 	// weighted sums for 1, 2 and 4 weight vectors
-	ws32 [3]wsumF32
-	ws16 [3]wsumF16
+	ws32 [3]wsumKernel[float32]
+	ws16 [3]wsumKernel[uint16]
 }
-
-type (
-	wsumF32 func(dst *float32, ldd int, v *float32, ldb int, w *float32, ldw int, n int, steps int)
-	wsumF16 func(dst *float32, ldd int, v *uint16, ldb int, w *float32, ldw int, n int, steps int)
-)
 
 // wsumPart splits nq weight vectors into the kernels' 4, 2 and 1: it
 // returns the kernel index (0: one, 1: two, 2: four) and count of the
@@ -265,27 +260,28 @@ func wsumPart(nq int) (int, int) {
 }
 
 // weightedSumF32 is WeightedSumF32 (arguments checked by it): the whole
-// blocks of 16 columns in the assembly, in parts of 4, 2 and 1 vectors, the
-// rest in the generic loop.
+// blocks of 16 columns in the assembly (wsumBlocks), the rest in the generic
+// loop.
 func (k amd64FloatKernels) weightedSumF32(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
-	steps := cols / FloatLanes
-	for q := 0; q < nq && steps > 0; {
-		i, m := wsumPart(nq - q)
-		if n == 0 {
-			for j := q; j < q+m; j++ {
-				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
-			}
-		} else {
-			k.ws32[i](&dst[q*ldd], 4*ldd, &v[0], 4*ldb, &w[q*ldw], 4*ldw, n, steps)
-		}
-		q += m
-	}
-	if main := steps * FloatLanes; main < cols {
+	if main := wsumBlocks(k.ws32, 4, dst, ldd, cols, v, ldb, w, ldw, n, nq); main < cols {
 		genericWeightedSumF32(dst, ldd, main, cols, v, ldb, w, ldw, n, nq)
 	}
 }
 
 func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
+	if main := wsumBlocks(k.ws16, 2, dst, ldd, cols, v, ldb, w, ldw, n, nq); main < cols {
+		genericWeightedSumF16(dst, ldd, main, cols, v, ldb, w, ldw, n, nq)
+	}
+}
+
+// wsumKernel is a weighted-sum kernel of the assembly (strides in bytes).
+type wsumKernel[T float32 | uint16] func(dst *float32, ldd int, v *T, ldb int, w *float32, ldw int, n int, steps int)
+
+// wsumBlocks runs the kernels ks (for 1, 2 and 4 vectors; values of size
+// bytes) over the whole blocks of 16 columns, in parts of 4, 2 and 1 of
+// the nq vectors, and returns the number of columns done.
+func wsumBlocks[T float32 | uint16](ks [3]wsumKernel[T], size int,
+	dst []float32, ldd, cols int, v []T, ldb int, w []float32, ldw, n, nq int) int {
 	steps := cols / FloatLanes
 	for q := 0; q < nq && steps > 0; {
 		i, m := wsumPart(nq - q)
@@ -294,13 +290,11 @@ func (k amd64FloatKernels) weightedSumF16(dst []float32, ldd, cols int, v []uint
 				clear(dst[j*ldd : j*ldd+steps*FloatLanes])
 			}
 		} else {
-			k.ws16[i](&dst[q*ldd], 4*ldd, &v[0], 2*ldb, &w[q*ldw], 4*ldw, n, steps)
+			ks[i](&dst[q*ldd], 4*ldd, &v[0], size*ldb, &w[q*ldw], 4*ldw, n, steps)
 		}
 		q += m
 	}
-	if main := steps * FloatLanes; main < cols {
-		genericWeightedSumF16(dst, ldd, main, cols, v, ldb, w, ldw, n, nq)
-	}
+	return steps * FloatLanes
 }
 
 // matVecF32x4 is matVecF32 for four inputs (see MatVecF32x4, which checks
