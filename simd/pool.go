@@ -255,15 +255,10 @@ func (p *Pool) Prefetch(mats []T2Mat) {
 		units += len(m.Dst)
 	}
 	n, align := p.threads, rowAlign
-	if units <= align || units*mats[0].Stride >= pieceMin {
+	if units <= align || units*mats[0].Stride >= pieceMin { // pieces: no fixed shares
 		return
 	}
-	f := p.frac[op]
-	if f == 0 {
-		f = 1 / float64(n)
-	}
-	first := min(max(int(f*float64(units)+float64(align)/2)/align*align, align), units)
-	chunk := ((units-first+n-2)/(n-1) + align - 1) / align * align
+	first, chunk := p.split(op, units, align)
 	p.hintSeq.Add(1) // odd while the hints change (a sequence lock)
 	for i := 1; i < n; i++ {
 		lo := first + (i-1)*chunk
@@ -280,6 +275,20 @@ func (p *Pool) Prefetch(mats []T2Mat) {
 		}
 	}
 	p.hintSeq.Add(1)
+}
+
+// split returns the caller's share of a job of the kind op over units and
+// each other share (both multiples of align, the caller's at least one):
+// the caller's part learnt by balance, an even split until then.
+func (p *Pool) split(op opKind, units, align int) (first, chunk int) {
+	n := p.threads
+	f := p.frac[op]
+	if f == 0 {
+		f = 1 / float64(n)
+	}
+	first = min(max(int(f*float64(units)+float64(align)/2)/align*align, align), units)
+	chunk = max(((units-first+n-2)/(n-1)+align-1)/align*align, align)
+	return first, chunk
 }
 
 // prefetchBytes bounds what a worker loads on a Prefetch hint: half of this
@@ -334,14 +343,7 @@ func (p *Pool) run(units int, align int) {
 	}
 	balanced := n > 1 && units > align && !p.j.byTok && p.j.op != opMM && p.j.piece == 0
 	if balanced {
-		f := p.frac[p.j.op]
-		if f == 0 {
-			f = 1 / float64(n)
-		}
-		first = min(max(int(f*float64(units)+float64(align)/2)/align*align, align), units)
-		if rest := units - first; rest > 0 {
-			chunk = ((rest+n-2)/(n-1) + align - 1) / align * align
-		}
+		first, chunk = p.split(p.j.op, units, align)
 	}
 	p.j.first, p.j.chunk = first, chunk
 	used := 1
