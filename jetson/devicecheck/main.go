@@ -86,8 +86,13 @@ type ModelRun struct {
 	PrefillTPS float64 `json:"prefill_tokens_per_s"`
 	DecodeTPS  float64 `json:"decode_tokens_per_s"`
 	MaxRelDiff float64 `json:"max_rel_diff_vs_cpu"`
-	SameTokens bool    `json:"same_greedy_tokens"`
-	Error      string  `json:"error,omitempty"`
+	// CPUTierDiff is the same measure between two CPU kernel tiers (the
+	// active one and the generic Go one) on the same model and prompt:
+	// how far float summation order alone moves these logits.
+	CPUTierDiff float64 `json:"cpu_tier_diff"`
+	Tolerance   float64 `json:"tolerance"`
+	SameTokens  bool    `json:"same_greedy_tokens"`
+	Error       string  `json:"error,omitempty"`
 }
 
 // Report is the JSON summary.
@@ -910,13 +915,13 @@ func (c *checker) printTable() {
 		return
 	}
 	tw = tabwriter.NewWriter(c.out, 2, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "override\tmodel\tprefill tokens/s\tdecode tokens/s\tvs CPU\tplacement")
+	fmt.Fprintln(tw, "override\tmodel\tprefill tokens/s\tdecode tokens/s\tvs CPU (CPU tiers)\tplacement")
 	for _, r := range c.rep.Models {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\t%s\t\t\tFAILED: %s\t\n", r.Override, r.Model, firstLine(r.Error))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1e, tokens %v\t%s\n", r.Override, r.Model, r.PrefillTPS, r.DecodeTPS, r.MaxRelDiff, r.SameTokens, firstLine(r.Policy))
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.1f\t%.1e (%.1e), tokens %v\t%s\n", r.Override, r.Model, r.PrefillTPS, r.DecodeTPS, r.MaxRelDiff, r.CPUTierDiff, r.SameTokens, firstLine(r.Policy))
 	}
 	tw.Flush()
 	fmt.Fprintln(c.out)
@@ -925,12 +930,24 @@ func (c *checker) printTable() {
 // modelPrompt is the prompt of the model runs.
 const modelPrompt = 16
 
+// modelTolerance is the least tolerance of the model runs' logits.
+const modelTolerance = 1e-3
+
 // checkModels runs a synthetic BitNet model through the SDK on this GPU
 // (sdk.WithCUDABackend) under each weight placement: its logits after the
-// prompt against the CPU's (within 1e-3 of their largest magnitude: the
-// integer parts are exact, the float parts are summed in other orders),
-// the greedy tokens of the decode against the CPU's, and prefill and
-// decode tokens/s.
+// prompt against the CPU's, the greedy tokens of the decode against the
+// CPU's, and prefill and decode tokens/s.
+//
+// The integer parts of every kernel are exact, but the float parts (norms,
+// attention, dequantization) are summed in other orders, and in a model
+// with random weights a difference in the last bit of an activation can
+// move its int8 rounding at the next layer and grow from layer to layer:
+// the CPU's own tiers disagree on bitnet-large's logits by more than 1 (in
+// units of max(1, |logit|)). So the logits pass when they are within
+// max(modelTolerance, 2 × that CPU disagreement) of the active tier's, the
+// disagreement measured here on the same prompt between the active tier and
+// the generic Go kernels; and the greedy tokens must equal one of the two
+// CPU runs'.
 func (c *checker) checkModels() error {
 	path := filepath.Join(c.cfg.dir, fmt.Sprintf("devicecheck-%d-%s.bwm", os.Getpid(), c.cfg.model))
 	if err := sdk.WriteSynthetic(path, c.cfg.model, sdk.SyntheticOptions{}); err != nil {
@@ -976,13 +993,28 @@ func (c *checker) checkModels() error {
 	if err != nil {
 		return err
 	}
+	altToks, spread := wantToks, 0.0
+	if simd.Active().Tier != simd.TierGeneric {
+		gen, err := sdk.Open(path, sdk.WithBackend(sdk.BackendCPU), sdk.WithKernels(simd.Generic))
+		if err != nil {
+			return err
+		}
+		var alt []float32
+		alt, altToks, _, _, err = greedy(gen)
+		gen.Close()
+		if err != nil {
+			return err
+		}
+		spread = maxRelErr(alt, want)
+	}
+	tol := max(modelTolerance, 2*spread)
 	for _, o := range []jetson.Override{jetson.Auto, jetson.ForceDeviceCopy, jetson.ForceInPlace} {
 		name := fmt.Sprintf("model %s %s", c.cfg.model, o)
 		if time.Now().After(c.deadline) {
 			c.add(name, false, "not run: over the time limit")
 			continue
 		}
-		row := ModelRun{Override: o.String(), Model: c.cfg.model}
+		row := ModelRun{Override: o.String(), Model: c.cfg.model, CPUTierDiff: spread, Tolerance: tol}
 		m, err := sdk.Open(path, sdk.WithCUDABackend(c.b), sdk.WithGPUWeights(o))
 		if err == nil {
 			row.Policy = m.GPUPolicy()
@@ -995,14 +1027,15 @@ func (c *checker) checkModels() error {
 				row.PrefillTPS = float64(modelPrompt) / pre.Seconds()
 				row.DecodeTPS = float64(c.cfg.decode) / dec.Seconds()
 				row.MaxRelDiff = maxRelErr(got, want)
-				row.SameTokens = slices.Equal(toks, wantToks)
+				row.SameTokens = slices.Equal(toks, wantToks) || slices.Equal(toks, altToks)
 			}
 		}
 		if err != nil {
 			row.Error = err.Error()
 			c.add(name, false, firstLine(row.Error))
 		} else {
-			c.add(name, row.MaxRelDiff <= 1e-3 && row.SameTokens, fmt.Sprintf("logits within %.2g of the CPU's, same greedy tokens: %v", row.MaxRelDiff, row.SameTokens))
+			c.add(name, row.MaxRelDiff <= tol && row.SameTokens, fmt.Sprintf("logits within %.2g of the CPU's (limit %.2g; CPU tiers differ by %.2g), same greedy tokens: %v",
+				row.MaxRelDiff, tol, spread, row.SameTokens))
 		}
 		c.rep.Models = append(c.rep.Models, row)
 	}
