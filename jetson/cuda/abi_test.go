@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,9 +189,11 @@ func TestBindingHostMemory(t *testing.T) {
 	}
 }
 
-// Calls from many goroutines all reach the driver on one thread (the stand-in
-// fails any call from another thread with CUDA_ERROR_INVALID_CONTEXT).
-func TestBindingOneThread(t *testing.T) {
+// Calls from goroutines locked to eight different OS threads all find the
+// context current (the stand-in keeps the current context per thread, as
+// the driver does, and fails a call on a thread without it with
+// CUDA_ERROR_INVALID_CONTEXT).
+func TestBindingManyThreads(t *testing.T) {
 	buildFakeLibcuda(t)
 	d := openFake(t)
 	if err := d.CreateContext(0); err != nil {
@@ -202,6 +205,8 @@ func TestBindingOneThread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			runtime.LockOSThread() // a thread of its own, which never made the context current
+			defer runtime.UnlockOSThread()
 			for i := 0; i < 50; i++ {
 				p, err := d.MemAlloc(64)
 				if err == nil {

@@ -53,6 +53,7 @@ typedef struct {
 	CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
 	                           unsigned, CUstream, void **, void **);
 	CUresult (*cuGetErrorName)(CUresult, const char **);
+	CUcontext ctx; // the retained primary context, made current by every call that needs it
 } bw_cuda;
 
 #define BW_SYM(n) {#n, offsetof(bw_cuda, n)}
@@ -127,6 +128,7 @@ static CUresult bw_ctx_retain(bw_cuda *c, int dev, unsigned flags, uintptr_t *ct
 		c->cuDevicePrimaryCtxRelease_v2(d);
 		return r;
 	}
+	c->ctx = cx;
 	*ctx = (uintptr_t)cx;
 	return 0;
 }
@@ -135,18 +137,26 @@ static CUresult bw_ctx_release(bw_cuda *c, int dev) {
 	CUresult r = c->cuDeviceGet(&d, dev);
 	if (r) return r;
 	c->cuCtxSetCurrent(NULL);
+	c->ctx = NULL;
 	return c->cuDevicePrimaryCtxRelease_v2(d);
 }
-static CUresult bw_sync(bw_cuda *c) { return c->cuCtxSynchronize(); }
-static CUresult bw_alloc(bw_cuda *c, size_t n, CUdeviceptr *p) { return c->cuMemAlloc_v2(p, n); }
-static CUresult bw_free(bw_cuda *c, CUdeviceptr p) { return c->cuMemFree_v2(p); }
-static CUresult bw_hostalloc(bw_cuda *c, size_t n, unsigned flags, void **p) { return c->cuMemHostAlloc(p, n, flags); }
-static CUresult bw_freehost(bw_cuda *c, void *p) { return c->cuMemFreeHost(p); }
-static CUresult bw_htod(bw_cuda *c, CUdeviceptr d, const void *s, size_t n) { return c->cuMemcpyHtoD_v2(d, s, n); }
-static CUresult bw_dtoh(bw_cuda *c, void *d, CUdeviceptr s, size_t n) { return c->cuMemcpyDtoH_v2(d, s, n); }
-static CUresult bw_register(bw_cuda *c, void *p, size_t n, unsigned flags) { return c->cuMemHostRegister_v2(p, n, flags); }
-static CUresult bw_unregister(bw_cuda *c, void *p) { return c->cuMemHostUnregister(p); }
-static CUresult bw_hostdevptr(bw_cuda *c, void *p, CUdeviceptr *d) { return c->cuMemHostGetDevicePointer_v2(d, p, 0); }
+
+// A context is current per OS thread, and Go runs a goroutine's calls on
+// whichever thread it has at the time: every call that needs the context
+// first makes it current on the calling thread (a thread-local store in
+// the driver, far cheaper than handing each call to one fixed thread).
+#define BW_CUR(c) do { if ((c)->ctx) { CUresult r0 = (c)->cuCtxSetCurrent((c)->ctx); if (r0) return r0; } } while (0)
+
+static CUresult bw_sync(bw_cuda *c) { BW_CUR(c); return c->cuCtxSynchronize(); }
+static CUresult bw_alloc(bw_cuda *c, size_t n, CUdeviceptr *p) { BW_CUR(c); return c->cuMemAlloc_v2(p, n); }
+static CUresult bw_free(bw_cuda *c, CUdeviceptr p) { BW_CUR(c); return c->cuMemFree_v2(p); }
+static CUresult bw_hostalloc(bw_cuda *c, size_t n, unsigned flags, void **p) { BW_CUR(c); return c->cuMemHostAlloc(p, n, flags); }
+static CUresult bw_freehost(bw_cuda *c, void *p) { BW_CUR(c); return c->cuMemFreeHost(p); }
+static CUresult bw_htod(bw_cuda *c, CUdeviceptr d, const void *s, size_t n) { BW_CUR(c); return c->cuMemcpyHtoD_v2(d, s, n); }
+static CUresult bw_dtoh(bw_cuda *c, void *d, CUdeviceptr s, size_t n) { BW_CUR(c); return c->cuMemcpyDtoH_v2(d, s, n); }
+static CUresult bw_register(bw_cuda *c, void *p, size_t n, unsigned flags) { BW_CUR(c); return c->cuMemHostRegister_v2(p, n, flags); }
+static CUresult bw_unregister(bw_cuda *c, void *p) { BW_CUR(c); return c->cuMemHostUnregister(p); }
+static CUresult bw_hostdevptr(bw_cuda *c, void *p, CUdeviceptr *d) { BW_CUR(c); return c->cuMemHostGetDevicePointer_v2(d, p, 0); }
 
 // bw_module_load JIT-compiles NUL-terminated PTX, capturing both logs
 // (CU_JIT_INFO_LOG_BUFFER=3, _SIZE_BYTES=4, CU_JIT_ERROR_LOG_BUFFER=5,
@@ -162,13 +172,15 @@ static CUresult bw_module_load(bw_cuda *c, const char *ptx, char *info, char *er
 	opts[n] = 6; vals[n++] = (void *)(uintptr_t)logsize;
 	if (optlevel >= 0) { opts[n] = 7; vals[n++] = (void *)(uintptr_t)optlevel; }
 	if (maxregs > 0) { opts[n] = 0; vals[n++] = (void *)(uintptr_t)maxregs; }
+	BW_CUR(c);
 	CUmodule m = NULL;
 	CUresult r = c->cuModuleLoadDataEx(&m, ptx, n, opts, vals);
 	*mod = (uintptr_t)m;
 	return r;
 }
-static CUresult bw_module_unload(bw_cuda *c, uintptr_t m) { return c->cuModuleUnload((CUmodule)m); }
+static CUresult bw_module_unload(bw_cuda *c, uintptr_t m) { BW_CUR(c); return c->cuModuleUnload((CUmodule)m); }
 static CUresult bw_function(bw_cuda *c, uintptr_t m, const char *name, uintptr_t *f) {
+	BW_CUR(c);
 	CUfunction fn = NULL;
 	CUresult r = c->cuModuleGetFunction(&fn, (CUmodule)m, name);
 	*f = (uintptr_t)fn;
@@ -180,6 +192,7 @@ static CUresult bw_launch(bw_cuda *c, uintptr_t f, unsigned gx, unsigned gy, uns
                           unsigned by, unsigned bz, unsigned shmem, unsigned long long *args, int n) {
 	void *ptrs[32];
 	for (int i = 0; i < n && i < 32; i++) ptrs[i] = &args[i];
+	BW_CUR(c);
 	return c->cuLaunchKernel((CUfunction)f, gx, gy, gz, bx, by, bz, shmem, NULL, ptrs, NULL);
 }
 static const char *bw_errname(bw_cuda *c, CUresult r) {
@@ -193,7 +206,6 @@ import "C"
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -208,7 +220,8 @@ const LibraryEnv = "BAREWIRE_LIBCUDA"
 // exposes its driver; the absolute paths cover containers and shells where
 // that configuration is missing: JetPack 4/5 keep the driver under tegra/,
 // JetPack 6 under nvidia/, newer L4T under /opt/nvidia/l4t-gpu-libs
-// (reference/jetson.md §3.3).
+// (reference/jetson.md §3.3); containers given the host's driver by the
+// NVIDIA container runtime often see it only under /usr/local/nvidia/lib64.
 var LibraryPaths = []string{
 	"libcuda.so.1",
 	"/usr/lib/aarch64-linux-gnu/tegra/libcuda.so.1",
@@ -216,6 +229,7 @@ var LibraryPaths = []string{
 	"/opt/nvidia/l4t-gpu-libs/nvgpu/libcuda.so.1",
 	"/usr/lib/x86_64-linux-gnu/libcuda.so.1",
 	"/usr/lib64/libcuda.so.1",
+	"/usr/local/nvidia/lib64/libcuda.so.1",
 }
 
 // ctxSchedYield is CU_CTX_SCHED_YIELD: spin, then yield. On Tegra the
@@ -228,20 +242,17 @@ type libcuda struct {
 	c    *C.bw_cuda
 	args *C.ulonglong // maxLaunchArgs slots, reused: calls are serialized
 
-	mu     sync.Mutex // serializes callers onto the command goroutine
-	cmds   chan command
-	reply  chan struct{}
+	mu     sync.Mutex // serializes the calls (the argument block and the function table)
 	closed bool
-	launch launchCmd // reused by every Launch (under mu): no allocation per kernel
-	xfer   xferCmd   // reused by copies and Synchronize (under mu)
 
 	dev    int
 	hasCtx bool
 }
 
-// Open loads the CUDA driver library and initializes it. All later calls
-// run on one goroutine locked to its OS thread, because a CUDA context is
-// current per thread. The error wraps ErrNoDriver when the library cannot
+// Open loads the CUDA driver library and initializes it. Calls are
+// serialized, and each call that needs the context makes it current on the
+// thread it runs on (a CUDA context is current per OS thread; a goroutine
+// moves between threads). The error wraps ErrNoDriver when the library cannot
 // be loaded and ErrNoDevice when it loads but finds no GPU.
 func Open() (Driver, error) {
 	c := (*C.bw_cuda)(C.calloc(1, C.size_t(unsafe.Sizeof(C.bw_cuda{}))))
@@ -268,13 +279,10 @@ func Open() (Driver, error) {
 			ErrNoDriver, strings.Join(tried, "; "), LibraryEnv)
 	}
 	d := &libcuda{
-		path:  path,
-		c:     c,
-		args:  (*C.ulonglong)(C.calloc(maxLaunchArgs, 8)),
-		cmds:  make(chan command),
-		reply: make(chan struct{}),
+		path: path,
+		c:    c,
+		args: (*C.ulonglong)(C.calloc(maxLaunchArgs, 8)),
 	}
-	go d.loop()
 	err := d.call("cuInit", path, func() C.CUresult { return C.bw_init(d.c) })
 	if err != nil {
 		r := ResultOf(err)
@@ -290,33 +298,6 @@ func Open() (Driver, error) {
 	return d, nil
 }
 
-// command is work for the command goroutine.
-type command interface{ run() }
-
-type funcCmd func()
-
-func (f funcCmd) run() { f() }
-
-// launchCmd is a kernel launch; its parameters are in d.args.
-type launchCmd struct {
-	d            *libcuda
-	f            Function
-	grid, block  Dim3
-	shmem, nargs int
-	r            C.CUresult
-	name         *C.char
-}
-
-func (l *launchCmd) run() {
-	d := l.d
-	l.r = C.bw_launch(d.c, C.uintptr_t(l.f), C.uint(l.grid.X), C.uint(l.grid.Y), C.uint(l.grid.Z),
-		C.uint(l.block.X), C.uint(l.block.Y), C.uint(l.block.Z), C.uint(l.shmem), d.args, C.int(l.nargs))
-	l.name = nil
-	if l.r != 0 {
-		l.name = C.bw_errname(d.c, l.r)
-	}
-}
-
 type xferKind int
 
 const (
@@ -325,60 +306,33 @@ const (
 	xferSync
 )
 
-// xferCmd is a copy or a synchronize, the other calls made per token.
-type xferCmd struct {
-	d    *libcuda
-	kind xferKind
-	dev  DevicePtr
-	host unsafe.Pointer
-	n    int
-	r    C.CUresult
-	name *C.char
-}
-
-func (x *xferCmd) run() {
-	c := x.d.c
-	switch x.kind {
-	case xferHtoD:
-		x.r = C.bw_htod(c, C.CUdeviceptr(x.dev), x.host, C.size_t(x.n))
-	case xferDtoH:
-		x.r = C.bw_dtoh(c, x.host, C.CUdeviceptr(x.dev), C.size_t(x.n))
-	case xferSync:
-		x.r = C.bw_sync(c)
-	}
-	x.name = nil
-	if x.r != 0 {
-		x.name = C.bw_errname(c, x.r)
-	}
-}
-
-// transfer runs a copy or synchronize through the reusable xferCmd, so the
-// per-token path allocates nothing.
+// transfer runs a copy or synchronize: the other calls made per token,
+// with no Go allocation.
 func (d *libcuda) transfer(op string, kind xferKind, dev DevicePtr, host unsafe.Pointer, n int) error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return ErrClosed
 	}
-	x := &d.xfer
-	x.d, x.kind, x.dev, x.host, x.n = d, kind, dev, host, n
-	d.cmds <- x
-	<-d.reply
-	r, name := x.r, x.name
-	x.host = nil
+	c := d.c
+	var r C.CUresult
+	switch kind {
+	case xferHtoD:
+		r = C.bw_htod(c, C.CUdeviceptr(dev), host, C.size_t(n))
+	case xferDtoH:
+		r = C.bw_dtoh(c, host, C.CUdeviceptr(dev), C.size_t(n))
+	case xferSync:
+		r = C.bw_sync(c)
+	}
+	var name *C.char
+	if r != 0 {
+		name = C.bw_errname(c, r)
+	}
 	d.mu.Unlock()
 	if r != 0 {
 		return resultError(op, r, "", name)
 	}
 	return nil
-}
-
-func (d *libcuda) loop() {
-	runtime.LockOSThread() // never unlocked: the thread carries the context
-	for c := range d.cmds {
-		c.run()
-		d.reply <- struct{}{}
-	}
 }
 
 func (d *libcuda) do(f func()) error {
@@ -387,12 +341,11 @@ func (d *libcuda) do(f func()) error {
 	if d.closed {
 		return ErrClosed
 	}
-	d.cmds <- funcCmd(f)
-	<-d.reply
+	f()
 	return nil
 }
 
-// call runs f on the command goroutine and turns its CUresult into an error.
+// call runs f, serialized with every other call, and turns its CUresult into an error.
 func (d *libcuda) call(op, detail string, f func() C.CUresult) error {
 	var r C.CUresult
 	var name *C.char
@@ -612,9 +565,9 @@ func (d *libcuda) ModuleFunction(m Module, name string) (Function, error) {
 	return Function(f), err
 }
 
-// Launch writes the parameters into the reusable C argument block and hands
-// the prepared launchCmd to the command goroutine: the per-token path makes
-// no Go allocation.
+// Launch writes the parameters into the reusable C argument block and
+// launches on the calling thread: the per-token path makes no Go
+// allocation.
 func (d *libcuda) Launch(f Function, grid, block Dim3, sharedMem int, args []Arg) error {
 	if err := d.needCtx(); err != nil {
 		return err
@@ -631,11 +584,12 @@ func (d *libcuda) Launch(f Function, grid, block Dim3, sharedMem int, args []Arg
 	for i, a := range args {
 		slots[i] = a.Bits
 	}
-	l := &d.launch
-	l.d, l.f, l.grid, l.block, l.shmem, l.nargs = d, f, grid, block, sharedMem, len(args)
-	d.cmds <- l
-	<-d.reply
-	r, name := l.r, l.name
+	r := C.bw_launch(d.c, C.uintptr_t(f), C.uint(grid.X), C.uint(grid.Y), C.uint(grid.Z),
+		C.uint(block.X), C.uint(block.Y), C.uint(block.Z), C.uint(sharedMem), d.args, C.int(len(args)))
+	var name *C.char
+	if r != 0 {
+		name = C.bw_errname(d.c, r)
+	}
 	d.mu.Unlock()
 	if r != 0 {
 		return resultError("cuLaunchKernel", r, "", name)
@@ -650,8 +604,7 @@ func (d *libcuda) Synchronize() error {
 	return d.transfer("cuCtxSynchronize", xferSync, 0, nil, 0)
 }
 
-// Close releases the context and stops the command goroutine. The library
-// stays loaded: unloading libcuda while its threads run is not safe.
+// Close releases the context. The library stays loaded: unloading libcuda while its threads run is not safe.
 func (d *libcuda) Close() error {
 	err := d.DestroyContext()
 	d.mu.Lock()
@@ -660,9 +613,8 @@ func (d *libcuda) Close() error {
 		return nil
 	}
 	d.closed = true
-	close(d.cmds)
-	// No command is in flight (do holds mu until its reply), and later
-	// calls stop at ErrClosed, so the function table can go.
+	// No call is in flight (each holds mu), and later calls stop at
+	// ErrClosed, so the function table can go.
 	C.free(unsafe.Pointer(d.c))
 	C.free(unsafe.Pointer(d.args))
 	d.c, d.args = nil, nil

@@ -2,8 +2,9 @@
 // exports the same versioned symbols with the driver API's signatures
 // (cuda.h), keeps "device memory" in host memory (device pointer == host
 // pointer), and checks what the binding must get right: argument order,
-// kernel parameter marshaling, JIT option lists, and that every call comes
-// from the thread that called cuInit (a CUDA context is current per thread).
+// kernel parameter marshaling, JIT option lists, and that every call that
+// needs a context has the retained one current on its own thread (a CUDA
+// context is current per OS thread, and Go moves goroutines between them).
 //
 // Build: gcc -shared -fPIC -o libcuda.so.1 fakecuda.c
 // Environment: FAKECUDA_DEVICES=n (default 1; 0 makes cuInit fail with
@@ -14,16 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include <unistd.h>
-#include <sys/syscall.h>
 
 typedef int CUresult;
 typedef int CUdevice;
 typedef unsigned long long CUdeviceptr;
 
-static long init_tid = -1;
+static int inited;
 static int ndev = 1;
-static void *current;
+static __thread void *current; // per thread, as in the driver
 static int retained;
 static unsigned ctx_flags;
 static char *module_image;
@@ -31,16 +30,16 @@ static char *module_image;
 #define MAXREG 16
 static struct { char *p; size_t n; } regs[MAXREG];
 
-static int wrong_thread(void) { return init_tid != syscall(SYS_gettid); }
-#define THREAD_CHECK() do { if (wrong_thread()) return 201; } while (0)
-#define CTX_CHECK() do { THREAD_CHECK(); if (!current) return 201; } while (0)
+// 3: CUDA_ERROR_NOT_INITIALIZED; 201: CUDA_ERROR_INVALID_CONTEXT.
+#define THREAD_CHECK() do { if (!inited) return 3; } while (0)
+#define CTX_CHECK() do { THREAD_CHECK(); if (current != (void *)0x1234 || retained == 0) return 201; } while (0)
 
 CUresult cuInit(unsigned flags) {
 	if (flags != 0) return 1;
 	const char *e = getenv("FAKECUDA_DEVICES");
 	ndev = e ? atoi(e) : 1;
 	if (ndev == 0) return 100;
-	init_tid = syscall(SYS_gettid);
+	inited = 1;
 	return 0;
 }
 CUresult cuDriverGetVersion(int *v) { THREAD_CHECK(); *v = 12060; return 0; }
@@ -62,7 +61,12 @@ CUresult cuDeviceTotalMem_v2(size_t *v, CUdevice d) { THREAD_CHECK(); *v = (size
 CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice d, unsigned flags) { THREAD_CHECK(); ctx_flags = flags; return 0; }
 CUresult cuDevicePrimaryCtxRetain(void **ctx, CUdevice d) { THREAD_CHECK(); retained++; *ctx = (void *)0x1234; return 0; }
 CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) { THREAD_CHECK(); if (retained == 0) return 201; retained--; return 0; }
-CUresult cuCtxSetCurrent(void *ctx) { THREAD_CHECK(); current = ctx; return 0; }
+CUresult cuCtxSetCurrent(void *ctx) {
+	THREAD_CHECK();
+	if (ctx != NULL && ctx != (void *)0x1234) return 201;
+	current = ctx;
+	return 0;
+}
 CUresult cuCtxSynchronize(void) { CTX_CHECK(); return 0; }
 CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n) {
 	CTX_CHECK();
