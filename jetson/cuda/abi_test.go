@@ -96,8 +96,17 @@ func TestBindingABI(t *testing.T) {
 
 	// Launch: the stand-in "echo" kernel writes back what it received.
 	m, log, err := d.ModuleLoad([]byte(".version 7.0\n.target sm_72\n"), cuda.JITOptions{OptimizationLevel: 3})
-	if err != nil || !strings.Contains(log, "fakecuda: compiled") {
+	if err != nil || !strings.Contains(log, "fakecuda: compiled") || !strings.Contains(log, "at optimization level 3") {
 		t.Fatalf("ModuleLoad: %v (log %q)", err, log)
+	}
+	if err := d.ModuleUnload(m); err != nil {
+		t.Fatal(err)
+	}
+	// The zero JITOptions leave the JIT at its default (fastest) level: no
+	// optimization-level option reaches the driver, in particular not 0.
+	m, log, err = d.ModuleLoad([]byte(".version 7.0\n.target sm_72\n"), cuda.JITOptions{})
+	if err != nil || !strings.Contains(log, "at the default optimization level") {
+		t.Fatalf("ModuleLoad with zero options: %v (log %q)", err, log)
 	}
 	f, err := d.ModuleFunction(m, "echo")
 	if err != nil {

@@ -116,7 +116,8 @@ const (
 type JITOptions struct {
 	// LogSize is the size of the info and error log buffers (0: 16 KiB).
 	LogSize int
-	// OptimizationLevel 0..4; negative leaves the driver default (4).
+	// OptimizationLevel 1..4 of the JIT's code generation; 0 (the zero
+	// value) or negative leaves the driver default, 4, the fastest code.
 	OptimizationLevel int
 	// MaxRegisters per thread; 0 leaves the JIT to choose.
 	MaxRegisters int

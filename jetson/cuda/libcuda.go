@@ -170,7 +170,7 @@ static CUresult bw_module_load(bw_cuda *c, const char *ptx, char *info, char *er
 	opts[n] = 4; vals[n++] = (void *)(uintptr_t)logsize;
 	opts[n] = 5; vals[n++] = errlog;
 	opts[n] = 6; vals[n++] = (void *)(uintptr_t)logsize;
-	if (optlevel >= 0) { opts[n] = 7; vals[n++] = (void *)(uintptr_t)optlevel; }
+	if (optlevel > 0) { opts[n] = 7; vals[n++] = (void *)(uintptr_t)optlevel; }
 	if (maxregs > 0) { opts[n] = 0; vals[n++] = (void *)(uintptr_t)maxregs; }
 	BW_CUR(c);
 	CUmodule m = NULL;

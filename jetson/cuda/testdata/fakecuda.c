@@ -119,13 +119,15 @@ CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned n, int *opts, 
 	CTX_CHECK();
 	char *info = NULL, *err = NULL;
 	size_t infosz = 0, errsz = 0;
+	int optlevel = -1;
 	for (unsigned i = 0; i < n; i++) {
 		switch (opts[i]) {
 		case 3: info = vals[i]; break;
 		case 4: infosz = (size_t)(uintptr_t)vals[i]; break;
 		case 5: err = vals[i]; break;
 		case 6: errsz = (size_t)(uintptr_t)vals[i]; break;
-		case 0: case 7: break;
+		case 7: optlevel = (int)(uintptr_t)vals[i]; break;
+		case 0: break;
 		default: return 1;
 		}
 	}
@@ -134,7 +136,10 @@ CUresult cuModuleLoadDataEx(void **m, const void *image, unsigned n, int *opts, 
 		snprintf(err, errsz, "fakecuda: ptx has no .version directive");
 		return 218;
 	}
-	snprintf(info, infosz, "fakecuda: compiled %zu bytes", strlen(image));
+	if (optlevel < 0)
+		snprintf(info, infosz, "fakecuda: compiled %zu bytes at the default optimization level", strlen(image));
+	else
+		snprintf(info, infosz, "fakecuda: compiled %zu bytes at optimization level %d", strlen(image), optlevel);
 	free(module_image);
 	module_image = strdup(image);
 	*m = (void *)0x5678;
