@@ -339,6 +339,44 @@ func (b *Backend) Dequantize(y cuda.DevicePtr, ldy int, acc cuda.DevicePtr, lda 
 		cuda.Ptr(xscale), cuda.Ptr(xsum), cuda.I32(boolI32(subtractSum)), cuda.I32(int32(rows)), cuda.I32(boolI32(accumulate)))
 }
 
+// TMatVecDequant is TMatVec followed by Dequantize for one token, in one
+// launch: y[r] = float32(dot_r − xsum[0])·s·(1/xscale[0]) for r < rows, with
+// dot_r the exact product of row r and x, s = scales[r] (nscale == rows) or
+// scales[0] (nscale 1), stored or, with accumulate, added to y[r]. The
+// results equal those of the two launches (TMatVec with xsum 0, then
+// Dequantize with subtractSum) bit for bit. scales, xscale and xsum are
+// device memory (float32, float32, int32), as Quantize leaves them.
+func (b *Backend) TMatVecDequant(y, w cuda.DevicePtr, stride, rows int, x cuda.DevicePtr, blocks int,
+	scales cuda.DevicePtr, nscale int, xscale, xsum cuda.DevicePtr, accumulate bool) error {
+	if stride%32 != 0 || stride < blocks*32 {
+		return fmt.Errorf("jetson: TMatVecDequant: stride %d must be a multiple of 32 and at least %d", stride, blocks*32)
+	}
+	if nscale != 1 && nscale != rows {
+		return fmt.Errorf("jetson: TMatVecDequant: %d scales for %d rows (want 1 or %d)", nscale, rows, rows)
+	}
+	if err := checkDims("TMatVecDequant", rows, blocks, stride); err != nil || rows == 0 {
+		return err
+	}
+	return b.launch(kernels.TMatVecDequant, cuda.D1(ceilDiv(rows, kernels.WarpsPerBlock)), cuda.D1(kernels.MatrixThreads),
+		cuda.Ptr(y), cuda.Ptr(w), cuda.I32(int32(stride)), cuda.I32(int32(rows)), cuda.Ptr(x), cuda.I32(int32(blocks)),
+		cuda.Ptr(scales), cuda.I32(int32(nscale)), cuda.Ptr(xscale), cuda.Ptr(xsum), cuda.I32(boolI32(accumulate)))
+}
+
+// RMSNormQuantize is RMSNorm of ntok rows of n floats (pitch ld) into y
+// followed by Quantize of y into q (pitch ldq, zero-padded from n), scale
+// and xsum, in one launch, with the same results bit for bit.
+func (b *Backend) RMSNormQuantize(q cuda.DevicePtr, ldq int, scale, xsum, y, x, g cuda.DevicePtr, n, ld, ntok int, eps float32) error {
+	if ldq < n || ld < n {
+		return fmt.Errorf("jetson: RMSNormQuantize: ldq %d and ld %d must be at least n=%d", ldq, ld, n)
+	}
+	if err := checkDims("RMSNormQuantize", ldq, ld, n, ntok); err != nil || ntok == 0 {
+		return err
+	}
+	return b.launch(kernels.RMSNormQuantize, cuda.D1(ntok), cuda.D1(kernels.RowThreads),
+		cuda.Ptr(q), cuda.I32(int32(ldq)), cuda.Ptr(scale), cuda.Ptr(xsum), cuda.Ptr(y), cuda.Ptr(x), cuda.Ptr(g),
+		cuda.I32(int32(n)), cuda.I32(int32(ld)), cuda.F32(eps))
+}
+
 func boolI32(v bool) int32 {
 	if v {
 		return 1

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -346,6 +347,15 @@ func testBackendDequantizeAndGLU(t *testing.T, b *Backend, exact bool) {
 	}
 	if err := b.Dequantize(dAcc, ldy, dAcc, lda, dRS, 7, dXS, dSum, false, rows, ntok, false); err == nil {
 		t.Error("Dequantize accepted 7 scales for 300 rows")
+	}
+	if err := b.TMatVecDequant(dAcc, dAcc, 32, rows, dAcc, 1, dRS, 7, dXS, dSum, false); err == nil || !strings.Contains(err.Error(), "7 scales for 300 rows") {
+		t.Errorf("TMatVecDequant with 7 scales for 300 rows: %v", err)
+	}
+	if err := b.TMatVecDequant(dAcc, dAcc, 48, rows, dAcc, 1, dRS, 1, dXS, dSum, false); err == nil || !strings.Contains(err.Error(), "stride 48") {
+		t.Errorf("TMatVecDequant with stride 48: %v", err)
+	}
+	if err := b.RMSNormQuantize(dAcc, 100, dXS, dSum, dAcc, dAcc, dRS, 128, 128, 1, 1e-6); err == nil || !strings.Contains(err.Error(), "ldq 100") {
+		t.Errorf("RMSNormQuantize with ldq 100 < n 128: %v", err)
 	}
 
 	const n = 1000

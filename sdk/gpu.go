@@ -594,10 +594,7 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 	// Attention: q, k and v share one quantized input; k and v are written
 	// straight into the cache at their positions.
 	wrap := func(err error) error { return fmt.Errorf("backend cuda: layer %d: %w", i, err) }
-	if err := b.RMSNorm(gs.xn, gs.h, L.attnNorm, d, d, n, eps); err != nil {
-		return wrap(err)
-	}
-	if err := gs.quantize(gs.xn, d, n); err != nil {
+	if err := gs.normQuantize(gs.h, L.attnNorm, d, n, eps); err != nil {
 		return wrap(err)
 	}
 	if err := gs.project(&L.q, gs.ta, qd, n, false); err != nil {
@@ -618,15 +615,14 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 	if err := b.Attention(gs.tb, qd, gs.ta, qd, kc, vc, kvd, L.heads, L.kvHeads, hd, pos0, n, scale, gs.scores, gs.ctxLen); err != nil {
 		return wrap(err)
 	}
-	src := gs.tb
+	var err error
 	if L.attnSub != 0 {
 		// SubLN over the concatenated heads before o_proj.
-		if err := b.RMSNorm(gs.xn, gs.tb, L.attnSub, qd, qd, n, L.eps); err != nil {
-			return wrap(err)
-		}
-		src = gs.xn
+		err = gs.normQuantize(gs.tb, L.attnSub, qd, n, L.eps)
+	} else {
+		err = gs.quantize(gs.tb, qd, n)
 	}
-	if err := gs.quantize(src, qd, n); err != nil {
+	if err != nil {
 		return wrap(err)
 	}
 	if err := gs.project(&L.o, gs.h, d, n, true); err != nil {
@@ -634,10 +630,7 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 	}
 
 	// FFN: gate and up share one quantized input.
-	if err := b.RMSNorm(gs.xn, gs.h, L.ffnNorm, d, d, n, eps); err != nil {
-		return wrap(err)
-	}
-	if err := gs.quantize(gs.xn, d, n); err != nil {
+	if err := gs.normQuantize(gs.h, L.ffnNorm, d, n, eps); err != nil {
 		return wrap(err)
 	}
 	if err := gs.project(&L.gate, gs.ta, L.ffn, n, false); err != nil {
@@ -649,14 +642,12 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 	if err := b.GLU(gs.ta, gs.ta, gs.tb, n*L.ffn, L.silu); err != nil {
 		return wrap(err)
 	}
-	src = gs.ta
 	if L.ffnSub != 0 {
-		if err := b.RMSNorm(gs.xn, gs.ta, L.ffnSub, L.ffn, L.ffn, n, L.eps); err != nil {
-			return wrap(err)
-		}
-		src = gs.xn
+		err = gs.normQuantize(gs.ta, L.ffnSub, L.ffn, n, L.eps)
+	} else {
+		err = gs.quantize(gs.ta, L.ffn, n)
 	}
-	if err := gs.quantize(src, L.ffn, n); err != nil {
+	if err != nil {
 		return wrap(err)
 	}
 	if err := gs.project(&L.down, gs.h, d, n, true); err != nil {
@@ -669,6 +660,13 @@ func (gs *gpuSession) layer(i, pos0, n int, eps float32) error {
 func (gs *gpuSession) quantize(x cuda.DevicePtr, w, n int) error {
 	gs.xqValid = false
 	return gs.gm.b.Quantize(gs.q8, gs.gm.ldq, gs.xs, gs.xsum, x, w, w, n)
+}
+
+// normQuantize RMS-normalizes n rows of w floats at x (pitch w) with gains
+// g into xn and quantizes them into q8, in one launch.
+func (gs *gpuSession) normQuantize(x, g cuda.DevicePtr, w, n int, eps float32) error {
+	gs.xqValid = false
+	return gs.gm.b.RMSNormQuantize(gs.q8, gs.gm.ldq, gs.xs, gs.xsum, gs.xn, x, g, w, w, n, eps)
 }
 
 // project multiplies l by the quantized activations of n tokens and
@@ -685,11 +683,9 @@ func (gs *gpuSession) project(l *gpuLinear, y cuda.DevicePtr, ldy, n int, accumu
 			}
 			acc, sub = gs.partDev, true
 		} else if n == 1 {
-			// The sum is in device memory: subtracted by Dequantize.
-			if err := b.TMatVec(gs.acc, l.w, l.stride, l.out, gs.q8, l.blocks, 0); err != nil {
-				return err
-			}
-			sub = true
+			// One launch: the product, minus the activations' sum (in
+			// device memory, from Quantize), dequantized into y.
+			return b.TMatVecDequant(y, l.w, l.stride, l.out, gs.q8, l.blocks, l.scales, l.nscale, gs.xs, gs.xsum, accumulate)
 		} else if err := b.TMatMul(gs.acc, l.out, l.w, l.stride, l.out, gs.q8, gs.gm.ldq, l.blocks, gs.xsum, n); err != nil {
 			return err
 		}
@@ -739,13 +735,13 @@ func (gs *gpuSession) splitMatVec(l *gpuLinear) error {
 func (gs *gpuSession) head(t, d int, eps float32, logits []float32) error {
 	gm := gs.gm
 	b, l := gm.b, &gm.head
-	err := b.RMSNorm(gs.xn, gs.h.Add(4*t*d), gm.norm, d, d, 1, eps)
-	if err == nil {
-		if l.kind.float() {
+	var err error
+	if l.kind.float() {
+		if err = b.RMSNorm(gs.xn, gs.h.Add(4*t*d), gm.norm, d, d, 1, eps); err == nil {
 			err = b.FMatVec(gs.logits, l.w, l.ftype, l.stride, l.out, gs.xn, l.in)
-		} else if err = gs.quantize(gs.xn, d, 1); err == nil {
-			err = gs.project(l, gs.logits, l.out, 1, false)
 		}
+	} else if err = gs.normQuantize(gs.h.Add(4*t*d), gm.norm, d, 1, eps); err == nil {
+		err = gs.project(l, gs.logits, l.out, 1, false)
 	}
 	if err == nil {
 		err = b.Driver().MemcpyDtoH(f32Bytes(logits), gs.logits)

@@ -187,6 +187,7 @@ func (c *checker) all(start time.Time) int {
 		{"quantize", c.checkQuantize},
 		{"float ops", c.checkFloat},
 		{"layer ops", c.checkLayer},
+		{"fused ops", c.checkFused},
 		{"memory policies", c.checkPolicies},
 		{"models", c.checkModels},
 	}
@@ -423,6 +424,103 @@ func (c *checker) checkI8() error {
 		}
 		c.add(fmt.Sprintf("I8MatVec %dx%d", rows, k), slices.Equal(got, want), firstDiff(got, want))
 	}
+	return nil
+}
+
+// checkFused compares each fused kernel with the launches it replaces, bit
+// for bit: TMatVecDequant (per-tensor and per-row scales, stored and added
+// to a residual) with TMatVec then Dequantize, and RMSNormQuantize with
+// RMSNorm then Quantize (rows longer than one pass of the block, several
+// tokens, zero padding).
+func (c *checker) checkFused() error {
+	const rows, k = 2563, 2560
+	stride := simd.RowBytesI2B128(k)
+	w := c.ternary(rows, k, stride)
+	x, xsum := c.activations(k)
+	scales := make([]float32, rows)
+	for i := range scales {
+		scales[i] = float32(0.5 + c.rng.Float64())
+	}
+	h := make([]float32, rows)
+	for i := range h {
+		h[i] = float32(c.rng.NormFloat64())
+	}
+	xscale := []float32{127 / 2.7}
+	dW, err1 := c.upload(w)
+	dX, err2 := c.upload(bytesOf(x))
+	dSc, err3 := c.upload(bytesOf(scales))
+	dXS, err4 := c.upload(bytesOf(xscale))
+	dSum, err5 := c.upload(bytesOf([]int32{xsum}))
+	dAcc, err6 := c.alloc(4 * rows)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		nscale     int
+		accumulate bool
+	}{{1, false}, {rows, true}} {
+		dA, err1 := c.upload(bytesOf(h))
+		dB, err2 := c.upload(bytesOf(h))
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if err := errors.Join(
+			c.b.TMatVecDequant(dA, dW, stride, rows, dX, len(x)/128, dSc, v.nscale, dXS, dSum, v.accumulate),
+			c.b.TMatVec(dAcc, dW, stride, rows, dX, len(x)/128, 0),
+			c.b.Dequantize(dB, rows, dAcc, rows, dSc, v.nscale, dXS, dSum, true, rows, 1, v.accumulate)); err != nil {
+			return err
+		}
+		got, want := make([]float32, rows), make([]float32, rows)
+		if err := errors.Join(c.download(bytesOf(got), dA), c.download(bytesOf(want), dB)); err != nil {
+			return err
+		}
+		c.add(fmt.Sprintf("TMatVecDequant %dx%d, %d scales, accumulate %v", rows, k, v.nscale, v.accumulate),
+			slices.EqualFunc(got, want, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }),
+			"bit for bit with TMatVec + Dequantize")
+	}
+
+	const ntok, n = 3, 6912
+	ldq := simd.PaddedLen(n, 128) + 128
+	xf := make([]float32, ntok*n)
+	for i := range xf {
+		xf[i] = float32(c.rng.NormFloat64() * 3)
+	}
+	g := make([]float32, n)
+	for i := range g {
+		g[i] = float32(0.5 + c.rng.Float64())
+	}
+	dXF, err1 := c.upload(bytesOf(xf))
+	dG, err2 := c.upload(bytesOf(g))
+	var d [2]struct{ y, q, scale, sum cuda.DevicePtr }
+	errs := []error{err1, err2}
+	for i := range d {
+		var e1, e2, e3, e4 error
+		d[i].y, e1 = c.alloc(4 * ntok * n)
+		d[i].q, e2 = c.alloc(ntok * ldq)
+		d[i].scale, e3 = c.alloc(4 * ntok)
+		d[i].sum, e4 = c.alloc(4 * ntok)
+		errs = append(errs, e1, e2, e3, e4)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	const eps = 1e-5
+	if err := errors.Join(
+		c.b.RMSNormQuantize(d[0].q, ldq, d[0].scale, d[0].sum, d[0].y, dXF, dG, n, n, ntok, eps),
+		c.b.RMSNorm(d[1].y, dXF, dG, n, n, ntok, eps),
+		c.b.Quantize(d[1].q, ldq, d[1].scale, d[1].sum, d[1].y, n, n, ntok)); err != nil {
+		return err
+	}
+	var out [2][]byte
+	for i := range d {
+		y, q := make([]byte, 4*ntok*n), make([]byte, ntok*ldq)
+		sc, sum := make([]byte, 4*ntok), make([]byte, 4*ntok)
+		if err := errors.Join(c.download(y, d[i].y), c.download(q, d[i].q), c.download(sc, d[i].scale), c.download(sum, d[i].sum)); err != nil {
+			return err
+		}
+		out[i] = slices.Concat(y, q, sc, sum)
+	}
+	c.add(fmt.Sprintf("RMSNormQuantize %d tokens of %d", ntok, n), slices.Equal(out[0], out[1]), "bit for bit with RMSNorm + Quantize")
 	return nil
 }
 

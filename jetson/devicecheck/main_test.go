@@ -82,6 +82,7 @@ func TestFakeDevicePasses(t *testing.T) {
 	for _, want := range []string{"Fake H100 PCIe", "TMatVec 6912x2560", "Quantize (bit-exact vs simd)", "Softmax",
 		"policy auto decode (device-copy)", "policy inplace decode (registered)", "TensorParallel", "GB/s", "devicecheck: PASS",
 		"Dequantize + residual", "f16 head (FMatVec)", "attention (GQA, 303 positions)", "GLU SiLU",
+		"TMatVecDequant 2563x2560, 1 scales, accumulate false", "TMatVecDequant 2563x2560, 2563 scales, accumulate true", "RMSNormQuantize 3 tokens of 6912",
 		"model bitnet-tiny auto", "model bitnet-tiny inplace", "decode tokens/s"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)

@@ -17,6 +17,6 @@ func Example() {
 		fmt.Println(mod, kernels.Entries(ptx))
 	}
 	// Output:
-	// ternary [bw_i8matvec bw_tmatmul bw_tmatvec]
-	// float [bw_attention bw_dequantize bw_fmatvec bw_glu bw_mul bw_quantize bw_relu2 bw_rmsnorm bw_rope bw_silu bw_softmax]
+	// ternary [bw_i8matvec bw_tmatmul bw_tmatvec bw_tmatvec_dq]
+	// float [bw_attention bw_dequantize bw_fmatvec bw_glu bw_mul bw_quantize bw_relu2 bw_rmsnorm bw_rmsnorm_quantize bw_rope bw_silu bw_softmax]
 }

@@ -39,9 +39,13 @@ const (
 
 	// Kernels of a whole BitNet layer.
 	Dequantize = "bw_dequantize" // exact dot products to floats, optionally added to the residual
-	GLU        = "bw_glu"        // act(gate)·up, ReLU² or SiLU
-	Attention  = "bw_attention"  // causal attention of one (head, token) per block over the KV cache
-	FMatVec    = "bw_fmatvec"    // f32/f16/bf16 matrix × float vector (output heads)
+	// TMatVec and Dequantize of one token in one launch.
+	TMatVecDequant = "bw_tmatvec_dq"
+	// RMSNorm and Quantize of its output in one launch.
+	RMSNormQuantize = "bw_rmsnorm_quantize"
+	GLU             = "bw_glu"       // act(gate)·up, ReLU² or SiLU
+	Attention       = "bw_attention" // causal attention of one (head, token) per block over the KV cache
+	FMatVec         = "bw_fmatvec"   // f32/f16/bf16 matrix × float vector (output heads)
 )
 
 // Element types of bw_fmatvec's matrix (its dtype argument).
@@ -65,9 +69,9 @@ const (
 
 // ModuleOf maps each kernel to its module.
 var ModuleOf = map[string]string{
-	TMatVec: "ternary", TMatMul: "ternary", I8MatVec: "ternary",
+	TMatVec: "ternary", TMatMul: "ternary", I8MatVec: "ternary", TMatVecDequant: "ternary",
 	RMSNorm: "float", RoPE: "float", Softmax: "float", SiLU: "float", ReLU2: "float", Mul: "float", Quantize: "float",
-	Dequantize: "float", GLU: "float", Attention: "float", FMatVec: "float",
+	Dequantize: "float", GLU: "float", Attention: "float", FMatVec: "float", RMSNormQuantize: "float",
 }
 
 var entryRE = regexp.MustCompile(`(?m)^\.visible \.entry ([A-Za-z_][A-Za-z0-9_]*)\(`)

@@ -28,9 +28,12 @@ var Reference = map[string]func(mem cuda.Memory, grid, block cuda.Dim3, args []c
 	Quantize: refQuantize,
 
 	Dequantize: refDequantize,
-	GLU:        refGLU,
-	Attention:  refAttention,
-	FMatVec:    refFMatVec,
+
+	TMatVecDequant:  refTMatVecDequant,
+	RMSNormQuantize: refRMSNormQuantize,
+	GLU:             refGLU,
+	Attention:       refAttention,
+	FMatVec:         refFMatVec,
 }
 
 type argv struct {
@@ -473,4 +476,78 @@ func refFMatVec(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
 			panic(fmt.Sprintf("dtype %d", dtype))
 		}
 	})
+}
+
+func refTMatVecDequant(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: TMatVecDequant, a: args}
+	y, w, stride, rows, x, blocks := v.ptr(0), v.ptr(1), v.i32(2), v.i32(3), v.ptr(4), v.i32(5)
+	rs, nscale, xscale, xsum, accumulate := v.ptr(6), v.i32(7), v.ptr(8), v.ptr(9), v.i32(10)
+	if err := v.done(11); err != nil {
+		return err
+	}
+	if stride%4 != 0 {
+		return fmt.Errorf("%s: stride %d is not a multiple of 4 (misaligned load)", TMatVecDequant, stride)
+	}
+	n, err := matrixRows(TMatVecDequant, grid, block, rows)
+	if err != nil || n <= 0 {
+		return err
+	}
+	if nscale != 1 && nscale < rows {
+		return fmt.Errorf("%s: %d row scales for %d rows", TMatVecDequant, nscale, rows)
+	}
+	wb, err1 := mem.Bytes(w, (n-1)*stride+blocks*32)
+	xb, err2 := mem.Bytes(x, blocks*128)
+	yr, err3 := f32s(mem, y, n)
+	sc, err4 := f32s(mem, rs, min(nscale, rows))
+	xs, err5 := f32s(mem, xscale, 1)
+	sum, err6 := i32s(mem, xsum, 1)
+	if err := firstErr(err1, err2, err3, err4, err5, err6); err != nil {
+		return fmt.Errorf("%s: %w", TMatVecDequant, err)
+	}
+	dots, tmp := make([]int32, n), make([]float32, n)
+	if err := simdCall(TMatVecDequant, func() { simd.GenericMatVecT2(dots, wb, stride, asInt8(xb), sum[0]) }); err != nil {
+		return err
+	}
+	if nscale != 1 {
+		sc = sc[:n]
+	}
+	simd.Dequantize(tmp, dots, sc, xs[0])
+	for r := range yr {
+		if accumulate != 0 {
+			yr[r] += tmp[r]
+		} else {
+			yr[r] = tmp[r]
+		}
+	}
+	return nil
+}
+
+func refRMSNormQuantize(mem cuda.Memory, grid, block cuda.Dim3, args []cuda.Arg) error {
+	v := argv{name: RMSNormQuantize, a: args}
+	q, ldq, scale, xsum := v.ptr(0), v.i32(1), v.ptr(2), v.ptr(3)
+	y, x, g, n, ld, eps := v.ptr(4), v.ptr(5), v.ptr(6), v.i32(7), v.i32(8), v.f32(9)
+	if err := v.done(10); err != nil {
+		return err
+	}
+	ntok, err := rowKernel(RMSNormQuantize, grid, block)
+	if err != nil {
+		return err
+	}
+	gw, err1 := f32s(mem, g, n)
+	sc, err2 := f32s(mem, scale, ntok)
+	xs, err3 := i32s(mem, xsum, ntok)
+	if err := firstErr(err1, err2, err3); err != nil {
+		return fmt.Errorf("%s: %w", RMSNormQuantize, err)
+	}
+	for t := 0; t < ntok; t++ {
+		xr, err1 := f32s(mem, x.Add(4*t*ld), n)
+		yr, err2 := f32s(mem, y.Add(4*t*ld), n)
+		qb, err3 := mem.Bytes(q.Add(t*ldq), ldq)
+		if err := firstErr(err1, err2, err3); err != nil {
+			return fmt.Errorf("%s: token %d: %w", RMSNormQuantize, t, err)
+		}
+		simd.RMSNorm(yr, xr, gw, eps)
+		sc[t], xs[t] = simd.QuantizeActivations(asInt8(qb), yr)
+	}
+	return nil
 }

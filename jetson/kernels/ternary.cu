@@ -41,6 +41,41 @@ KERNEL bw_tmatvec(int *__restrict__ dst, const unsigned char *__restrict__ w, in
   if (lane == 0) dst[row] = acc - xsum;
 }
 
+// bw_tmatvec with the dequantization of bw_dequantize for one token fused
+// in: y[r] = (float)(dot_r - xsum[0]) * s_r * (1/xscale[0]), s_r = rowscale[r]
+// (nscale == rows) or rowscale[0], stored, or added to y[r] with
+// accumulate. The same integer and the same float operations as the two
+// kernels, so the same bits, in one launch.
+KERNEL bw_tmatvec_dq(float *__restrict__ y, const unsigned char *__restrict__ w, int stride, int rows,
+                     const signed char *__restrict__ x, int blocks, const float *__restrict__ rowscale, int nscale,
+                     const float *__restrict__ xscale, const int *__restrict__ xsum, int accumulate) {
+  int row = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  int lane = (int)(threadIdx.x & 31);
+  if (row >= rows) return; // uniform per warp
+  const unsigned *wr = (const unsigned *)(w + (unsigned long long)row * (unsigned)stride);
+  const int *xw = (const int *)x;
+  int q = lane & 7;
+  int acc = 0;
+  for (int b = lane >> 3; b < blocks; b += 4) {
+    unsigned u = ldg_u32(wr + b * 8 + q);
+    const int *xb = xw + b * 32 + q;
+    acc = dp4a((int)((u >> 6) & 0x03030303u), ldg_i32(xb), acc);
+    acc = dp4a((int)((u >> 4) & 0x03030303u), ldg_i32(xb + 8), acc);
+    acc = dp4a((int)((u >> 2) & 0x03030303u), ldg_i32(xb + 16), acc);
+    acc = dp4a((int)(u & 0x03030303u), ldg_i32(xb + 24), acc);
+  }
+  acc = warp_sum_i32(acc);
+  if (lane == 0) {
+    float inv = 1.0f / ldg_f32(xscale);
+    float s = ldg_f32(rowscale + (nscale == 1 ? 0 : row));
+    float v = (float)(acc - ldg_i32(xsum)) * s * inv;
+    if (accumulate)
+      y[row] += v;
+    else
+      y[row] = v;
+  }
+}
+
 #define TOK_TILE 4
 
 // Prefill: dst[t*ldd + r] = sum_k w[r,k]*x[t*ldx + k] for t < ntok.

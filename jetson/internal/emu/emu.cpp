@@ -176,6 +176,14 @@ int emu_dequantize(DIMS, float *y, int ldy, const int *acc, int lda, const float
                    const float *xscale, const int *xsum, int sub, int rows, int accumulate) {
   return launch(G, [=] { bw_dequantize(y, ldy, acc, lda, rowscale, nscale, xscale, xsum, sub, rows, accumulate); });
 }
+int emu_tmatvec_dq(DIMS, float *y, const unsigned char *w, int stride, int rows, const signed char *x, int blocks,
+                   const float *rowscale, int nscale, const float *xscale, const int *xsum, int accumulate) {
+  return launch(G, [=] { bw_tmatvec_dq(y, w, stride, rows, x, blocks, rowscale, nscale, xscale, xsum, accumulate); });
+}
+int emu_rmsnorm_quantize(DIMS, signed char *q, int ldq, float *scale, int *xsum, float *y, const float *x,
+                         const float *g, int n, int ld, float eps) {
+  return launch(G, [=] { bw_rmsnorm_quantize(q, ldq, scale, xsum, y, x, g, n, ld, eps); });
+}
 int emu_glu(DIMS, float *y, const float *g, const float *u, int n, int silu) {
   return launch(G, [=] { bw_glu(y, g, u, n, silu); });
 }

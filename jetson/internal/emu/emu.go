@@ -16,6 +16,8 @@ int emu_relu2(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, cons
 int emu_mul(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, const float *a, const float *b, int n);
 int emu_quantize(unsigned gx, unsigned gy, unsigned gz, unsigned bx, signed char *q, int ldq, float *scale, int *xsum, const float *x, int ldx, int n);
 int emu_dequantize(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, int ldy, const int *acc, int lda, const float *rowscale, int nscale, const float *xscale, const int *xsum, int sub, int rows, int accumulate);
+int emu_tmatvec_dq(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, const unsigned char *w, int stride, int rows, const signed char *x, int blocks, const float *rowscale, int nscale, const float *xscale, const int *xsum, int accumulate);
+int emu_rmsnorm_quantize(unsigned gx, unsigned gy, unsigned gz, unsigned bx, signed char *q, int ldq, float *scale, int *xsum, float *y, const float *x, const float *g, int n, int ld, float eps);
 int emu_glu(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, const float *g, const float *u, int n, int silu);
 int emu_attention(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *out, int ldo, const float *q, int ldq, const float *k, const float *v, int ldkv, int heads, int kvheads, int hd, int pos0, float scale, float *scores, int ldsc);
 int emu_fmatvec(unsigned gx, unsigned gy, unsigned gz, unsigned bx, float *y, const void *w, int stride, int rows, const float *x, int k, int dtype);
@@ -116,6 +118,12 @@ var launchers = map[string]struct {
 	}},
 	kernels.Dequantize: {11, func(c *call, gx, gy, gz, bx C.uint) C.int {
 		return C.emu_dequantize(gx, gy, gz, bx, (*C.float)(c.ptr(0)), c.i32(1), (*C.int)(c.ptr(2)), c.i32(3), (*C.float)(c.ptr(4)), c.i32(5), (*C.float)(c.ptr(6)), (*C.int)(c.ptr(7)), c.i32(8), c.i32(9), c.i32(10))
+	}},
+	kernels.TMatVecDequant: {11, func(c *call, gx, gy, gz, bx C.uint) C.int {
+		return C.emu_tmatvec_dq(gx, gy, gz, bx, (*C.float)(c.ptr(0)), (*C.uchar)(c.ptr(1)), c.i32(2), c.i32(3), (*C.schar)(c.ptr(4)), c.i32(5), (*C.float)(c.ptr(6)), c.i32(7), (*C.float)(c.ptr(8)), (*C.int)(c.ptr(9)), c.i32(10))
+	}},
+	kernels.RMSNormQuantize: {10, func(c *call, gx, gy, gz, bx C.uint) C.int {
+		return C.emu_rmsnorm_quantize(gx, gy, gz, bx, (*C.schar)(c.ptr(0)), c.i32(1), (*C.float)(c.ptr(2)), (*C.int)(c.ptr(3)), (*C.float)(c.ptr(4)), (*C.float)(c.ptr(5)), (*C.float)(c.ptr(6)), c.i32(7), c.i32(8), c.f32(9))
 	}},
 	kernels.GLU: {5, func(c *call, gx, gy, gz, bx C.uint) C.int {
 		return C.emu_glu(gx, gy, gz, bx, (*C.float)(c.ptr(0)), (*C.float)(c.ptr(1)), (*C.float)(c.ptr(2)), c.i32(3), c.i32(4))

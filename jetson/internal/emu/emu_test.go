@@ -236,3 +236,111 @@ func TestFloatRowsLongerThanABlock(t *testing.T) {
 	}
 	near(t, "softmax", get(dX), rows(x, func(r []float32, _ int) { simd.Softmax(r) }))
 }
+
+// The fused kernels give the bits of the launches they replace: rows not a
+// multiple of the 4 warps of a block, per-tensor and per-row scales, a
+// residual add; rows of the norm longer than one pass of the block, several
+// tokens and zero padding of the quantized rows.
+func TestFusedKernels(t *testing.T) {
+	d := open(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	bitsEqual := func(a, b []float32) bool {
+		return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+	}
+	for _, sh := range [][2]int{{1, 1}, {7, 300}, {13, 640}} {
+		rows, k := sh[0], sh[1]
+		stride := simd.RowBytesI2B128(k)
+		ldx := simd.PaddedLen(k, 128)
+		w := ternary(rng, rows, k, stride)
+		x := make([]int8, ldx)
+		for i := 0; i < k; i++ {
+			x[i] = int8(rng.IntN(256) - 128)
+		}
+		xsum := simd.SumInt8(x)
+		scales := make([]float32, rows)
+		h := make([]float32, rows)
+		for i := range scales {
+			scales[i], h[i] = float32(0.5+rng.Float64()), float32(rng.NormFloat64())
+		}
+		dW, dX, dSc := d.put(w), d.put(raw(x)), d.put(raw(scales))
+		dXS, dSum, dAcc := d.put(raw([]float32{127 / 1.7})), d.put(raw([]int32{xsum})), d.put(make([]byte, 4*rows))
+		for _, nscale := range []int{1, rows} {
+			for _, acc := range []bool{false, true} {
+				dA, dB := d.put(raw(h)), d.put(raw(h))
+				if err := d.b.TMatVecDequant(dA, dW, stride, rows, dX, ldx/128, dSc, nscale, dXS, dSum, acc); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.b.TMatVec(dAcc, dW, stride, rows, dX, ldx/128, 0); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.b.Dequantize(dB, rows, dAcc, rows, dSc, nscale, dXS, dSum, true, rows, 1, acc); err != nil {
+					t.Fatal(err)
+				}
+				got, want := make([]float32, rows), make([]float32, rows)
+				d.get(raw(got), dA)
+				d.get(raw(want), dB)
+				if !bitsEqual(got, want) {
+					t.Errorf("TMatVecDequant %dx%d, %d scales, accumulate %v:\n got %v\nwant %v", rows, k, nscale, acc, got, want)
+				}
+				// And the integer part against simd.
+				dots := make([]int32, rows)
+				simd.GenericMatVecT2(dots, w, stride, x, xsum)
+				tmp := make([]float32, rows)
+				simd.Dequantize(tmp, dots, scales[:nscale], 127/1.7)
+				for r := range tmp {
+					if acc {
+						tmp[r] += h[r]
+					}
+				}
+				if !bitsEqual(got, tmp) {
+					t.Errorf("TMatVecDequant %dx%d, %d scales, accumulate %v against simd:\n got %v\nwant %v", rows, k, nscale, acc, got, tmp)
+				}
+			}
+		}
+	}
+	for _, sh := range [][2]int{{1, 1}, {300, 2}, {700, 3}} {
+		n, ntok := sh[0], sh[1]
+		ldq := simd.PaddedLen(n, 128) + 128
+		x, g := make([]float32, ntok*n), make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		for i := range g {
+			g[i] = float32(0.5 + rng.Float64())
+		}
+		dX, dG := d.put(raw(x)), d.put(raw(g))
+		var outs [2][]byte
+		for i := range outs {
+			dY, dQ := d.put(make([]byte, 4*ntok*n)), d.put(make([]byte, ntok*ldq))
+			for j := 0; j < ntok*ldq; j++ { // the padding must be written as zeros
+				if err := d.f.MemcpyHtoD(dQ.Add(j), []byte{0x55}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dS, dT := d.put(make([]byte, 4*ntok)), d.put(make([]byte, 4*ntok))
+			var err error
+			if i == 0 {
+				err = d.b.RMSNormQuantize(dQ, ldq, dS, dT, dY, dX, dG, n, n, ntok, 1e-6)
+			} else if err = d.b.RMSNorm(dY, dX, dG, n, n, ntok, 1e-6); err == nil {
+				err = d.b.Quantize(dQ, ldq, dS, dT, dY, n, n, ntok)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			y, q, s, sum := make([]byte, 4*ntok*n), make([]byte, ntok*ldq), make([]byte, 4*ntok), make([]byte, 4*ntok)
+			d.get(y, dY)
+			d.get(q, dQ)
+			d.get(s, dS)
+			d.get(sum, dT)
+			outs[i] = slices.Concat(y, q, s, sum)
+			for tk := 0; tk < ntok; tk++ {
+				if pad := q[tk*ldq+n : (tk+1)*ldq]; slices.ContainsFunc(pad, func(b byte) bool { return b != 0 }) {
+					t.Errorf("RMSNormQuantize n=%d: token %d padding not zeroed", n, tk)
+				}
+			}
+		}
+		if !slices.Equal(outs[0], outs[1]) {
+			t.Errorf("RMSNormQuantize %d tokens of %d differs from RMSNorm + Quantize", ntok, n)
+		}
+	}
+}

@@ -43,12 +43,9 @@ static __device__ int block_sum_i32(int v, int *sh) {
   return v;
 }
 
-// y[t,i] = x[t,i] / sqrt(mean(x[t,:]^2) + eps) * g[i]   (Zhang & Sennrich 2019)
-KERNEL bw_rmsnorm(float *__restrict__ y, const float *__restrict__ x, const float *__restrict__ g, int n, int ld,
-                  float eps) {
-  __shared__ float sh[ROW_THREADS / 32];
-  const float *xr = x + (unsigned long long)blockIdx.x * (unsigned)ld;
-  float *yr = y + (unsigned long long)blockIdx.x * (unsigned)ld;
+// rms_row normalizes one row: yr[i] = xr[i] * (1/sqrt(mean(x^2) + eps)) * g[i].
+// Each thread writes the elements i ≡ threadIdx.x (mod ROW_THREADS).
+static __device__ void rms_row(float *yr, const float *xr, const float *__restrict__ g, int n, float eps, float *sh) {
   float ss = 0.0f;
   for (int i = (int)threadIdx.x; i < n; i += ROW_THREADS) {
     float v = xr[i];
@@ -57,6 +54,14 @@ KERNEL bw_rmsnorm(float *__restrict__ y, const float *__restrict__ x, const floa
   ss = block_sum_f32(ss, sh);
   float r = 1.0f / __builtin_sqrtf(ss / (float)n + eps);
   for (int i = (int)threadIdx.x; i < n; i += ROW_THREADS) yr[i] = xr[i] * r * ldg_f32(g + i);
+}
+
+// y[t,i] = x[t,i] / sqrt(mean(x[t,:]^2) + eps) * g[i]   (Zhang & Sennrich 2019)
+KERNEL bw_rmsnorm(float *__restrict__ y, const float *__restrict__ x, const float *__restrict__ g, int n, int ld,
+                  float eps) {
+  __shared__ float sh[ROW_THREADS / 32];
+  rms_row(y + (unsigned long long)blockIdx.x * (unsigned)ld, x + (unsigned long long)blockIdx.x * (unsigned)ld, g, n,
+          eps, sh);
 }
 
 // Rotate-half RoPE (GPT-NeoX / LLaMA HF convention): for each head and
@@ -127,12 +132,12 @@ KERNEL bw_mul(float *__restrict__ y, const float *__restrict__ a, const float *_
 // xsum[t] = sum(q), scale[t] = s. cvt.rni (from __builtin_rintf) rounds half
 // to even like math.RoundToEven, and the product x*s is one IEEE multiply in
 // both, so the results match bit for bit.
-KERNEL bw_quantize(signed char *__restrict__ q, int ldq, float *__restrict__ scale, int *__restrict__ xsum,
-                   const float *__restrict__ x, int ldx, int n) {
-  __shared__ float shf[ROW_THREADS / 32];
-  __shared__ int shi[ROW_THREADS / 32];
-  const float *xr = x + (unsigned long long)blockIdx.x * (unsigned)ldx;
-  signed char *qr = q + (unsigned long long)blockIdx.x * (unsigned)ldq;
+// quantize_row quantizes one row of n floats into ldq int8 (zero-padded)
+// and returns its scale and integer sum through thread 0. Each thread reads
+// only the elements i ≡ threadIdx.x (mod ROW_THREADS), so a row the same
+// thread wrote just before (rms_row) needs no barrier.
+static __device__ void quantize_row(signed char *qr, int ldq, float *scale, int *xsum, const float *xr, int n,
+                                    float *shf, int *shi) {
   float m = 0.0f;
   for (int i = (int)threadIdx.x; i < n; i += ROW_THREADS) {
     float a = __builtin_fabsf(xr[i]);
@@ -154,9 +159,31 @@ KERNEL bw_quantize(signed char *__restrict__ q, int ldq, float *__restrict__ sca
   }
   sum = block_sum_i32(sum, shi);
   if (threadIdx.x == 0) {
-    scale[blockIdx.x] = s;
-    xsum[blockIdx.x] = sum;
+    *scale = s;
+    *xsum = sum;
   }
+}
+
+KERNEL bw_quantize(signed char *__restrict__ q, int ldq, float *__restrict__ scale, int *__restrict__ xsum,
+                   const float *__restrict__ x, int ldx, int n) {
+  __shared__ float shf[ROW_THREADS / 32];
+  __shared__ int shi[ROW_THREADS / 32];
+  quantize_row(q + (unsigned long long)blockIdx.x * (unsigned)ldq, ldq, scale + blockIdx.x, xsum + blockIdx.x,
+               x + (unsigned long long)blockIdx.x * (unsigned)ldx, n, shf, shi);
+}
+
+// bw_rmsnorm followed by bw_quantize of its output, in one launch: y (pitch
+// ld) receives the normalized rows and q, scale, xsum their quantization,
+// with the same arithmetic as the two kernels, so the same bits.
+KERNEL bw_rmsnorm_quantize(signed char *__restrict__ q, int ldq, float *__restrict__ scale, int *__restrict__ xsum,
+                           float *y, const float *__restrict__ x, const float *__restrict__ g, int n, int ld,
+                           float eps) {
+  __shared__ float shf[ROW_THREADS / 32];
+  __shared__ int shi[ROW_THREADS / 32];
+  float *yr = y + (unsigned long long)blockIdx.x * (unsigned)ld;
+  rms_row(yr, x + (unsigned long long)blockIdx.x * (unsigned)ld, g, n, eps, shf);
+  quantize_row(q + (unsigned long long)blockIdx.x * (unsigned)ldq, ldq, scale + blockIdx.x, xsum + blockIdx.x, yr, n,
+               shf, shi);
 }
 
 // Exact kernel results to floats, the arithmetic of simd.Dequantize:
