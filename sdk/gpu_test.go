@@ -475,19 +475,41 @@ func TestGPUSplitMatchesUnsplit(t *testing.T) {
 					if m.gpu.split {
 						// Each one-token call (decode, and the prompt's last
 						// chunk of 1) copies its quantized activations out once
-						// per input (4 per layer); a discrete device copies the
-						// CPU's rows in once per matrix (7 per layer).
-						layers, oneToken := len(m.gpu.layers), steps
+						// per input with a split matrix (up to 4 per layer); a
+						// discrete device copies the CPU's rows in once per split
+						// matrix (up to 7 per layer). A small matrix may have no
+						// CPU rows at a small CPU share (auto on a loaded
+						// machine): it is not split.
+						oneToken := steps
 						if len(prompt)%3 == 1 {
 							oneToken++
 						}
-						wantDtoH := oneToken * 4 * layers
+						inputs, matrices := 0, 0
+						for i := range m.gpu.layers {
+							L := &m.gpu.layers[i]
+							for _, group := range [][]*gpuLinear{{&L.q, &L.k, &L.v}, {&L.o}, {&L.gate, &L.up}, {&L.down}} {
+								split := 0
+								for _, l := range group {
+									if l.gpuRows < l.out {
+										split++
+									}
+								}
+								matrices += split
+								if split > 0 {
+									inputs++
+								}
+							}
+						}
+						if layers := len(m.gpu.layers); frac != GPUSplitAuto && (inputs != 4*layers || matrices != 7*layers) {
+							t.Errorf("fraction %v: %d of %d inputs and %d of %d matrices split", frac, inputs, 4*layers, matrices, 7*layers)
+						}
+						wantDtoH := oneToken * inputs
 						if n := f.Count("cuMemcpyDtoH_v2") - dtoh; n < wantDtoH {
 							t.Errorf("fraction %v: %d copies to the host, want at least %d", frac, n, wantDtoH)
 						}
 						wantHtoD := 0
 						if mapped == 0 {
-							wantHtoD = oneToken * 7 * layers
+							wantHtoD = oneToken * matrices
 						}
 						// Besides those, one copy of the embedding rows per call
 						// and the RoPE tables.
