@@ -136,13 +136,26 @@ func (tp *TensorParallel) MatVec(x []int8, xsum int32) ([]int32, error) {
 
 // Calibration is the outcome of Calibrate.
 type Calibration struct {
-	GPU, CPU    time.Duration // median time for all rows on each side
+	GPU, CPU time.Duration // median time for all rows on each side (MatVec)
+	// Split is the median time of MatVec at the proportional share.
+	Split time.Duration
+	// Stream is the GPU's time per product with the activations already on
+	// the device, products launched back to back and one synchronization
+	// at the end: what the product costs inside a decode step that does
+	// not split it.
+	Stream      time.Duration
 	GPUFraction float64
 }
 
 // Calibrate times the whole product on the GPU alone and on the CPU alone
 // (median of iters runs each, after one warm-up) and sets the GPU's share to
-// its share of the combined speed: tCPU/(tGPU+tCPU).
+// its share of the combined speed: tCPU/(tGPU+tCPU). A split product waits
+// for the device and copies the activations and results, which a decode
+// step that keeps every row on the GPU does not: when the split product at
+// that share is not faster than the GPU's streamed product (Stream), the
+// share is 1, every row on the GPU. On a discrete GPU that is the usual
+// outcome (an H200 streams 2B4T's largest matrix in 6 µs; a synchronized
+// split pass costs tens of microseconds).
 func (tp *TensorParallel) Calibrate(x []int8, xsum int32, iters int) (Calibration, error) {
 	iters = max(iters, 1)
 	measure := func(f float64) (time.Duration, error) {
@@ -168,9 +181,44 @@ func (tp *TensorParallel) Calibrate(x []int8, xsum int32, iters int) (Calibratio
 	if c.CPU, err = measure(0); err != nil {
 		return c, err
 	}
-	c.GPUFraction = float64(c.CPU) / float64(c.GPU+c.CPU)
-	tp.SetGPUFraction(c.GPUFraction)
+	f := float64(c.CPU) / float64(c.GPU+c.CPU)
+	if c.Split, err = measure(f); err != nil {
+		return c, err
+	}
+	if c.Stream, err = tp.stream(x, iters); err != nil {
+		return c, err
+	}
+	if c.Split >= c.Stream {
+		f = 1
+	}
+	c.GPUFraction = f
+	tp.SetGPUFraction(f)
 	return c, nil
+}
+
+// stream times iters products of every row launched back to back after
+// one copy of x, with one synchronization at the end, after one warm-up.
+func (tp *TensorParallel) stream(x []int8, iters int) (time.Duration, error) {
+	d := tp.b.drv
+	if err := d.MemcpyHtoD(tp.x.Ptr, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), len(x))); err != nil {
+		return 0, fmt.Errorf("jetson: TensorParallel: %w", err)
+	}
+	run := func(n int) error {
+		for range n {
+			if err := tp.b.TMatVec(tp.dOut, tp.w, tp.stride, tp.rows, tp.x.Ptr, tp.blocks, 0); err != nil {
+				return err
+			}
+		}
+		return d.Synchronize()
+	}
+	if err := run(1); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := run(iters); err != nil {
+		return 0, err
+	}
+	return max(time.Since(t0)/time.Duration(iters), time.Nanosecond), nil
 }
 
 // Close frees the buffers.

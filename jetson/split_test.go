@@ -137,6 +137,34 @@ func TestTensorParallelCalibrate(t *testing.T) {
 	}
 }
 
+// A GPU whose synchronized pass costs far more than its kernel (a discrete
+// GPU: each split product waits for the device and crosses the bus twice)
+// keeps every row: the split at the proportional share would be slower
+// than the GPU streaming the product inside a decode step.
+func TestTensorParallelCalibrateKeepsRowsOnAStreamingGPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: calibration sleeps")
+	}
+	const rows, k = 64, 256
+	s := newSplit(t, cudafake.Discrete(), rows, k, 2*time.Millisecond)
+	s.f.SyncDelay = 5 * time.Millisecond
+	c, err := s.tp.Calibrate(s.x, s.xsum, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proportional share alone would give the CPU most of the rows.
+	if prop := float64(c.CPU) / float64(c.GPU+c.CPU); prop > 0.5 {
+		t.Fatalf("GPU pass %v against CPU %v: the test needs a GPU pass slower than the CPU's", c.GPU, c.CPU)
+	}
+	if c.GPUFraction != 1 || s.tp.GPURows() != rows || c.Split < c.Stream {
+		t.Errorf("calibration %+v, %d GPU rows: want every row on the GPU", c, s.tp.GPURows())
+	}
+	got, err := s.tp.MatVec(s.x, s.xsum)
+	if err != nil || !slices.Equal(got, s.want(rows)) {
+		t.Fatalf("after calibration: %v", err)
+	}
+}
+
 func TestTensorParallelArguments(t *testing.T) {
 	s := newSplit(t, cudafake.Orin(), 8, 128, 0)
 	if _, err := s.tp.MatVec(s.x[:100], 0); err == nil {

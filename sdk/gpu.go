@@ -191,13 +191,13 @@ func (gm *gpuModel) splitText() string {
 	if !gm.split {
 		t := "decode: every row on the GPU"
 		if gm.cal != nil {
-			t += fmt.Sprintf(" (calibrated on %s: GPU %v, CPU %v)", gm.calOn, gm.cal.GPU, gm.cal.CPU)
+			t += fmt.Sprintf(" (calibrated on %s: GPU %v, CPU %v, split %v, GPU streamed %v)", gm.calOn, gm.cal.GPU, gm.cal.CPU, gm.cal.Split, gm.cal.Stream)
 		}
 		return t
 	}
 	t := fmt.Sprintf("decode: ternary rows split %.0f%% GPU, %.0f%% CPU (%d threads)", 100*gm.splitFrac, 100*(1-gm.splitFrac), gm.pool.Threads())
 	if gm.cal != nil {
-		t += fmt.Sprintf(", calibrated on %s: GPU %v, CPU %v", gm.calOn, gm.cal.GPU, gm.cal.CPU)
+		t += fmt.Sprintf(", calibrated on %s: GPU %v, CPU %v, split %v, GPU streamed %v", gm.calOn, gm.cal.GPU, gm.cal.CPU, gm.cal.Split, gm.cal.Stream)
 	}
 	return t
 }

@@ -73,7 +73,11 @@ func WithBackend(name string) Option {
 // GPUSplitAuto, given to WithGPUSplit, measures the split when the model is
 // opened: one of its largest ternary matrices is timed on the GPU alone and
 // on the CPU worker pool alone (jetson.TensorParallel.Calibrate), and every
-// matrix gives the GPU its share of the combined speed.
+// matrix gives the GPU its share of the combined speed, unless a split
+// product at that share is no faster than the GPU's own product streamed
+// inside a decode step: then every row stays on the GPU (the usual outcome
+// on a discrete GPU, where each split product waits for the device and
+// copies over the bus).
 const GPUSplitAuto = -1.0
 
 // WithGPUSplit makes the CUDA backend compute part of each ternary (t2)

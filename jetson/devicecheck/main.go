@@ -983,8 +983,19 @@ func (c *checker) checkSplit(wt *jetson.Weights, w []byte, stride, rows, k int, 
 		return
 	}
 	c.add(fmt.Sprintf("TensorParallel (%s, %s)", wt.Policy.Placement, impl.Tier), slices.Equal(got, want),
-		fmt.Sprintf("GPU %v, CPU %v per pass -> GPU share %.2f (%d rows, mapped result %v); %s",
-			cal.GPU, cal.CPU, cal.GPUFraction, tp.GPURows(), tp.Mapped(), firstDiff(got, want)))
+		fmt.Sprintf("GPU %v, CPU %v, split %v, GPU streamed %v per pass -> GPU share %.2f (%d rows, mapped result %v); %s",
+			cal.GPU, cal.CPU, cal.Split, cal.Stream, cal.GPUFraction, tp.GPURows(), tp.Mapped(), firstDiff(got, want)))
+	// The split itself, at the proportional share, whatever was chosen.
+	tp.SetGPUFraction(float64(cal.CPU) / float64(cal.GPU+cal.CPU))
+	if tp.GPURows() == rows {
+		tp.SetGPUFraction(0.5)
+	}
+	got, err = tp.MatVec(x, xsum)
+	if err != nil {
+		c.add("TensorParallel split", false, err.Error())
+		return
+	}
+	c.add("TensorParallel split", slices.Equal(got, want), fmt.Sprintf("%d of %d rows on the GPU; %s", tp.GPURows(), rows, firstDiff(got, want)))
 }
 
 func (c *checker) printTable() {

@@ -107,6 +107,9 @@ type Driver struct {
 	RegisterHook func(b []byte, flags cuda.RegisterFlags) error
 	// LaunchDelay is slept on every launch (for calibration tests).
 	LaunchDelay time.Duration
+	// SyncDelay is slept on every synchronization and synchronous copy:
+	// waiting for the device and a round trip over the bus.
+	SyncDelay time.Duration
 	// Version is what DriverVersion reports (default 12060).
 	Version int
 
@@ -401,6 +404,7 @@ func (d *Driver) bytes(p cuda.DevicePtr, n int) ([]byte, error) {
 }
 
 func (d *Driver) MemcpyHtoD(dst cuda.DevicePtr, src []byte) error {
+	time.Sleep(d.SyncDelay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	const op = "cuMemcpyHtoD_v2"
@@ -416,6 +420,7 @@ func (d *Driver) MemcpyHtoD(dst cuda.DevicePtr, src []byte) error {
 }
 
 func (d *Driver) MemcpyDtoH(dst []byte, src cuda.DevicePtr) error {
+	time.Sleep(d.SyncDelay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	const op = "cuMemcpyDtoH_v2"
@@ -611,6 +616,7 @@ func (d *Driver) Launch(f cuda.Function, grid, block cuda.Dim3, sharedMem int, a
 }
 
 func (d *Driver) Synchronize() error {
+	time.Sleep(d.SyncDelay)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.record("cuCtxSynchronize", "")
