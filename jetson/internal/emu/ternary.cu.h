@@ -16,17 +16,10 @@
 
 #define WARPS_PER_BLOCK 4 // launch with blockDim.x = 128
 
-// dst[r] = sum_k w[r,k]*x[k] for r < rows. One warp per row; lane l reads
-// word l&7 of block (l>>3) + 4i, so a warp reads 128 consecutive bytes per
-// step. stride (bytes between rows) must be a multiple of 4; x is blocks*128
-// int8, 4-byte aligned.
-KERNEL bw_tmatvec(int *__restrict__ dst, const unsigned char *__restrict__ w, int stride, int rows,
-                  const signed char *__restrict__ x, int blocks, int xsum) {
-  int row = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
-  int lane = (int)(threadIdx.x & 31);
-  if (row >= rows) return; // uniform per warp
-  const unsigned *wr = (const unsigned *)(w + (unsigned long long)row * (unsigned)stride);
-  const int *xw = (const int *)x;
+// warp_tdot is the dot product of one i2b128 row wr (blocks blocks) with x,
+// the whole warp's sum, in every lane: lane l reads word l&7 of block
+// (l>>3) + 4i, so a warp reads 128 consecutive bytes per step.
+static __device__ __forceinline__ int warp_tdot(const unsigned *wr, const int *xw, int blocks, int lane) {
   int q = lane & 7;
   int acc = 0;
   for (int b = lane >> 3; b < blocks; b += 4) {
@@ -37,7 +30,18 @@ KERNEL bw_tmatvec(int *__restrict__ dst, const unsigned char *__restrict__ w, in
     acc = dp4a((int)((u >> 2) & 0x03030303u), ldg_i32(xb + 16), acc);
     acc = dp4a((int)(u & 0x03030303u), ldg_i32(xb + 24), acc);
   }
-  acc = warp_sum_i32(acc);
+  return warp_sum_i32(acc);
+}
+
+// dst[r] = sum_k w[r,k]*x[k] for r < rows. One warp per row (warp_tdot).
+// stride (bytes between rows) must be a multiple of 4; x is blocks*128 int8,
+// 4-byte aligned.
+KERNEL bw_tmatvec(int *__restrict__ dst, const unsigned char *__restrict__ w, int stride, int rows,
+                  const signed char *__restrict__ x, int blocks, int xsum) {
+  int row = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
+  int lane = (int)(threadIdx.x & 31);
+  if (row >= rows) return; // uniform per warp
+  int acc = warp_tdot((const unsigned *)(w + (unsigned long long)row * (unsigned)stride), (const int *)x, blocks, lane);
   if (lane == 0) dst[row] = acc - xsum;
 }
 
@@ -52,19 +56,7 @@ KERNEL bw_tmatvec_dq(float *__restrict__ y, const unsigned char *__restrict__ w,
   int row = (int)((blockIdx.x * blockDim.x + threadIdx.x) >> 5);
   int lane = (int)(threadIdx.x & 31);
   if (row >= rows) return; // uniform per warp
-  const unsigned *wr = (const unsigned *)(w + (unsigned long long)row * (unsigned)stride);
-  const int *xw = (const int *)x;
-  int q = lane & 7;
-  int acc = 0;
-  for (int b = lane >> 3; b < blocks; b += 4) {
-    unsigned u = ldg_u32(wr + b * 8 + q);
-    const int *xb = xw + b * 32 + q;
-    acc = dp4a((int)((u >> 6) & 0x03030303u), ldg_i32(xb), acc);
-    acc = dp4a((int)((u >> 4) & 0x03030303u), ldg_i32(xb + 8), acc);
-    acc = dp4a((int)((u >> 2) & 0x03030303u), ldg_i32(xb + 16), acc);
-    acc = dp4a((int)(u & 0x03030303u), ldg_i32(xb + 24), acc);
-  }
-  acc = warp_sum_i32(acc);
+  int acc = warp_tdot((const unsigned *)(w + (unsigned long long)row * (unsigned)stride), (const int *)x, blocks, lane);
   if (lane == 0) {
     float inv = 1.0f / ldg_f32(xscale);
     float s = ldg_f32(rowscale + (nscale == 1 ? 0 : row));
