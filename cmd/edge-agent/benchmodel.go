@@ -44,7 +44,10 @@ decode's GB/s over the highest figure of the run.
 
 --backend (default auto, today the CPU) picks where the model runs; with
 cuda the output also says where the weights were placed, and --backend cuda
-fails when the machine or the build has no CUDA. When the machine has GPU
+fails when the machine or the build has no CUDA. A model on the GPU reads
+its weights from device memory, so the host's read bandwidth is neither
+measured nor used: no ratio is reported, only tokens/s and the GB/s of
+weights and KV cache that decode moves. When the machine has GPU
 telemetry (Jetson sysfs or NVML), one reading taken right after the decode
 run is reported: GPU load, clock, power and the hottest temperature.
 --gpu-split (cuda) computes part of each ternary matrix's rows of a decoded
@@ -64,8 +67,8 @@ type modelResult struct {
 	WeightBytes       int64       `json:"weight_bytes"`    // the weights one pass reads (blocks + output head)
 	BytesPerToken     int64       `json:"bytes_per_token"` // decode: weights + KV cache read at the mean position
 	GBps              float64     `json:"gbps"`
-	ReadBWGBps        float64     `json:"read_bw_gbps"`
-	Ratio             float64     `json:"ratio"`                   // decode: median of the rounds' ratios
+	ReadBWGBps        float64     `json:"read_bw_gbps,omitempty"`  // the host's; not measured for a model on the GPU
+	Ratio             float64     `json:"ratio,omitempty"`         // decode: median of the rounds' ratios (CPU backend)
 	RoundRatios       []float64   `json:"round_ratios,omitempty"`  // decode: each round's GB/s over the higher bandwidth next to it
 	OverallRatio      float64     `json:"overall_ratio,omitempty"` // decode: all rounds' GB/s over the highest bandwidth figure
 	DecodeTokensPerS  float64     `json:"decode_tokens_per_s"`
@@ -173,7 +176,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	m, err := sdk.Open(path, sdk.WithThreads(*threads), sdk.WithBackend(*backend), sdk.WithGPUSplit(split))
+	m, err := openBenchModel(path, sdk.WithThreads(*threads), sdk.WithBackend(*backend), sdk.WithGPUSplit(split))
 	if err != nil {
 		return err
 	}
@@ -217,15 +220,21 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	// so that other load on the machine during one measurement cannot
 	// flatter that round.
 	th := m.Threads()
-	bwBytes := min(max(int64(4*cpuid.CPU.Cache.L3), 256<<20), 1<<30)
-	if *bwMiB > 0 {
-		bwBytes = int64(*bwMiB) << 20
+	var bwBuf []byte
+	var bws []float64
+	measure := func() {}
+	if m.Backend() != sdk.BackendCUDA {
+		bwBytes := min(max(int64(4*cpuid.CPU.Cache.L3), 256<<20), 1<<30)
+		if *bwMiB > 0 {
+			bwBytes = int64(*bwMiB) << 20
+		}
+		bwBuf = make([]byte, bwBytes)
+		for i := range bwBuf {
+			bwBuf[i] = byte(i)
+		}
+		measure = func() { bws = append(bws, simd.MeasureReadBandwidthOf(bwBuf, th)) }
 	}
-	bwBuf := make([]byte, bwBytes)
-	for i := range bwBuf {
-		bwBuf[i] = byte(i)
-	}
-	bws := []float64{simd.MeasureReadBandwidthOf(bwBuf, th)}
+	measure()
 	var prof *os.File
 	if *cpuProfile != "" {
 		if prof, err = os.Create(*cpuProfile); err != nil {
@@ -265,7 +274,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		roundSecs[r], roundToks[r] = time.Since(t0).Seconds(), n
 		decode += roundSecs[r]
-		bws = append(bws, simd.MeasureReadBandwidthOf(bwBuf, th))
+		measure()
 	}
 	if prof != nil {
 		pprof.StopCPUProfile()
@@ -283,7 +292,10 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	}
 
 	bwBuf = nil
-	bw := slices.Max(bws)
+	var bw float64 // 0: not measured
+	if len(bws) > 0 {
+		bw = slices.Max(bws)
+	}
 	wb := m.WeightBytes()
 	meanPos := posSum / int64(*decodeN)
 	kvPos := m.KVBytesPerPosition()
@@ -331,11 +343,18 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	if p := m.GPUPolicy(); p != "" {
 		fmt.Fprintf(stdout, "gpu weights: %s\n", p)
 	}
-	fmt.Fprintf(stdout, "weights per pass %.1f MiB, bytes per decoded token %.1f MiB, read bandwidth %.2f-%.2f GB/s\n",
-		float64(wb)/(1<<20), float64(perTok)/(1<<20), slices.Min(bws), bw)
+	fmt.Fprintf(stdout, "weights per pass %.1f MiB, bytes per decoded token %.1f MiB", float64(wb)/(1<<20), float64(perTok)/(1<<20))
+	if bw > 0 {
+		fmt.Fprintf(stdout, ", read bandwidth %.2f-%.2f GB/s", slices.Min(bws), bw)
+	}
+	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "prefill %d tokens: %.2f tokens/s (%.2f GB/s of weights)\n", *prefillN, preTPS, res[1].GBps)
-	fmt.Fprintf(stdout, "decode  %d tokens: %.2f tokens/s (%.2f GB/s), %.0f%% of read bandwidth (median of %d rounds, %.0f%%-%.0f%%; overall %.0f%%)\n",
-		*decodeN, decTPS, res[0].GBps, 100*res[0].Ratio, len(res[0].RoundRatios), 100*slices.Min(res[0].RoundRatios), 100*slices.Max(res[0].RoundRatios), 100*res[0].OverallRatio)
+	fmt.Fprintf(stdout, "decode  %d tokens: %.2f tokens/s (%.2f GB/s)", *decodeN, decTPS, res[0].GBps)
+	if bw > 0 {
+		fmt.Fprintf(stdout, ", %.0f%% of read bandwidth (median of %d rounds, %.0f%%-%.0f%%; overall %.0f%%)",
+			100*res[0].Ratio, len(res[0].RoundRatios), 100*slices.Min(res[0].RoundRatios), 100*slices.Max(res[0].RoundRatios), 100*res[0].OverallRatio)
+	}
+	fmt.Fprintln(stdout)
 	if gpu != nil {
 		fmt.Fprintln(stdout, gpu)
 	}
@@ -365,3 +384,7 @@ func argmax(x []float32) int {
 	}
 	return b
 }
+
+// openBenchModel opens the model of bench model (a variable so that tests
+// can place it on a fake GPU).
+var openBenchModel = sdk.Open

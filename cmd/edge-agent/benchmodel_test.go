@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/speakez/barewire/jetson"
+	"github.com/speakez/barewire/jetson/cuda/cudafake"
+	"github.com/speakez/barewire/jetson/kernels"
 	"github.com/speakez/barewire/jetson/telemetry"
 	"github.com/speakez/barewire/sdk"
 )
@@ -219,5 +222,49 @@ func TestBenchModelCPUProfile(t *testing.T) {
 		"--bw-mib", "4", "--threads", "1", "--cpuprofile", filepath.Join(dir, "missing", "x.prof"))
 	if code == 0 || !strings.Contains(errs, "x.prof") {
 		t.Fatalf("unwritable profile: exit %d: %s", code, errs)
+	}
+}
+
+// A model on the GPU (here the fake driver with the reference kernels) is
+// not held against the host's read bandwidth: no bandwidth, no ratio.
+func TestBenchModelOnGPUReportsNoHostRatio(t *testing.T) {
+	saved := openBenchModel
+	defer func() { openBenchModel = saved }()
+	openBenchModel = func(path string, opts ...sdk.Option) (*sdk.Model, error) {
+		f := cudafake.New(cudafake.Discrete())
+		f.Kernels = kernels.Reference
+		b, err := jetson.Open(jetson.Options{Driver: f})
+		if err != nil {
+			return nil, err
+		}
+		return sdk.Open(path, append(opts, sdk.WithCUDABackend(b))...)
+	}
+	dir := t.TempDir()
+	args := []string{"bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--tokens", "4", "--prefill", "8", "--rounds", "2"}
+	code, out, errs := runCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "backend cuda") || !strings.Contains(out, "decode  4 tokens:") ||
+		strings.Contains(out, "read bandwidth") {
+		t.Fatalf("output:\n%s", out)
+	}
+	code, out, errs = runCmd(t, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r["backend"] != "cuda" || r["decode_tokens_per_s"] == nil {
+			t.Errorf("line %s", line)
+		}
+		for _, k := range []string{"ratio", "read_bw_gbps", "round_ratios", "overall_ratio"} {
+			if _, ok := r[k]; ok {
+				t.Errorf("a GPU run reports %q: %s", k, line)
+			}
+		}
 	}
 }
