@@ -331,9 +331,7 @@ func (s *Session) chunkForward(ctx context.Context, tokens []int, each func(int,
 				st = s.states[i]
 			}
 			c.forward(r, s, st, x, o, n)
-			for j := range h {
-				h[j] += o[j]
-			}
+			simd.AddTo(h, o)
 		}
 	}
 	s.pos += n

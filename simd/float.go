@@ -84,10 +84,11 @@ func sumSquares(x []float32) (s [8]float64) {
 	return s
 }
 
-// normVec says whether the vector loops of RMSNorm and SoftmaxScaled
-// (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec and
-// scaleWeightVec in the architecture's file, n a multiple of 16; each gives
-// the Go loop's bits) run on this CPU; the architecture file's init sets
+// normVec says whether the vector loops of RMSNorm, SoftmaxScaled,
+// ReLUSquaredGate and AddTo (sumSquaresVec, sumLanesVec, maxVec,
+// expScaledVec, scaleVec, scaleWeightVec, reluSqGateVec and addToVec in the
+// architecture's file, n a multiple of 16; each gives the Go loop's bits)
+// run on this CPU; the architecture file's init sets
 // it. They are called directly, not through function values, so that
 // their pointer arguments stay on the stack.
 var normVec bool
@@ -274,10 +275,33 @@ func SiLUGate(dst, gate, up []float32) {
 func ReLUSquaredGate(dst, gate, up []float32) {
 	checkLen("ReLUSquaredGate", len(gate), len(dst), len(up))
 	dst, up = dst[:len(gate)], up[:len(gate)]
-	for i, g := range gate {
-		b := math.Float32bits(g)
-		g = math.Float32frombits(b &^ uint32(int32(b)>>31))
+	main := 0
+	if normVec {
+		main = len(gate) &^ 15
+		if main > 0 {
+			reluSqGateVec(&dst[0], &gate[0], &up[0], main)
+		}
+	}
+	for i := main; i < len(gate); i++ {
+		b := math.Float32bits(gate[i])
+		g := math.Float32frombits(b &^ uint32(int32(b)>>31))
 		dst[i] = g * g * up[i]
+	}
+}
+
+// AddTo sets dst[i] += x[i] (a residual connection).
+func AddTo(dst, x []float32) {
+	checkLen("AddTo", len(x), len(dst))
+	dst = dst[:len(x)]
+	main := 0
+	if normVec {
+		main = len(x) &^ 15
+		if main > 0 {
+			addToVec(&dst[0], &x[0], main)
+		}
+	}
+	for i := main; i < len(x); i++ {
+		dst[i] += x[i]
 	}
 }
 

@@ -310,3 +310,80 @@ func TestSoftmaxVector(t *testing.T) {
 		}
 	}
 }
+
+// elementInputs are floats for the element-wise loops: normal values of
+// mixed magnitude, zeros of both signs, subnormals, infinities and NaNs of
+// both signs with payloads.
+func elementInputs(rng *rand.Rand, n int) []float32 {
+	special := []float32{0, float32(math.Copysign(0, -1)), math.Float32frombits(1), math.Float32frombits(0x80000001),
+		float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc12345),
+		math.Float32frombits(0x7f800123), math.MaxFloat32, -math.MaxFloat32}
+	x := make([]float32, n)
+	for i := range x {
+		if rng.IntN(8) == 0 {
+			x[i] = special[rng.IntN(len(special))]
+		} else {
+			x[i] = float32(rng.NormFloat64() * math.Ldexp(1, rng.IntN(40)-20))
+		}
+	}
+	return x
+}
+
+// TestElementwiseVector checks that ReLUSquaredGate and AddTo give the bits
+// of their Go loops with the vector loops: every length to 100 and the FFN
+// width, special values, in place (dst = gate, as the FFN calls it) and not.
+func TestElementwiseVector(t *testing.T) {
+	if !normVec {
+		t.Skip("no vector loops on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	lengths := []int{6912, 2560}
+	for n := range 101 {
+		lengths = append(lengths, n)
+	}
+	same := func(a, b []float32) int {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, n := range lengths {
+		g, u, h := elementInputs(rng, n), elementInputs(rng, n), elementInputs(rng, n)
+		vec, inPlace := make([]float32, n), slices.Clone(g)
+		ReLUSquaredGate(vec, g, u)
+		ReLUSquaredGate(inPlace, inPlace, u)
+		sumV := slices.Clone(h)
+		AddTo(sumV, u)
+		normVec = false
+		scalar := make([]float32, n)
+		ReLUSquaredGate(scalar, g, u)
+		sumS := slices.Clone(h)
+		AddTo(sumS, u)
+		normVec = true
+		if i := same(vec, scalar); i >= 0 {
+			t.Fatalf("ReLUSquaredGate n=%d: element %d: relu(%g)²·%g = %#x, Go loop %#x", n, i, g[i], u[i], math.Float32bits(vec[i]), math.Float32bits(scalar[i]))
+		}
+		if i := same(inPlace, scalar); i >= 0 {
+			t.Fatalf("ReLUSquaredGate in place n=%d: element %d = %#x, Go loop %#x", n, i, math.Float32bits(inPlace[i]), math.Float32bits(scalar[i]))
+		}
+		if i := same(sumV, sumS); i >= 0 {
+			t.Fatalf("AddTo n=%d: element %d: %g + %g = %#x, Go loop %#x", n, i, h[i], u[i], math.Float32bits(sumV[i]), math.Float32bits(sumS[i]))
+		}
+	}
+}
+
+func TestAddTo(t *testing.T) {
+	d := []float32{1, 2, 3}
+	AddTo(d, []float32{0.5, -2, float32(math.Inf(1))})
+	if d[0] != 1.5 || d[1] != 0 || !math.IsInf(float64(d[2]), 1) {
+		t.Errorf("AddTo: %v", d)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("AddTo accepted a shorter dst")
+		}
+	}()
+	AddTo(d[:2], []float32{1, 2, 3})
+}

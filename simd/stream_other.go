@@ -11,3 +11,5 @@ func scaleWeightVec(dst, x, w *float32, n int, inv float32) { panic("simd: no ve
 func sumLanesVec(x *float32, n int, s *[8]float64)          { panic("simd: no vector loops") }
 func maxVec(x *float32, n int) float32                      { panic("simd: no vector loops") }
 func expScaledVec(dst, x *float32, n int, m, scale float32) { panic("simd: no vector loops") }
+func reluSqGateVec(dst, gate, up *float32, n int)           { panic("simd: no vector loops") }
+func addToVec(dst, x *float32, n int)                       { panic("simd: no vector loops") }

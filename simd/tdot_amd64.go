@@ -406,3 +406,5 @@ func scaleWeightVec(dst, x, w *float32, n int, inv float32) { scaleWeightAVX512(
 func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesAVX512(x, n, s) }
 func maxVec(x *float32, n int) float32                      { return maxAVX512(x, n) }
 func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledAVX512(dst, x, n, m, scale) }
+func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateAVX512(dst, gate, up, n) }
+func addToVec(dst, x *float32, n int)                       { addToAVX512(dst, x, n) }

@@ -7268,6 +7268,55 @@ scaleWeightAVX512_done:
 	VZEROUPPER
 	RET
 
+// func reluSqGateAVX512(dst *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·reluSqGateAVX512(SB), NOSPLIT, $0-32
+	MOVQ  dst+0(FP), DI
+	MOVQ  gate+8(FP), SI
+	MOVQ  up+16(FP), DX
+	MOVQ  n+24(FP), CX
+	TESTQ CX, CX
+	JZ    rsg_done
+
+rsg_loop:
+	VMOVUPS (SI), Z1
+	VPSRAD  $0x1f, Z1, Z2
+	VPANDND Z1, Z2, Z1
+	VMULPS  Z1, Z1, Z1
+	VMULPS  (DX), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, DI
+	SUBQ    $0x10, CX
+	JNZ     rsg_loop
+
+rsg_done:
+	VZEROUPPER
+	RET
+
+// func addToAVX512(dst *float32, x *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·addToAVX512(SB), NOSPLIT, $0-24
+	MOVQ  dst+0(FP), DI
+	MOVQ  x+8(FP), SI
+	MOVQ  n+16(FP), CX
+	TESTQ CX, CX
+	JZ    add_done
+
+add_loop:
+	VMOVUPS (DI), Z1
+	VADDPS  (SI), Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DI
+	SUBQ    $0x10, CX
+	JNZ     add_loop
+
+add_done:
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

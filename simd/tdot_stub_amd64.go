@@ -229,6 +229,16 @@ func scaleAVX512(dst *float32, x *float32, n int, inv float32)
 //go:noescape
 func scaleWeightAVX512(dst *float32, x *float32, w *float32, n int, inv float32)
 
+// reluSqGateAVX512 sets dst[i] = r·r·up[i], r = gate[i] with its bits cleared when its sign bit is set, for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func reluSqGateAVX512(dst *float32, gate *float32, up *float32, n int)
+
+// addToAVX512 sets dst[i] += x[i] for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func addToAVX512(dst *float32, x *float32, n int)
+
 // readStream512 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape

@@ -96,6 +96,7 @@ func main() {
 	quantKernels()
 	expKernel()
 	normKernels()
+	elementKernels()
 	readStream()
 	Generate()
 }
@@ -1494,6 +1495,56 @@ func normKernels() {
 		VZEROUPPER()
 		RET()
 	}
+}
+
+// elementKernels are ReLUSquaredGate's and AddTo's loops (float.go) on 16
+// lanes, each step the Go loop's float32 operation with the same first
+// operand (x86 keeps the first operand's NaN payload), so the same bits.
+func elementKernels() {
+	TEXT("reluSqGateAVX512", NOSPLIT, "func(dst *float32, gate *float32, up *float32, n int)")
+	Pragma("noescape")
+	Doc("reluSqGateAVX512 sets dst[i] = r·r·up[i], r = gate[i] with its bits cleared when its sign bit is set, for i < n, n a multiple of 16 (AVX-512F).")
+	Load(Param("dst"), RDI)
+	Load(Param("gate"), RSI)
+	Load(Param("up"), RDX)
+	Load(Param("n"), RCX)
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("rsg_done"))
+	Label("rsg_loop")
+	VMOVUPS(Mem{Base: RSI}, Z1)
+	VPSRAD(U8(31), Z1, Z2)
+	VPANDND(Z1, Z2, Z1) // ^sign & g
+	VMULPS(Z1, Z1, Z1)
+	VMULPS(Mem{Base: RDX}, Z1, Z1)
+	VMOVUPS(Z1, Mem{Base: RDI})
+	ADDQ(U8(64), RSI)
+	ADDQ(U8(64), RDX)
+	ADDQ(U8(64), RDI)
+	SUBQ(U8(16), RCX)
+	JNZ(LabelRef("rsg_loop"))
+	Label("rsg_done")
+	VZEROUPPER()
+	RET()
+
+	TEXT("addToAVX512", NOSPLIT, "func(dst *float32, x *float32, n int)")
+	Pragma("noescape")
+	Doc("addToAVX512 sets dst[i] += x[i] for i < n, n a multiple of 16 (AVX-512F).")
+	Load(Param("dst"), RDI)
+	Load(Param("x"), RSI)
+	Load(Param("n"), RCX)
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("add_done"))
+	Label("add_loop")
+	VMOVUPS(Mem{Base: RDI}, Z1)
+	VADDPS(Mem{Base: RSI}, Z1, Z1)
+	VMOVUPS(Z1, Mem{Base: RDI})
+	ADDQ(U8(64), RSI)
+	ADDQ(U8(64), RDI)
+	SUBQ(U8(16), RCX)
+	JNZ(LabelRef("add_loop"))
+	Label("add_done")
+	VZEROUPPER()
+	RET()
 }
 
 // ---------------------------------------------------------------------------
