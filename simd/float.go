@@ -35,15 +35,12 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 	ss := ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 	inv := float32(1 / math.Sqrt(ss/float64(max(len(x), 1))+float64(eps)))
 	dst = dst[:len(x)]
-	main := 0
-	if normVec {
-		main = len(x) &^ 15
-		if main > 0 {
-			if weight == nil {
-				scaleVec(&dst[0], &x[0], main, inv)
-			} else {
-				scaleWeightVec(&dst[0], &x[0], &weight[0], main, inv)
-			}
+	main := vecLen(len(x))
+	if main > 0 {
+		if weight == nil {
+			scaleVec(&dst[0], &x[0], main, inv)
+		} else {
+			scaleWeightVec(&dst[0], &x[0], &weight[0], main, inv)
 		}
 	}
 	if weight == nil {
@@ -62,12 +59,9 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 // order of i in float64 (a float32 squared is exact in float64: only the
 // additions round).
 func sumSquares(x []float32) (s [8]float64) {
-	main := 0
-	if normVec {
-		main = len(x) &^ 15
-		if main > 0 {
-			sumSquaresVec(&x[0], main, &s)
-		}
+	main := vecLen(len(x))
+	if main > 0 {
+		sumSquaresVec(&x[0], main, &s)
 	}
 	i := main
 	for ; i+8 <= len(x); i += 8 {
@@ -92,6 +86,15 @@ func sumSquares(x []float32) (s [8]float64) {
 // it. They are called directly, not through function values, so that
 // their pointer arguments stay on the stack.
 var normVec bool
+
+// vecLen is how many of n elements the vector loops take: n rounded down
+// to 16, or none without them.
+func vecLen(n int) int {
+	if normVec {
+		return n &^ 15
+	}
+	return 0
+}
 
 // RoPETable fills cos and sin (each dim/2 long) for position pos with base
 // theta: angle_i = pos · theta^(-2i/dim) (Su et al. 2021, RoFormer).
@@ -135,10 +138,7 @@ func SoftmaxScaled(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	main := 0
-	if normVec {
-		main = len(x) &^ 15
-	}
+	main := vecLen(len(x))
 	m := x[0]
 	if main > 0 {
 		m = maxVec(&x[0], main)
@@ -168,12 +168,9 @@ func SoftmaxScaled(x []float32, scale float32) {
 // sumLanes returns s[l] = Σ x[i] over i ≡ l (mod 8), each sum taken in
 // order of i in float64 (as sumSquares, without the squares).
 func sumLanes(x []float32) (s [8]float64) {
-	main := 0
-	if normVec {
-		main = len(x) &^ 15
-		if main > 0 {
-			sumLanesVec(&x[0], main, &s)
-		}
+	main := vecLen(len(x))
+	if main > 0 {
+		sumLanesVec(&x[0], main, &s)
 	}
 	i := main
 	for ; i+8 <= len(x); i += 8 {
@@ -275,12 +272,9 @@ func SiLUGate(dst, gate, up []float32) {
 func ReLUSquaredGate(dst, gate, up []float32) {
 	checkLen("ReLUSquaredGate", len(gate), len(dst), len(up))
 	dst, up = dst[:len(gate)], up[:len(gate)]
-	main := 0
-	if normVec {
-		main = len(gate) &^ 15
-		if main > 0 {
-			reluSqGateVec(&dst[0], &gate[0], &up[0], main)
-		}
+	main := vecLen(len(gate))
+	if main > 0 {
+		reluSqGateVec(&dst[0], &gate[0], &up[0], main)
 	}
 	for i := main; i < len(gate); i++ {
 		b := math.Float32bits(gate[i])
@@ -293,12 +287,9 @@ func ReLUSquaredGate(dst, gate, up []float32) {
 func AddTo(dst, x []float32) {
 	checkLen("AddTo", len(x), len(dst))
 	dst = dst[:len(x)]
-	main := 0
-	if normVec {
-		main = len(x) &^ 15
-		if main > 0 {
-			addToVec(&dst[0], &x[0], main)
-		}
+	main := vecLen(len(x))
+	if main > 0 {
+		addToVec(&dst[0], &x[0], main)
 	}
 	for i := main; i < len(x); i++ {
 		dst[i] += x[i]
