@@ -3,6 +3,7 @@ package simd
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -236,6 +237,65 @@ func TestMatMulT2AllTiers(t *testing.T) {
 							}
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestT2Code3Extremes feeds every tier i2b128 bytes holding the code 3
+// (bits 11), which no packer writes but a corrupt or hostile file may hold
+// and which the generic kernel counts as 3·x, with x = -128 or 127 over long
+// rows: the largest sums any int16 stage of a kernel can see. Block counts
+// cover every remainder of the AVX2 kernels' four-block groups.
+func TestT2Code3Extremes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 3))
+	for _, blocks := range []int{1, 2, 3, 4, 5, 7, 8, 9, 66, 129} {
+		k := blocks * BlockI2B128
+		for _, v := range []struct {
+			name string
+			w    func() byte
+			x    func() int8
+		}{
+			{"0xff/-128", func() byte { return 0xff }, func() int8 { return -128 }},
+			{"0xff/127", func() byte { return 0xff }, func() int8 { return 127 }},
+			{"0xcc/-128", func() byte { return 0xcc }, func() int8 { return -128 }}, // codes 3 at scale 4 only
+			{"random/extremes", func() byte { return byte(rng.IntN(256)) }, func() int8 { return int8(127 + rng.IntN(2)) }},
+		} {
+			const rows, ntok = 9, 5
+			stride := k/4 + 32
+			w := make([]byte, rows*stride)
+			for i := range w {
+				w[i] = v.w()
+			}
+			x := make([]int8, ntok*k)
+			for i := range x {
+				x[i] = v.x()
+			}
+			xsum := make([]int32, ntok)
+			for tk := range xsum {
+				xsum[tk] = SumInt8(x[tk*k : (tk+1)*k])
+			}
+			want := make([]int32, rows)
+			GenericMatVecT2(want, w, stride, x[:k], xsum[0])
+			if v.name == "0xff/-128" || v.name == "0xff/127" {
+				// Σ 3·x - Σ x = 2·x·k.
+				if e := 2 * int32(x[0]) * int32(k); want[0] != e {
+					t.Fatalf("generic %s blocks=%d: %d, want %d", v.name, blocks, want[0], e)
+				}
+			}
+			wantMM := make([]int32, ntok*rows)
+			GenericMatMulT2(wantMM, rows, w, stride, rows, x, k, k, xsum, ntok)
+			for _, impl := range tierImpls(t) {
+				got := make([]int32, rows)
+				impl.MatVecT2(got, w, stride, x[:k], xsum[0])
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s MatVecT2 %s blocks=%d: got %v, want %v", impl.Tier, v.name, blocks, got, want)
+				}
+				gotMM := make([]int32, ntok*rows)
+				impl.MatMulT2(gotMM, rows, w, stride, rows, x, k, k, xsum, ntok)
+				if !slices.Equal(gotMM, wantMM) {
+					t.Fatalf("%s MatMulT2 %s blocks=%d: got %v, want %v", impl.Tier, v.name, blocks, gotMM, wantMM)
 				}
 			}
 		}

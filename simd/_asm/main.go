@@ -12,6 +12,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/buildtags"
@@ -475,18 +476,51 @@ func t2zStep(rows int, tail bool) {
 }
 
 // ---------------------------------------------------------------------------
-// i2b128 decode, AVX2. Four rows share each activation load. Codes are
-// split with one shift and four masks: w&3 (weights j+96) and (w>>4)&3
-// (j+32) at scale 1, w&0x0c (j+64) and (w>>4)&0x0c (j) at scale 4. VPMADDUBSW
-// (u8 code × s8 activation, pairs summed to s16) gives A = m(j+96) + m(j+32),
-// at most 2·512 in magnitude, and B = m(j+64) + m(j), at most 2·2048; B is a
-// multiple of 4, and A + B>>2 is at most 2048 (x = -128 everywhere, all
-// codes 2), so every block is widened at once with VPMADDWD by ones and no
-// int16 sum can overflow (bitnet.cpp's I2_S kernel instead sums 32 blocks in
-// int16, which can overflow for adversarial activations).
+// i2b128 decode, AVX2. Codes are split with one shift and four masks: w&3
+// (weights j+96) and (w>>4)&3 (j+32) at scale 1, w&0x0c (j+64) and
+// (w>>4)&0x0c (j) at scale 4. VPMADDUBSW (u8 code × s8 activation, pairs
+// summed to s16) turns each into 16 words; per row two int16 sums collect
+// them over a group of up to t2Group blocks, A the scale-1 words and B the
+// scale-4 words, and only then is the group widened: B>>2 (exact, B is a
+// multiple of 4) is added to A and VPMADDWD by ones adds the pairs into the
+// int32 row sum. No int16 value can overflow or saturate, for any byte
+// (code 3, which no packer writes but a corrupt or hostile file may hold,
+// counts as 3·x, as in the generic kernel): one VPMADDUBSW word is at most
+// 2·3·128 = 768 in magnitude at scale 1 and 2·12·128 = 3072 at scale 4, so
+// per block A gains at most 1536 and B at most 6144, and after t2Group = 4
+// blocks |A| <= 6144, |B| <= 24576 < 32768 and |A + B>>2| <= 12288 (with
+// valid codes, at most 2: 4096, 16384 and 8192). bitnet.cpp's AVX2 I2_S
+// kernel instead sums 32 blocks in int16, up to 32·4·512 = 65536 in
+// magnitude with valid codes, which can overflow for adversarial
+// activations.
 
-// rowGroups is the ymm skeleton: groups of 4 rows, then single rows.
+// rowGroups is the ymm skeleton: groups of 4 rows, then single rows. Per
+// row group, body covers one step (blockBytes of each row, xStep bytes of
+// the activations at RBX) and runs countParam times.
 func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), zeroAccs func(rows int), body func(rows int), finish func(rows int)) {
+	rowGroupsLoop(prefix, setup, zeroAccs, func(name string, rows int) {
+		Load(Param(countParam), R13)
+		TESTQ(R13, R13)
+		JZ(LabelRef(name + "_reduce"))
+		Label(name + "_loop")
+		if rows == 4 {
+			for i := 0; i < 4; i++ {
+				PREFETCHT1(rowMem(R14, RDX, R12, i, quadPrefetch))
+			}
+		}
+		body(rows)
+		ADDQ(U32(blockBytes), R14)
+		ADDQ(U32(xStep), RBX)
+		DECQ(R13)
+		JNZ(LabelRef(name + "_loop"))
+	}, finish)
+}
+
+// rowGroupsLoop is rowGroups with the loop over the row group's data left
+// to loop: it starts with R14 at the group's first row and RBX (after
+// setup) at the activations, and ends at or jumps to name+"_reduce", where
+// finish stores the rows.
+func rowGroupsLoop(prefix string, setup func(), zeroAccs func(rows int), loop func(name string, rows int), finish func(rows int)) {
 	// Groups of four rows q = rows/4 apart: four streams in four pages, as
 	// in t2DecodeVNNI512. For the group loop RDX and R12 hold q·stride and
 	// 3·q·stride, so body's rowMem(R14, RDX, R12, r) reaches the four
@@ -506,18 +540,7 @@ func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), z
 	zeroAccs(4)
 	MOVQ(RSI, R14)
 	setup()
-	Load(Param(countParam), R13)
-	TESTQ(R13, R13)
-	JZ(LabelRef(name + "_reduce"))
-	Label(name + "_loop")
-	for i := 0; i < 4; i++ {
-		PREFETCHT1(rowMem(R14, RDX, R12, i, quadPrefetch))
-	}
-	body(4)
-	ADDQ(U32(blockBytes), R14)
-	ADDQ(U32(xStep), RBX)
-	DECQ(R13)
-	JNZ(LabelRef(name + "_loop"))
+	loop(name, 4)
 	Label(name + "_reduce")
 	finish(4)
 	ADDQ(U8(4), RDI)
@@ -539,15 +562,7 @@ func rowGroups(prefix, countParam string, blockBytes, xStep int, setup func(), z
 	zeroAccs(1)
 	MOVQ(RSI, R14)
 	setup()
-	Load(Param(countParam), R13)
-	TESTQ(R13, R13)
-	JZ(LabelRef(r1 + "_reduce"))
-	Label(r1 + "_loop")
-	body(1)
-	ADDQ(U32(blockBytes), R14)
-	ADDQ(U32(xStep), RBX)
-	DECQ(R13)
-	JNZ(LabelRef(r1 + "_loop"))
+	loop(r1, 1)
 	Label(r1 + "_reduce")
 	finish(1)
 	ADDQ(U8(4), RDI)
@@ -592,41 +607,110 @@ func ymmPrologue(name, sig, doc string) {
 	LEAQ(Mem{Base: RDX, Index: RDX, Scale: 2}, R12)
 }
 
+// t2Group is how many i2b128 blocks t2DecodeAVX2 and t2MatMul4AVX2 sum in
+// int16 before widening (see the bounds above and at t2MatMulAVX2); a power
+// of two.
+const t2Group = 4
+
 func t2DecodeAVX2() {
 	ymmPrologue("t2DecodeAVX2", "func(dst *int32, w *byte, stride int, x *int8, blocks int, rows int, xsum int32)",
 		"t2DecodeAVX2 writes dst[r] = Σ code·x - xsum for r < rows (i2b128, AVX2).")
 	Load(Param("xsum"), R11L)
 	VPBROADCASTD(cMask03, Y15)
-	VMOVDQU(cOnesW.Offset(0), Y14)
-	rowGroups("t2y", "blocks", 32, 128,
+	// Registers: Y0-Y3 the int32 row sums, Y4-Y7 the A and Y8-Y11 the B
+	// sums of rows 0-3, Y12-Y14 scratch, Y15 the 0x03 mask; the 0x0c mask,
+	// the ones and the activations are memory operands.
+	rowGroupsLoop("t2y",
 		func() { Load(Param("x"), RBX) },
 		func(rows int) { zeroY(0, 1, 2, 3) },
-		func(rows int) {
-			for k := 0; k < 4; k++ {
-				VMOVDQU(Mem{Base: RBX, Disp: 32 * k}, ys[4+k])
-			}
-			for r := 0; r < rows; r++ {
-				VMOVDQU(rowMem(R14, RDX, R12, r, 0), Y8)
-				VPSRLW(U8(4), Y8, Y9)
-				VPAND(Y15, Y8, Y10)
-				VPMADDUBSW(Y7, Y10, Y10)
-				VPAND(cMask0C.Offset(0), Y8, Y11)
-				VPMADDUBSW(Y6, Y11, Y11)
-				VPAND(Y15, Y9, Y12)
-				VPMADDUBSW(Y5, Y12, Y12)
-				VPADDW(Y12, Y10, Y10)
-				VPAND(cMask0C.Offset(0), Y9, Y9)
-				VPMADDUBSW(Y4, Y9, Y9)
-				VPADDW(Y9, Y11, Y11)
-				VPSRAW(U8(2), Y11, Y11)
-				VPADDW(Y11, Y10, Y10)
-				VPMADDWD(Y14, Y10, Y10)
-				VPADDD(Y10, ys[r], ys[r])
-			}
+		func(name string, rows int) {
+			t2GroupLoop(name, func(b int, first bool) {
+				if rows == 4 {
+					for i := 0; i < 4; i++ {
+						PREFETCHT1(rowMem(R14, RDX, R12, i, quadPrefetch+32*b))
+					}
+				}
+				t2yBlock(rows, b, first)
+			}, func() { t2yWiden(rows) })
 		},
 		func(rows int) { storeRowsY(rows, []int{0, 1, 2, 3}, R11L) })
 	VZEROUPPER()
 	RET()
+}
+
+// t2GroupLoop is the block loop of the AVX2 i2b128 kernels, over
+// Param("blocks") blocks with R14 at the weights and RBX at the
+// activations: blocks/t2Group groups of t2Group blocks, block(b, b == 0)
+// for each block b of the group (weights at R14+32b, activations at
+// RBX+128b) then widen, and after them the rest one block at a time as
+// block(0, true) and widen. It ends at name+"_reduce" (which the caller
+// places right after it); R13 counts.
+func t2GroupLoop(name string, block func(b int, first bool), widen func()) {
+	Load(Param("blocks"), R13)
+	SHRQ(U8(bits.TrailingZeros(t2Group)), R13)
+	JZ(LabelRef(name + "_one"))
+	Label(name + "_loop")
+	for b := 0; b < t2Group; b++ {
+		block(b, b == 0)
+	}
+	widen()
+	ADDQ(U32(32*t2Group), R14)
+	ADDQ(U32(128*t2Group), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_one")
+	Load(Param("blocks"), R13)
+	ANDQ(U8(t2Group-1), R13)
+	JZ(LabelRef(name + "_reduce"))
+	Label(name + "_one_loop")
+	block(0, true)
+	widen()
+	ADDQ(U8(32), R14)
+	ADDQ(U32(128), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(name + "_one_loop"))
+}
+
+// t2yBlock adds block b of a group (32 bytes at R14+32b in each row, the
+// activations at RBX+128b) into the rows' int16 sums A (Y4+r) and B (Y8+r);
+// the group's first block sets them instead.
+func t2yBlock(rows, b int, first bool) {
+	xm := func(k int) Mem { return Mem{Base: RBX, Disp: 128*b + 32*k} }
+	for r := 0; r < rows; r++ {
+		a, bs := ys[4+r], ys[8+r]
+		VMOVDQU(rowMem(R14, RDX, R12, r, 32*b), Y12)
+		VPSRLW(U8(4), Y12, Y13)
+		if first {
+			VPAND(Y15, Y12, a)
+			VPMADDUBSW(xm(3), a, a)
+			VPAND(cMask0C.Offset(0), Y12, bs)
+			VPMADDUBSW(xm(2), bs, bs)
+		} else {
+			VPAND(Y15, Y12, Y14)
+			VPMADDUBSW(xm(3), Y14, Y14)
+			VPADDW(Y14, a, a)
+			VPAND(cMask0C.Offset(0), Y12, Y12)
+			VPMADDUBSW(xm(2), Y12, Y12)
+			VPADDW(Y12, bs, bs)
+		}
+		VPAND(Y15, Y13, Y14)
+		VPMADDUBSW(xm(1), Y14, Y14)
+		VPADDW(Y14, a, a)
+		VPAND(cMask0C.Offset(0), Y13, Y13)
+		VPMADDUBSW(xm(0), Y13, Y13)
+		VPADDW(Y13, bs, bs)
+	}
+}
+
+// t2yWiden adds each row's A + B>>2 to its int32 sum (Y0+r).
+func t2yWiden(rows int) {
+	for r := 0; r < rows; r++ {
+		a, bs := ys[4+r], ys[8+r]
+		VPSRAW(U8(2), bs, bs)
+		VPADDW(bs, a, a)
+		VPMADDWD(cOnesW.Offset(0), a, a)
+		VPADDD(a, ys[r], ys[r])
+	}
 }
 
 // i2b128 decode, AVX-VNNI (VEX VPDPBUSD, ymm): the AVX2 split with the dot
@@ -937,12 +1021,17 @@ func t2MatMulZ() {
 	RET()
 }
 
-// AVX2 prefill: one row × four tokens; per token four VPMADDUBSW (at most
-// 4·512 = 2048 in magnitude together), widened at once with VPMADDWD.
+// AVX2 prefill: one row × four tokens. Each block is unpacked once into
+// four code planes at scale 1; per token its four VPMADDUBSW words go into
+// an int16 sum over a group of up to t2Group blocks, widened with VPMADDWD
+// by ones once per group. With any byte (codes up to 3, see the decode
+// bounds) a VPMADDUBSW word is at most 768 in magnitude, a block adds at
+// most 4·768 = 3072 and a group at most 12288 (8192 with valid codes).
 func t2MatMulAVX2() {
 	matMulPrologue("t2MatMul4AVX2", "t2MatMul4AVX2 computes four tokens of i2b128 prefill (AVX2), one row per pass.")
 	VPBROADCASTD(cMask03, Y15)
-	VMOVDQU(cOnesW.Offset(0), Y14)
+	// Registers: Y0-Y3 the int32 sums of tokens 0-3, Y4-Y7 their int16
+	// sums, Y8-Y11 the code planes, Y12-Y14 scratch, Y15 the 0x03 mask.
 	name := "t2my"
 	Label(name)
 	CMPQ(R10, U8(1))
@@ -950,30 +1039,31 @@ func t2MatMulAVX2() {
 	zeroY(0, 1, 2, 3)
 	MOVQ(RSI, R14)
 	Load(Param("x"), RBX)
-	Load(Param("blocks"), R13)
-	TESTQ(R13, R13)
-	JZ(LabelRef(name + "_reduce"))
-	Label(name + "_loop")
-	VMOVDQU(Mem{Base: R14}, Y12)
-	for k, s := range []int{6, 4, 2} {
-		VPSRLW(U8(s), Y12, Y13)
-		VPAND(Y15, Y13, ys[8+k])
-	}
-	VPAND(Y15, Y12, Y11)
-	for t := 0; t < 4; t++ {
-		for k := 0; k < 4; k++ {
-			VPMADDUBSW(tokMem(t, 32*k), ys[8+k], ys[4+k])
+	t2GroupLoop(name, func(b int, first bool) {
+		VMOVDQU(Mem{Base: R14, Disp: 32 * b}, Y12)
+		for k, s := range []int{6, 4, 2} {
+			VPSRLW(U8(s), Y12, Y13)
+			VPAND(Y15, Y13, ys[8+k])
 		}
-		VPADDW(Y5, Y4, Y4)
-		VPADDW(Y7, Y6, Y6)
-		VPADDW(Y6, Y4, Y4)
-		VPMADDWD(Y14, Y4, Y4)
-		VPADDD(Y4, ys[t], ys[t])
-	}
-	ADDQ(U8(32), R14)
-	ADDQ(U32(128), RBX)
-	DECQ(R13)
-	JNZ(LabelRef(name + "_loop"))
+		VPAND(Y15, Y12, Y11)
+		for t := 0; t < 4; t++ {
+			acc := ys[4+t]
+			for k := 0; k < 4; k++ {
+				if first && k == 0 {
+					VPMADDUBSW(tokMem(t, 128*b+32*k), ys[8+k], acc)
+					continue
+				}
+				p := ys[13+k%2]
+				VPMADDUBSW(tokMem(t, 128*b+32*k), ys[8+k], p)
+				VPADDW(p, acc, acc)
+			}
+		}
+	}, func() {
+		for t := 0; t < 4; t++ {
+			VPMADDWD(cOnesW.Offset(0), ys[4+t], ys[4+t])
+			VPADDD(ys[4+t], ys[t], ys[t])
+		}
+	})
 	Label(name + "_reduce")
 	for t := 0; t < 4; t++ {
 		storeTok(t, t, 0)
