@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -49,6 +50,35 @@ func (c *attnCase) run(impl simd.Impl, att []float32, workers, w, lo, hi int) {
 	}
 	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, row: c.ctxLen, impl: impl}
 	j.heads(w, lo, hi)
+}
+
+// runDecode computes a decoded token (n = 1) with scoreRange and
+// valueRange split at the given fractions of their items, each part as
+// its own worker, with NaN wherever an earlier token left scores.
+func (c *attnCase) runDecode(impl simd.Impl, att []float32, cuts []float64) {
+	workers := len(cuts) + 1
+	scores := make([]float32, workers*attnQueries*c.ctxLen)
+	shared := make([]float32, c.a.heads*c.ctxLen)
+	for _, s := range [][]float32{scores, shared} {
+		for i := range s {
+			s[i] = float32(math.NaN())
+		}
+	}
+	j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: c.pos0, scores: scores, row: c.ctxLen, impl: impl, shared: shared}
+	for _, job := range []struct {
+		items int
+		fn    func(worker, lo, hi int)
+	}{{c.a.kvHeads * j.scoreItems(), j.scoreRange}, {c.a.kvHeads * j.valueItems(), j.valueRange}} {
+		lo := 0
+		for w := range workers {
+			hi := job.items
+			if w < len(cuts) {
+				hi = max(lo, int(cuts[w]*float64(job.items)))
+			}
+			job.fn(w, lo, hi)
+			lo = hi
+		}
+	}
 }
 
 // want is the attention of token t, head h in float64 by the textbook
@@ -187,6 +217,16 @@ func TestAttentionItemsIndependent(t *testing.T) {
 				if !slices.Equal(att, want[p*qd:(p+1)*qd]) {
 					t.Fatalf("%s, %d heads over %d: position %d alone differs from the batch", tier, heads, kvHeads, p)
 				}
+				// The two-job form of a decoded token: positions, then
+				// column blocks, split between one to three workers at
+				// points inside KV heads and spans.
+				for _, cuts := range [][]float64{nil, {0.5}, {0.3, 0.71}, {0, 0.99}} {
+					clear(att)
+					dec.runDecode(impl, att, cuts)
+					if !slices.Equal(att, want[p*qd:(p+1)*qd]) {
+						t.Fatalf("%s, %d heads over %d: position %d by positions and column blocks (cuts %v) differs from the batch", tier, heads, kvHeads, p, cuts)
+					}
+				}
 			}
 		}
 	}
@@ -217,6 +257,52 @@ func BenchmarkAttention(b *testing.B) {
 		for _, c := range cs {
 			j := attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: pos, scores: scores, row: ctxLen, impl: impl}
 			j.heads(0, 0, heads)
+		}
+	}
+}
+
+// BenchmarkAttentionDecode measures a decoded token's attention on a pool
+// of two threads with 2B4T's heads (20 query heads, 5 KV heads of 128) at
+// positions 256 and 1024, computed by query heads (heads) and in the two
+// jobs of scoreRange and valueRange (split). It goes through enough layers'
+// caches (over 400 MiB) that they come from memory, as they do in a model
+// whose weights pass through the caches between layers; ms/token is the
+// time of 30 layers. Bytes are the keys and values up to the position.
+func BenchmarkAttentionDecode(b *testing.B) {
+	const heads, kvHeads, hd = 20, 5, 128
+	pool := simd.NewPool(2)
+	defer pool.Close()
+	for _, pos := range []int{256, 1024} {
+		perLayer := 2 * (pos + 1) * kvHeads * hd * 4
+		cs := make([]*attnCase, (400<<20)/perLayer+1)
+		for l := range cs {
+			cs[l] = newAttnCase(uint64(l), heads, kvHeads, hd, pos+1, pos, 1)
+		}
+		var j attnJob
+		headsFn, scoreFn, valueFn := j.heads, j.scoreRange, j.valueRange
+		scores := make([]float32, 2*attnQueries*(pos+1))
+		shared := make([]float32, heads*(pos+1))
+		att := make([]float32, heads*hd)
+		for _, split := range []bool{false, true} {
+			name := fmt.Sprintf("pos%d/heads", pos)
+			if split {
+				name = fmt.Sprintf("pos%d/split", pos)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(len(cs) * perLayer))
+				for b.Loop() {
+					for _, c := range cs {
+						j = attnJob{a: c.a, kv: c.kv, q: c.q, att: att, pos0: pos, scores: scores, row: pos + 1, impl: simd.Active(), shared: shared}
+						if split {
+							pool.Run(kvHeads*j.scoreItems(), scoreFn)
+							pool.Run(kvHeads*j.valueItems(), valueFn)
+						} else {
+							pool.Run(heads, headsFn)
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(cs))*30/1e6, "ms/token")
+			})
 		}
 	}
 }

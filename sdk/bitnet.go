@@ -129,7 +129,7 @@ func loadBitNet(ld *loader) (*lmGraph, error) {
 		return nil, ld.errorf("%v", err)
 	}
 	g := &lmGraph{arch: ArchBitNet, vocab: c.Vocab, dim: c.Dim, ctxLen: c.ContextLength, eps: float32(c.Eps),
-		hasKV: true, kvWidth: c.KVHeads * c.HeadDim, ropeDim: c.HeadDim, theta: c.RopeTheta}
+		hasKV: true, kvWidth: c.KVHeads * c.HeadDim, heads: c.Heads, ropeDim: c.HeadDim, theta: c.RopeTheta}
 	if g.bos, err = ld.intParam("bos_token_id", -1, false); err != nil {
 		return nil, err
 	}
@@ -300,9 +300,18 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 		}
 		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
 	}
-	// Every (token, head) pair is one item for the model's pool threads.
 	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, row: s.ctxLen, impl: s.m.impl}
-	s.m.pool.Run(n*a.heads, s.attnFn)
+	if n == 1 && s.decScores != nil && a.heads > a.kvHeads {
+		// A decoded token with grouped heads: the scores split by
+		// positions, then the weighted sums by column blocks, so that no
+		// KV head is read by two threads (see scoreRange).
+		s.attn.shared = s.decScores
+		s.m.pool.Run(a.kvHeads*s.attn.scoreItems(), s.scoreFn)
+		s.m.pool.Run(a.kvHeads*s.attn.valueItems(), s.valueFn)
+	} else {
+		// Every (token, head) pair is one item for the model's pool threads.
+		s.m.pool.Run(n*a.heads, s.attnFn)
+	}
 	s.attn = attnJob{}
 	r.prefetch(n, a.o)
 	for t := 0; a.subNorm != nil && t < n; t++ {
@@ -391,6 +400,7 @@ type attnJob struct {
 	scores []float32 // [workers × attnQueries × row]: per query head, its weights
 	row    int       // the session's context length
 	impl   simd.Impl // the model's kernels
+	shared []float32 // [heads × row]: a decoded token's scores (scoreRange, valueRange)
 }
 
 // attnQueries is how many query heads of one KV head go through the cache
@@ -459,5 +469,92 @@ func (j *attnJob) attend(worker, t, h, n int) {
 		simd.WeightedSumF16(j.impl, out, hd, hd, kv.v16[vat:], ldb, rows, j.row, pos+1, n)
 	} else {
 		simd.WeightedSumF32(j.impl, out, hd, hd, kv.v[vat:], ldb, rows, j.row, pos+1, n)
+	}
+}
+
+// A decoded token's attention can also go through the pool in two jobs, so
+// that every thread reads its own part of each KV head: scoreRange computes
+// the scores of a range of positions for every query head of a KV head into
+// shared, valueRange the softmax and the weighted sums of a range of column
+// blocks. heads' items are query heads, and with grouped heads (2B4T: five
+// KV heads of four query heads each) two threads split a KV head between
+// them and both read all of its keys and values, a fifth more than the
+// cache holds. Each score is one row's dot product and each output column
+// sums its products in order of position whichever columns a call covers
+// (simd.WeightedSumF32), so the two jobs give heads' bits: scoreRange and
+// valueRange only regroup the same arithmetic.
+
+// attnScoreSpan is the number of positions in one item of scoreRange.
+const attnScoreSpan = 16
+
+// scoreItems is the number of items of scoreRange per KV head.
+func (j *attnJob) scoreItems() int { return (j.pos0 + attnScoreSpan) / attnScoreSpan }
+
+// valueItems is the number of items of valueRange per KV head: its column
+// blocks.
+func (j *attnJob) valueItems() int { return (j.a.headDim + vBlock - 1) / vBlock }
+
+// scoreRange computes items [lo, hi) of a decoded token's scores (item =
+// KV head·scoreItems + span): positions span·16.. of every query head of
+// the KV head, into shared.
+func (j *attnJob) scoreRange(_, lo, hi int) {
+	a, kv := j.a, j.kv
+	hd, group, per := a.headDim, a.heads/a.kvHeads, j.scoreItems()
+	for it := lo; it < hi; {
+		kvh := it / per
+		end := min(hi, (kvh+1)*per)
+		p0, p1 := (it-kvh*per)*attnScoreSpan, min((end-kvh*per)*attnScoreSpan, j.pos0+1)
+		at := (kvh*kv.ctxLen + p0) * hd
+		for h := kvh * group; h < (kvh+1)*group; {
+			q := j.q[h*hd:]
+			if kv.k16 == nil && h+attnQueries <= (kvh+1)*group {
+				simd.MatVecF32x4(j.impl, j.shared[h*j.row+p0:], j.row, p1-p0, kv.k[at:], hd, q, hd, hd)
+				h += attnQueries
+				continue
+			}
+			dst := j.shared[h*j.row+p0 : h*j.row+p1]
+			if kv.k16 != nil {
+				j.impl.MatVecF16(dst, kv.k16[at:], hd, q[:hd])
+			} else {
+				j.impl.MatVecF32(dst, kv.k[at:], hd, q[:hd])
+			}
+			h++
+		}
+		it = end
+	}
+}
+
+// valueRange computes items [lo, hi) of a decoded token's weighted sums
+// (item = KV head·valueItems + column block): the worker takes the scores
+// of up to four query heads of the KV head from shared, applies the
+// softmax in its own rows, and sums the values of its column blocks.
+func (j *attnJob) valueRange(worker, lo, hi int) {
+	a, kv := j.a, j.kv
+	hd, group, per := a.headDim, a.heads/a.kvHeads, j.valueItems()
+	scale := float32(1 / math.Sqrt(float64(hd))) // §1.2: head_dim^-0.5
+	n := j.pos0 + 1
+	rows := j.scores[worker*attnQueries*j.row : (worker+1)*attnQueries*j.row]
+	ldb := vBlock * kv.ctxLen
+	for it := lo; it < hi; {
+		kvh := it / per
+		end := min(hi, (kvh+1)*per)
+		b0, b1 := it-kvh*per, end-kvh*per
+		c0, cols := b0*vBlock, min(b1*vBlock, hd)-b0*vBlock
+		vat := kvh*kv.vHead + b0*ldb
+		for h := kvh * group; h < (kvh+1)*group; h += attnQueries {
+			nq := min(attnQueries, (kvh+1)*group-h)
+			for i := 0; i < nq; i++ {
+				w := rows[i*j.row : i*j.row+n]
+				copy(w, j.shared[(h+i)*j.row:(h+i)*j.row+n])
+				simd.SoftmaxScaled(w, scale)
+			}
+			out := j.att[h*hd+c0:]
+			if kv.k16 != nil {
+				simd.WeightedSumF16(j.impl, out, hd, cols, kv.v16[vat:], ldb, rows, j.row, n, nq)
+			} else {
+				simd.WeightedSumF32(j.impl, out, hd, cols, kv.v[vat:], ldb, rows, j.row, n, nq)
+			}
+		}
+		it = end
 	}
 }

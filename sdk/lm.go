@@ -36,6 +36,7 @@ type lmGraph struct {
 	eos     int
 	hasKV   bool
 	kvWidth int // floats per position per layer in the KV cache (0 without attention)
+	heads   int // query heads of the attention blocks (0 without attention)
 	ropeDim int // head_dim for RoPE tables (0 without attention)
 	theta   float64
 }
@@ -133,8 +134,11 @@ type Session struct {
 	t1, t2, t3 []float32 // [chunk × maxW]
 	t4         []float32
 	scores     []float32 // [threads × attnQueries × ctxLen] attention weights
+	decScores  []float32 // [heads × ctxLen] a decoded token's scores (attnJob.scoreRange)
 	attn       attnJob
 	attnFn     func(worker, lo, hi int) // s.attn.heads, bound once
+	scoreFn    func(worker, lo, hi int) // s.attn.scoreRange
+	valueFn    func(worker, lo, hi int) // s.attn.valueRange
 	ropeCos    []float32                // [ctxLen × ropeDim/2]
 	ropeSin    []float32
 	logits     []float32 // [vocab]
@@ -184,6 +188,10 @@ func (m *Model) NewSession(opts ...SessionOption) (*Session, error) {
 		half := g.ropeDim / 2
 		s.scores = make([]float32, m.pool.Threads()*attnQueries*s.ctxLen)
 		s.attnFn = s.attn.heads
+		if m.pool.Threads() > 1 {
+			s.decScores = make([]float32, g.heads*s.ctxLen)
+			s.scoreFn, s.valueFn = s.attn.scoreRange, s.attn.valueRange
+		}
 		s.ropeCos = make([]float32, s.ctxLen*half)
 		s.ropeSin = make([]float32, s.ctxLen*half)
 		// The angles of simd.RoPETable, pos·θ^(−2i/D) (RoFormer; rotate-half
