@@ -79,8 +79,9 @@ func sumSquares(x []float32) (s [8]float64) {
 }
 
 // normVec says whether the vector loops of RMSNorm, SoftmaxScaled,
-// ReLUSquaredGate and AddTo (sumSquaresVec, sumLanesVec, maxVec,
-// expScaledVec, scaleVec, scaleWeightVec, reluSqGateVec and addToVec in the
+// ReLUSquaredGate, AddTo and RoPERotateHalf (sumSquaresVec, sumLanesVec,
+// maxVec, expScaledVec, scaleVec, scaleWeightVec, reluSqGateVec, addToVec
+// and ropeVec in the
 // architecture's file, n a multiple of 16; each gives the Go loop's bits)
 // run on this CPU; the architecture file's init sets
 // it. They are called directly, not through function values, so that
@@ -117,10 +118,16 @@ func RoPERotateHalf(x, cos, sin []float32) {
 		panic(fmt.Sprintf("simd: RoPERotateHalf: odd head size %d", len(x)))
 	}
 	checkLen("RoPERotateHalf", h, len(cos), len(sin))
-	for i := 0; i < h; i++ {
+	main := vecLen(h)
+	if main > 0 {
+		ropeVec(&x[0], &cos[0], &sin[0], h, main)
+	}
+	// Each product rounded on its own (the conversions keep a compiler
+	// from fusing them into the add), as in the vector loop.
+	for i := main; i < h; i++ {
 		a, b := x[i], x[i+h]
-		x[i] = a*cos[i] - b*sin[i]
-		x[i+h] = b*cos[i] + a*sin[i]
+		x[i] = float32(a*cos[i]) - float32(b*sin[i])
+		x[i+h] = float32(b*cos[i]) + float32(a*sin[i])
 	}
 }
 

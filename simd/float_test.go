@@ -329,7 +329,7 @@ func elementInputs(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
-// TestElementwiseVector checks that ReLUSquaredGate and AddTo give the bits
+// TestElementwiseVector checks that ReLUSquaredGate, AddTo and RoPERotateHalf give the bits
 // of their Go loops with the vector loops: every length to 100 and the FFN
 // width, special values, in place (dst = gate, as the FFN calls it) and not.
 func TestElementwiseVector(t *testing.T) {
@@ -370,6 +370,22 @@ func TestElementwiseVector(t *testing.T) {
 		}
 		if i := same(sumV, sumS); i >= 0 {
 			t.Fatalf("AddTo n=%d: element %d: %g + %g = %#x, Go loop %#x", n, i, h[i], u[i], math.Float32bits(sumV[i]), math.Float32bits(sumS[i]))
+		}
+	}
+	// RoPERotateHalf: every even head size to 200, angles of a far
+	// position, the head's values with the special ones of elementInputs.
+	for d := 0; d <= 200; d += 2 {
+		x := elementInputs(rng, d)
+		cos, sin := make([]float32, d/2), make([]float32, d/2)
+		RoPETable(cos, sin, 1000+d, 500000)
+		vec := slices.Clone(x)
+		RoPERotateHalf(vec, cos, sin)
+		normVec = false
+		scalar := slices.Clone(x)
+		RoPERotateHalf(scalar, cos, sin)
+		normVec = true
+		if i := same(vec, scalar); i >= 0 {
+			t.Fatalf("RoPERotateHalf d=%d: element %d = %#x, Go loop %#x (input %g)", d, i, math.Float32bits(vec[i]), math.Float32bits(scalar[i]), x[i])
 		}
 	}
 }

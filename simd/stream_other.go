@@ -13,3 +13,4 @@ func maxVec(x *float32, n int) float32                      { panic("simd: no ve
 func expScaledVec(dst, x *float32, n int, m, scale float32) { panic("simd: no vector loops") }
 func reluSqGateVec(dst, gate, up *float32, n int)           { panic("simd: no vector loops") }
 func addToVec(dst, x *float32, n int)                       { panic("simd: no vector loops") }
+func ropeVec(x, cos, sin *float32, h, n int)                { panic("simd: no vector loops") }

@@ -408,3 +408,4 @@ func maxVec(x *float32, n int) float32                      { return maxAVX512(x
 func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledAVX512(dst, x, n, m, scale) }
 func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateAVX512(dst, gate, up, n) }
 func addToVec(dst, x *float32, n int)                       { addToAVX512(dst, x, n) }
+func ropeVec(x, cos, sin *float32, h, n int)                { ropeAVX512(x, cos, sin, h, n) }

@@ -7810,6 +7810,42 @@ add_done:
 	VZEROUPPER
 	RET
 
+// func ropeAVX512(x *float32, cos *float32, sin *float32, h int, n int)
+// Requires: AVX, AVX512F
+TEXT ·ropeAVX512(SB), NOSPLIT, $0-40
+	MOVQ  x+0(FP), DI
+	MOVQ  cos+8(FP), SI
+	MOVQ  sin+16(FP), DX
+	MOVQ  h+24(FP), R8
+	LEAQ  (DI)(R8*4), R8
+	MOVQ  n+32(FP), CX
+	TESTQ CX, CX
+	JZ    rope_done
+
+rope_loop:
+	VMOVUPS (DI), Z1
+	VMOVUPS (R8), Z2
+	VMOVUPS (SI), Z3
+	VMOVUPS (DX), Z4
+	VMULPS  Z3, Z1, Z5
+	VMULPS  Z4, Z2, Z6
+	VSUBPS  Z6, Z5, Z5
+	VMULPS  Z3, Z2, Z7
+	VMULPS  Z4, Z1, Z8
+	VADDPS  Z8, Z7, Z7
+	VMOVUPS Z5, (DI)
+	VMOVUPS Z7, (R8)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DX
+	SUBQ    $0x10, CX
+	JNZ     rope_loop
+
+rope_done:
+	VZEROUPPER
+	RET
+
 // func readStream512(p *byte, n int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·readStream512(SB), NOSPLIT, $0-16

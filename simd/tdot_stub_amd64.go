@@ -239,6 +239,11 @@ func reluSqGateAVX512(dst *float32, gate *float32, up *float32, n int)
 //go:noescape
 func addToAVX512(dst *float32, x *float32, n int)
 
+// ropeAVX512 sets x[i], x[i+h] = x[i]·cos[i] - x[i+h]·sin[i], x[i+h]·cos[i] + x[i]·sin[i] for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func ropeAVX512(x *float32, cos *float32, sin *float32, h int, n int)
+
 // readStream512 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
 //
 //go:noescape

@@ -1587,7 +1587,7 @@ func normKernels() {
 	}
 }
 
-// elementKernels are ReLUSquaredGate's and AddTo's loops (float.go) on 16
+// elementKernels are ReLUSquaredGate's, AddTo's and RoPERotateHalf's loops (float.go) on 16
 // lanes, each step the Go loop's float32 operation with the same first
 // operand (x86 keeps the first operand's NaN payload), so the same bits.
 func elementKernels() {
@@ -1633,6 +1633,40 @@ func elementKernels() {
 	SUBQ(U8(16), RCX)
 	JNZ(LabelRef("add_loop"))
 	Label("add_done")
+	VZEROUPPER()
+	RET()
+
+	TEXT("ropeAVX512", NOSPLIT, "func(x *float32, cos *float32, sin *float32, h int, n int)")
+	Pragma("noescape")
+	Doc("ropeAVX512 sets x[i], x[i+h] = x[i]·cos[i] - x[i+h]·sin[i], x[i+h]·cos[i] + x[i]·sin[i] for i < n, n a multiple of 16 (AVX-512F).")
+	Load(Param("x"), RDI)
+	Load(Param("cos"), RSI)
+	Load(Param("sin"), RDX)
+	Load(Param("h"), R8)
+	LEAQ(Mem{Base: RDI, Index: R8, Scale: 4}, R8) // x + h
+	Load(Param("n"), RCX)
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("rope_done"))
+	Label("rope_loop")
+	VMOVUPS(Mem{Base: RDI}, Z1) // a
+	VMOVUPS(Mem{Base: R8}, Z2)  // b
+	VMOVUPS(Mem{Base: RSI}, Z3) // cos
+	VMOVUPS(Mem{Base: RDX}, Z4) // sin
+	VMULPS(Z3, Z1, Z5)          // a·cos
+	VMULPS(Z4, Z2, Z6)          // b·sin
+	VSUBPS(Z6, Z5, Z5)          // a·cos - b·sin
+	VMULPS(Z3, Z2, Z7)          // b·cos
+	VMULPS(Z4, Z1, Z8)          // a·sin
+	VADDPS(Z8, Z7, Z7)          // b·cos + a·sin
+	VMOVUPS(Z5, Mem{Base: RDI})
+	VMOVUPS(Z7, Mem{Base: R8})
+	ADDQ(U8(64), RDI)
+	ADDQ(U8(64), R8)
+	ADDQ(U8(64), RSI)
+	ADDQ(U8(64), RDX)
+	SUBQ(U8(16), RCX)
+	JNZ(LabelRef("rope_loop"))
+	Label("rope_done")
 	VZEROUPPER()
 	RET()
 }
