@@ -7578,14 +7578,100 @@ TEXT ·expScaledAVX512(SB), NOSPLIT, $0-32
 	MOVQ         x+8(FP), SI
 	MOVQ         n+16(FP), CX
 	MOVSS        m+24(FP), X0
-	VBROADCASTSS X0, Z0
 	MOVSS        scale+28(FP), X1
+	VBROADCASTSS X0, Z0
 	VBROADCASTSS X1, Z1
 	VXORPS       Z12, Z12, Z12
 	TESTQ        CX, CX
 	JZ           exp_done
 
-exp_loop:
+exp_pair:
+	CMPQ       CX, $0x20
+	JL         exp_single
+	VMOVUPS    (SI), Z2
+	VMOVUPS    64(SI), Z13
+	VSUBPS     Z0, Z2, Z2
+	VSUBPS     Z0, Z13, Z13
+	VMULPS     Z1, Z2, Z2
+	VMULPS     Z1, Z13, Z13
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VMULPS     exp_log2e<>+0(SB), Z13, Z14
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VSUBPS     exp_half<>+0(SB), Z14, Z14
+	VCVTTPS2DQ Z3, Z4
+	VCVTTPS2DQ Z14, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x01, Z12, Z14, K5
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VCMPPS     $0x04, Z14, Z16, K5, K6
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_m1<>+0(SB), Z15, K6, Z15
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VPADDD     exp_i1<>+0(SB), Z15, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VMULPS     exp_c1<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z2, Z7
+	VSUBPS     Z17, Z13, Z18
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VMULPS     exp_c2<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z7, Z7
+	VSUBPS     Z17, Z18, Z18
+	VMULPS     Z7, Z7, Z8
+	VMULPS     Z18, Z18, Z19
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VMULPS     exp_p0<>+0(SB), Z18, Z20
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VADDPS     exp_p1<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z20, Z20
+	VMULPS     Z8, Z9, Z9
+	VMULPS     Z19, Z20, Z20
+	VADDPS     Z7, Z9, Z9
+	VADDPS     Z18, Z20, Z20
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z20, Z20
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPADDD     exp_bias<>+0(SB), Z15, Z21
+	VPSLLD     $0x17, Z10, Z10
+	VPSLLD     $0x17, Z21, Z21
+	VMULPS     Z10, Z9, Z9
+	VMULPS     Z21, Z20, Z20
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z13, K7
+	VMOVAPS.Z  Z9, K3, Z11
+	VMOVAPS.Z  Z20, K7, Z22
+	VCMPPS     $0x03, Z2, Z2, K4
+	VCMPPS     $0x03, Z13, Z13, K1
+	VMOVAPS    Z2, K4, Z11
+	VMOVAPS    Z13, K1, Z22
+	VMOVUPS    Z11, (DI)
+	VMOVUPS    Z22, 64(DI)
+	ADDQ       $0x00000080, SI
+	ADDQ       $0x00000080, DI
+	SUBQ       $0x20, CX
+	JMP        exp_pair
+
+exp_single:
+	TESTQ      CX, CX
+	JZ         exp_done
 	VMOVUPS    (SI), Z2
 	VSUBPS     Z0, Z2, Z2
 	VMULPS     Z1, Z2, Z2
@@ -7624,10 +7710,6 @@ exp_loop:
 	VCMPPS     $0x03, Z2, Z2, K4
 	VMOVAPS    Z2, K4, Z11
 	VMOVUPS    Z11, (DI)
-	ADDQ       $0x40, SI
-	ADDQ       $0x40, DI
-	SUBQ       $0x10, CX
-	JNZ        exp_loop
 
 exp_done:
 	VZEROUPPER
