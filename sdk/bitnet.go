@@ -368,7 +368,13 @@ func loadSubNorm(ld *loader, c BitNetConfig, name string, n int) ([]float32, err
 }
 
 func (f *ffn) preNorm() []float32     { return f.norm }
-func (f *ffn) prefetch(r *run, n int) { r.prefetch(n, f.gate, f.up) }
+func (f *ffn) prefetch(r *run, n int) {
+	if gatedOK(r, f.gate, f.up, n) {
+		r.prefetchGated(f.gate, f.up)
+		return
+	}
+	r.prefetch(n, f.gate, f.up)
+}
 func (f *ffn) linears() []*linear     { return []*linear{f.gate, f.up, f.down} }
 func (f *ffn) newState(*Session) any  { return nil }
 func (f *ffn) reset(any)              {}
@@ -377,12 +383,23 @@ func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	d, w := s.g.dim, f.width
 	g, u := s.t1[:n*w], s.t2[:n*w]
 	// §7 item 3: gate and up share one quantized input.
-	applyGroup(r, []*linear{f.gate, f.up}, [][]float32{g, u}, []int{w, w}, x, d, n)
-	r.prefetch(n, f.down)
-	if f.relu2 {
-		simd.ReLUSquaredGate(g, g, u)
+	if gatedOK(r, f.gate, f.up, n) {
+		// One token: the threads apply the product to the rows they
+		// computed.
+		act := simd.GateSiLU
+		if f.relu2 {
+			act = simd.GateReLUSquared
+		}
+		applyGated(r, f.gate, f.up, g, u, x, act)
+		r.prefetch(n, f.down)
 	} else {
-		simd.SiLUGate(g, g, u)
+		applyGroup(r, []*linear{f.gate, f.up}, [][]float32{g, u}, []int{w, w}, x, d, n)
+		r.prefetch(n, f.down)
+		if f.relu2 {
+			simd.ReLUSquaredGate(g, g, u)
+		} else {
+			simd.SiLUGate(g, g, u)
+		}
 	}
 	for t := 0; f.subNorm != nil && t < n; t++ {
 		simd.RMSNorm(g[t*w:(t+1)*w], g[t*w:(t+1)*w], f.subNorm, f.eps) // §1.2 SubLN before down_proj

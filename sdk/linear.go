@@ -296,6 +296,46 @@ func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, l
 	clear(sc.mats[:])
 }
 
+// gatedOK reports whether a one-token pass can run gate and up (same
+// input) as one simd.Pool.MatVecT2Gated job with the product applied.
+func gatedOK(r *run, gate, up *linear, n int) bool {
+	return n == 1 && gate.kind == linT2 && up.kind == linT2 && up.sharesInput(gate) && gate.out == up.out &&
+		r.m.pool.Threads() > 1 && len(r.sc.mats) >= 2
+}
+
+// applyGated sets g = act(gate(x))·up(x) and u = up(x) for one token
+// (gatedOK): each pool thread computes its rows of both projections and
+// their product, the values of applyGroup followed by act.
+func applyGated(r *run, gate, up *linear, g, u []float32, x []float32, act simd.Gate) {
+	sc := r.sc
+	gate.quantize(r, x, gate.in, 1)
+	off := 0
+	for i, l := range []*linear{gate, up} {
+		y := g
+		if i == 1 {
+			y = u
+		}
+		dq := simd.Dequant{Y: y[:l.out], Scales: l.scales, XScale: sc.xs[0]}
+		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride, Dequant: dq}
+		off += l.out
+	}
+	r.m.pool.MatVecT2Gated(r.m.impl, sc.mats[:2], act, sc.xq[:gate.padded], sc.sums[0])
+	if r.trace != nil {
+		for i, l := range []*linear{gate, up} {
+			r.trace(l.name, r.pos0, sc.xq[:l.in], sc.mats[i].Dst)
+		}
+	}
+	clear(sc.mats[:])
+}
+
+// prefetchGated is prefetch for the applyGated call over gate and up.
+func (r *run) prefetchGated(gate, up *linear) {
+	r.sc.hint[0] = simd.T2Mat{Dst: r.sc.acc[:gate.out], W: gate.w, Stride: gate.stride}
+	r.sc.hint[1] = simd.T2Mat{Dst: r.sc.acc[:up.out], W: up.w, Stride: up.stride}
+	r.m.pool.PrefetchGated(r.sc.hint[:2])
+	clear(r.sc.hint[:])
+}
+
 // prefetch tells the pool that the next kernel call of a one-token pass
 // reads ls (one matrix, or the group of an applyGroup), so that waiting
 // workers load the start of their rows while the caller normalizes and

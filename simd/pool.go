@@ -35,6 +35,7 @@ const (
 	opF32
 	opFunc
 	opT2Batch
+	opT2Gated
 )
 
 // job is one parallel call, kept in the Pool so a call allocates nothing.
@@ -59,7 +60,8 @@ type job struct {
 	ntok   int
 	fn     func(worker, lo, hi int) // opFunc
 	items  int                      // opFunc
-	mats   []T2Mat                  // opT2Batch
+	mats   []T2Mat                  // opT2Batch, opT2Gated (gate, up)
+	gate   Gate                     // opT2Gated
 	dq     Dequant                  // opT2, opT16, opI8
 	// split: rows (or items, or tokens when byTok) of share 0, the
 	// caller's, and of each other share (multiples of the alignment).
@@ -123,7 +125,7 @@ type Pool struct {
 	// caller takes, learnt from how long the shares took (see balance).
 	epoch time.Time
 	ends  []atomic.Int64
-	frac  [opT2Batch + 1]float64
+	frac  [opT2Gated + 1]float64
 	// Prefetch hints: hints[i] is the start of worker i's likely share of
 	// the next job, hintSeq counts hints; exited counts the workers gone.
 	hints   []hintSlot
@@ -245,8 +247,6 @@ func (p *Pool) Prefetch(mats []T2Mat) {
 	if p.threads < 2 || len(mats) == 0 {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	op, units := opT2, 0
 	if len(mats) > 1 {
 		op = opT2Batch
@@ -254,6 +254,23 @@ func (p *Pool) Prefetch(mats []T2Mat) {
 	for _, m := range mats {
 		units += len(m.Dst)
 	}
+	p.prefetch(op, units, mats)
+}
+
+// PrefetchGated is Prefetch for a MatVecT2Gated call over mats (gate, up):
+// a worker loads the start of its rows of the gate matrix.
+func (p *Pool) PrefetchGated(mats []T2Mat) {
+	if p.threads < 2 || len(mats) != 2 {
+		return
+	}
+	p.prefetch(opT2Gated, len(mats[0].Dst), mats[:1])
+}
+
+// prefetch publishes the hints of a job of the kind op over units rows,
+// the rows taken in order from mats.
+func (p *Pool) prefetch(op opKind, units int, mats []T2Mat) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	n, align := p.threads, rowAlign
 	if units <= align || units*mats[0].Stride >= pieceMin { // pieces: no fixed shares
 		return
@@ -453,6 +470,18 @@ func (p *Pool) runRange(i, lo, hi int) {
 				break
 			}
 		}
+	case opT2Gated:
+		g, u := &j.mats[0], &j.mats[1]
+		j.impl.MatVecT2(g.Dst[lo:hi], g.W[lo*g.Stride:], g.Stride, j.x, j.xsum)
+		g.Dequant.rows(g.Dst, lo, hi)
+		j.impl.MatVecT2(u.Dst[lo:hi], u.W[lo*u.Stride:], u.Stride, j.x, j.xsum)
+		u.Dequant.rows(u.Dst, lo, hi)
+		gy, uy := g.Dequant.Y[lo:hi], u.Dequant.Y[lo:hi]
+		if j.gate == GateSiLU {
+			SiLUGate(gy, gy, uy)
+		} else {
+			ReLUSquaredGate(gy, gy, uy)
+		}
 	case opFunc:
 		j.fn(i, lo, hi)
 	case opT2, opT16:
@@ -585,6 +614,46 @@ func (p *Pool) MatVecT2Batch(impl Impl, mats []T2Mat, x []int8, xsum int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.j = job{op: opT2Batch, impl: impl.withGeneric(), mats: mats, rows: rows, x: x, xsum: xsum}
+	p.run(rows, rowAlign)
+	p.j = job{}
+}
+
+// Gate is the product of a gated FFN that MatVecT2Gated applies.
+type Gate int
+
+const (
+	GateReLUSquared Gate = iota + 1 // ReLUSquaredGate (BitNet b1.58 2B4T)
+	GateSiLU                        // SiLUGate (LLaMA-style BitNet)
+)
+
+// MatVecT2Gated computes the two projections of a gated FFN with the same
+// input x and the same number of rows, mats[0] the gate and mats[1] the up
+// projection (both with a Dequant), and then mats[0].Dequant.Y[r] =
+// act(gate_r)·up_r. The rows are split between the threads as one job, and
+// each thread computes its rows of both matrices, dequantizes them and
+// applies the product to them, so that neither projection's output has to
+// be read back from another core before the product. The values are those
+// of MatVecT2Batch followed by ReLUSquaredGate or SiLUGate. The caller
+// keeps mats.
+func (p *Pool) MatVecT2Gated(impl Impl, mats []T2Mat, act Gate, x []int8, xsum int32) {
+	if len(mats) != 2 || len(mats[0].Dst) != len(mats[1].Dst) {
+		panic(fmt.Sprintf("simd: Pool.MatVecT2Gated: want a gate and an up matrix of the same rows, have %d matrices", len(mats)))
+	}
+	if act != GateReLUSquared && act != GateSiLU {
+		panic(fmt.Sprintf("simd: Pool.MatVecT2Gated: gate %d", act))
+	}
+	rows := len(mats[0].Dst)
+	for _, m := range mats {
+		checkTernaryArgs("Pool.MatVecT2Gated", len(m.Dst), m.W, m.Stride, len(x), BlockI2B128)
+		if m.Dequant.Y == nil {
+			panic("simd: Pool.MatVecT2Gated: a matrix without a Dequant")
+		}
+		m.Dequant.check("Pool.MatVecT2Gated", rows)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.j = job{op: opT2Gated, impl: impl.withGeneric(), mats: mats, gate: act, rows: rows, x: x, xsum: xsum,
+		unitBytes: mats[0].Stride + mats[1].Stride}
 	p.run(rows, rowAlign)
 	p.j = job{}
 }

@@ -2,6 +2,7 @@ package simd
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -177,6 +178,92 @@ func TestPoolMatVecT2Batch(t *testing.T) {
 	}
 }
 
+// TestPoolMatVecT2Gated checks the gated FFN job against MatVecT2Batch
+// followed by the product, bit for bit, at every thread count: both
+// products, row counts off the pool's alignment and around the vector
+// loops' width, scales per tensor and per row, and the argument checks.
+func TestPoolMatVecT2Gated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	const k = 384
+	x := make([]int8, PaddedLen(k, BlockI2B128))
+	for i := range x[:k] {
+		x[i] = int8(rng.IntN(256) - 128)
+	}
+	var xsum int32
+	for _, v := range x {
+		xsum += int32(v)
+	}
+	for _, rows := range []int{1, 15, 16, 17, 100, 6912 / 16} {
+		g := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
+		u := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
+		perRow := make([]float32, rows)
+		for i := range perRow {
+			perRow[i] = float32(rng.Float64() + 0.01)
+		}
+		for _, act := range []Gate{GateReLUSquared, GateSiLU} {
+			for _, impl := range tierImpls(t) {
+				mats := func() []T2Mat {
+					return []T2Mat{
+						{Dst: make([]int32, rows), W: g.packed, Stride: g.stride, Dequant: Dequant{Y: make([]float32, rows), Scales: []float32{0.03}, XScale: 7}},
+						{Dst: make([]int32, rows), W: u.packed, Stride: u.stride, Dequant: Dequant{Y: make([]float32, rows), Scales: perRow, XScale: 7}},
+					}
+				}
+				p := NewPool(1)
+				want := mats()
+				p.MatVecT2Batch(impl, want, x, xsum)
+				p.Close()
+				gy, uy := want[0].Dequant.Y, want[1].Dequant.Y
+				if act == GateSiLU {
+					SiLUGate(gy, gy, uy)
+				} else {
+					ReLUSquaredGate(gy, gy, uy)
+				}
+				for _, threads := range []int{1, 2, 3, 5} {
+					p := NewPool(threads)
+					got := mats()
+					p.MatVecT2Gated(impl, got, act, x, xsum)
+					p.Close()
+					for i := range got {
+						if !slices.Equal(got[i].Dst, want[i].Dst) {
+							t.Fatalf("%s, %d rows, %d threads: matrix %d's sums differ from MatVecT2Batch", impl.Tier, rows, threads, i)
+						}
+					}
+					for r := range gy {
+						if math.Float32bits(got[0].Dequant.Y[r]) != math.Float32bits(gy[r]) || math.Float32bits(got[1].Dequant.Y[r]) != math.Float32bits(uy[r]) {
+							t.Fatalf("%s, %d rows, %d threads, gate %d: row %d = %g (up %g), want %g (up %g)", impl.Tier, rows, threads, act, r,
+								got[0].Dequant.Y[r], got[1].Dequant.Y[r], gy[r], uy[r])
+						}
+					}
+				}
+			}
+		}
+	}
+	p := NewPool(2)
+	defer p.Close()
+	c := makeTernaryCase(rng, patRandom, 8, k, BlockI2B128, 0, 0, PackI2B128)
+	dq := Dequant{Y: make([]float32, 8), Scales: []float32{1}, XScale: 1}
+	ok := T2Mat{Dst: make([]int32, 8), W: c.packed, Stride: c.stride, Dequant: dq}
+	for name, f := range map[string]func(){
+		"one matrix": func() { p.MatVecT2Gated(Active(), []T2Mat{ok}, GateSiLU, x, xsum) },
+		"rows differ": func() {
+			p.MatVecT2Gated(Active(), []T2Mat{ok, {Dst: ok.Dst[:4], W: c.packed, Stride: c.stride, Dequant: dq}}, GateSiLU, x, xsum)
+		},
+		"no dequant": func() {
+			p.MatVecT2Gated(Active(), []T2Mat{ok, {Dst: ok.Dst, W: c.packed, Stride: c.stride}}, GateSiLU, x, xsum)
+		},
+		"unknown gate": func() { p.MatVecT2Gated(Active(), []T2Mat{ok, ok}, Gate(9), x, xsum) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("MatVecT2Gated with %s did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
 // The per-token path allocates nothing, through the pool and directly.
 func TestPoolNoAllocs(t *testing.T) {
 	if raceEnabled {
@@ -195,11 +282,15 @@ func TestPoolNoAllocs(t *testing.T) {
 	y := make([]float32, 64)
 	dq := Dequant{Y: y, Scales: []float32{0.5}, XScale: 3}
 	dqMats := [2]T2Mat{{Dst: dst[:40], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y[:40], Scales: y[:40], XScale: 2}}, mats[1]}
+	gy := make([]float32, 24)
+	gated := [2]T2Mat{{Dst: dst[:24], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y[:24], Scales: y[:1], XScale: 2}},
+		{Dst: dst[64:88], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: gy, Scales: y[:1], XScale: 2}}}
 	for _, impl := range tierImpls(t) {
 		for name, f := range map[string]func(){
 			"t2":            func() { p.MatVecT2(impl, dst[:64], c.packed, c.stride, c.x, c.xsum) },
 			"batch":         func() { p.MatVecT2Batch(impl, mats[:], c.x, c.xsum) },
 			"batch dequant": func() { p.MatVecT2Batch(impl, dqMats[:], c.x, c.xsum) },
+			"gated":         func() { p.MatVecT2Gated(impl, gated[:], GateReLUSquared, c.x, c.xsum) },
 			"t2 dequant":    func() { p.MatVecT2Dequant(impl, dq, dst[:64], c.packed, c.stride, c.x, c.xsum) },
 			"i8 dequant":    func() { p.MatVecI8Dequant(impl, dq, dst[:64], w8, 1024, c.x) },
 			"t16":           func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },

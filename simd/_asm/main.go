@@ -1714,11 +1714,11 @@ func expKernel() {
 		each(func(c regs, d int) { VSUBPS(cHalf, c.z(3), c.z(3)) }) // t = x·log2e - 0.5
 		each(func(c regs, d int) { VCVTTPS2DQ(c.z(3), c.z(4)) })    // n = int32(t)
 		each(func(c regs, d int) { VCVTDQ2PS(c.z(4), c.z(5)) })
-		each(func(c regs, d int) { VCMPPS(U8(1), Z12, c.z(3), c.k1) })       // t < 0
+		each(func(c regs, d int) { VCMPPS(U8(1), Z12, c.z(3), c.k1) })          // t < 0
 		each(func(c regs, d int) { VCMPPS(U8(4), c.z(3), c.z(5), c.k1, c.k2) }) // and float32(n) != t
-		each(func(c regs, d int) { VPADDD(cM1, c.z(4), c.k2, c.z(4)) })       // n--: floor
-		each(func(c regs, d int) { VPADDD(cI1, c.z(4), c.z(4)) })             // n++: round(x·log2e)
-		each(func(c regs, d int) { VCVTDQ2PS(c.z(4), c.z(5)) })               // fn
+		each(func(c regs, d int) { VPADDD(cM1, c.z(4), c.k2, c.z(4)) })         // n--: floor
+		each(func(c regs, d int) { VPADDD(cI1, c.z(4), c.z(4)) })               // n++: round(x·log2e)
+		each(func(c regs, d int) { VCVTDQ2PS(c.z(4), c.z(5)) })                 // fn
 		each(func(c regs, d int) { VMULPS(cC1, c.z(5), c.z(6)) })
 		each(func(c regs, d int) { VSUBPS(c.z(6), c.z(2), c.z(7)) }) // r = x - fn·c1
 		each(func(c regs, d int) { VMULPS(cC2, c.z(5), c.z(6)) })
@@ -1736,8 +1736,8 @@ func expKernel() {
 		each(func(c regs, d int) { VPADDD(cBias, c.z(4), c.z(10)) })
 		each(func(c regs, d int) { VPSLLD(U8(23), c.z(10), c.z(10)) }) // 2^n
 		each(func(c regs, d int) { VMULPS(c.z(10), c.z(9), c.z(9)) })
-		each(func(c regs, d int) { VCMPPS(U8(13), cLow, c.z(2), c.k3) }) // x >= -87.3 (false for NaN)
-		each(func(c regs, d int) { VMOVAPS_Z(c.z(9), c.k3, c.z(11)) })   // else 0
+		each(func(c regs, d int) { VCMPPS(U8(13), cLow, c.z(2), c.k3) })  // x >= -87.3 (false for NaN)
+		each(func(c regs, d int) { VMOVAPS_Z(c.z(9), c.k3, c.z(11)) })    // else 0
 		each(func(c regs, d int) { VCMPPS(U8(3), c.z(2), c.z(2), c.k4) }) // NaN: x itself
 		each(func(c regs, d int) { VMOVAPS(c.z(2), c.k4, c.z(11)) })
 		each(func(c regs, d int) { VMOVUPS(c.z(11), Mem{Base: RDI, Disp: d}) })
