@@ -175,7 +175,7 @@ func TestAttentionMatchesFloat64(t *testing.T) {
 // position, and whether the tokens after it are in the same batch.
 func TestAttentionItemsIndependent(t *testing.T) {
 	const hd, ctxLen = 48, 45
-	for _, g := range []struct{ heads, kvHeads int }{{4, 2}, {8, 2}, {12, 3}} {
+	for _, g := range []struct{ heads, kvHeads int }{{4, 2}, {8, 2}, {12, 3}, {16, 2}} {
 		heads, kvHeads := g.heads, g.kvHeads
 		for _, tier := range simd.Tiers() {
 			impl, _ := simd.ImplFor(tier)
