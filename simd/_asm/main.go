@@ -1352,6 +1352,31 @@ func widen(k floatKind, m Mem, t VecPhysical) Op {
 
 // hsumPS reduces the four floats of xmm register xs[i] in the order
 // (l, l+2) then (l, l+1) into its low float, after the l+8 and l+4 steps.
+// reduce4PS sums the 16 lanes of each of a, b, c and d in the tree order
+// of hsumPS after VEXTRACTF64X4/VADDPS (lanes l+8, then l+4, then l+2, then
+// l+1 added to lane l), the four sums side by side: 128-bit lane k of Z14
+// holds the sum of the k-th register in its element 0. The halves are
+// paired across registers by shuffles, so four sums take 9 shuffles and 5
+// adds instead of 4·7 operations (clobbers Z15, Z26-Z29).
+func reduce4PS(a, b, c, d VecPhysical) {
+	// l += l+8: 128-bit lanes 0,1 of a (b) plus lanes 2,3 of a (b).
+	VSHUFF32X4(U8(0x44), b, a, Z26) // a.0 a.1 b.0 b.1
+	VSHUFF32X4(U8(0xee), b, a, Z27) // a.2 a.3 b.2 b.3
+	VADDPS(Z27, Z26, Z26)
+	VSHUFF32X4(U8(0x44), d, c, Z28)
+	VSHUFF32X4(U8(0xee), d, c, Z29)
+	VADDPS(Z29, Z28, Z28)
+	// l += l+4: lane 0 of each 8-lane half plus lane 1.
+	VSHUFF32X4(U8(0x88), Z28, Z26, Z14) // a' b' c' d', elements 0-3
+	VSHUFF32X4(U8(0xdd), Z28, Z26, Z15) // elements 4-7
+	VADDPS(Z15, Z14, Z14)
+	// l += l+2, then l += l+1, within each 128-bit lane.
+	VPERMILPS(U8(0x4e), Z14, Z15)
+	VADDPS(Z15, Z14, Z14)
+	VPERMILPS(U8(0xb1), Z14, Z15)
+	VADDPS(Z15, Z14, Z14)
+}
+
 func hsumPS(i int) {
 	VEXTRACTF128(U8(1), ys[i], X15)
 	VADDPS(X15, xs[i], xs[i])
@@ -1402,6 +1427,15 @@ func floatZ(k floatKind) {
 			}
 		},
 		func(rows int) {
+			if rows == 4 {
+				reduce4PS(Z0, Z1, Z2, Z3)
+				VMOVSS(X14, rowOut(0))
+				for r := 1; r < 4; r++ {
+					VEXTRACTF32X4(U8(r), Z14, X15)
+					VMOVSS(X15, rowOut(r))
+				}
+				return
+			}
 			for r := 0; r < rows; r++ {
 				VEXTRACTF64X4(U8(1), zs[r], Y14)
 				VADDPS(Y14, ys[r], ys[r])
@@ -1460,19 +1494,15 @@ func f32x4Z() {
 			for r := 0; r < rows; r++ {
 				LEAQ(rowOut(r), RCX)
 				LEAQ(Mem{Base: RCX, Index: R13, Scale: 2}, R14)
+				reduce4PS(zs[reg(r, 0)], zs[reg(r, 1)], zs[reg(r, 2)], zs[reg(r, 3)])
 				for q := 0; q < 4; q++ {
-					i := reg(r, q)
-					if i >= 16 {
-						// Z16, Z17: moved into Z0, Z1 (row 0's, already
-						// stored), which the ymm/xmm forms can address.
-						VMOVAPS(zs[i], zs[i-16])
-						i -= 16
-					}
-					VEXTRACTF64X4(U8(1), zs[i], Y14)
-					VADDPS(Y14, ys[i], ys[i])
-					hsumPS(i)
 					out := []Mem{{Base: RCX}, {Base: RCX, Index: R13, Scale: 1}, {Base: R14}, {Base: R14, Index: R13, Scale: 1}}[q]
-					VMOVSS(xs[i], out)
+					x := X14
+					if q > 0 {
+						VEXTRACTF32X4(U8(q), Z14, X15)
+						x = X15
+					}
+					VMOVSS(x, out)
 				}
 			}
 		})
