@@ -367,7 +367,11 @@ func loadSubNorm(ld *loader, c BitNetConfig, name string, n int) ([]float32, err
 	return nil, nil
 }
 
-func (f *ffn) preNorm() []float32     { return f.norm }
+func (f *ffn) preNorm() []float32    { return f.norm }
+func (f *ffn) linears() []*linear    { return []*linear{f.gate, f.up, f.down} }
+func (f *ffn) newState(*Session) any { return nil }
+func (f *ffn) reset(any)             {}
+
 func (f *ffn) prefetch(r *run, n int) {
 	if gatedOK(r, f.gate, f.up, n) {
 		r.prefetchGated(f.gate, f.up)
@@ -375,9 +379,6 @@ func (f *ffn) prefetch(r *run, n int) {
 	}
 	r.prefetch(n, f.gate, f.up)
 }
-func (f *ffn) linears() []*linear     { return []*linear{f.gate, f.up, f.down} }
-func (f *ffn) newState(*Session) any  { return nil }
-func (f *ffn) reset(any)              {}
 
 func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	d, w := s.g.dim, f.width
