@@ -18,7 +18,8 @@ build: ## build edge-agent into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(AGENT) ./cmd/edge-agent
 
-test: ## everything CI runs: vet, unit tests, purego, arm64 under qemu, bounded fuzzing, generated-code checks, cross builds
+test: ## everything CI runs: gofmt, vet, unit tests, purego, arm64 under qemu, bounded fuzzing, generated-code checks, cross builds
+	@unformatted=$$("$$($(GO) env GOROOT)/bin/gofmt" -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory purego
