@@ -75,7 +75,7 @@ func amxUsable() error {
 func AMXError() error { return amxErr }
 
 func init() {
-	vnni := amd64Kernels{t2: t2DecodeVNNI512, permute: true, mm4: t2MatMul4VNNI512}
+	vnni := amd64Kernels{t2: t2DecodeVNNI512, t2x8: t2DecodeVNNI512x8, permute: true, mm4: t2MatMul4VNNI512}
 	register(Impl{
 		Tier:      TierAMX,
 		MatVecT2:  vnni.matVecT2,

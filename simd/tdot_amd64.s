@@ -1143,6 +1143,349 @@ t2q_done:
 	VZEROUPPER
 	RET
 
+// func t2DecodeVNNI512x8(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)
+// Requires: AVX, AVX2, AVX512F, AVX512VL, MMX+
+TEXT ·t2DecodeVNNI512x8(SB), NOSPLIT, $0-52
+	MOVQ         dst+0(FP), DI
+	MOVQ         w+8(FP), SI
+	MOVQ         stride+16(FP), DX
+	MOVQ         rows+40(FP), R10
+	MOVL         xsum+48(FP), R11
+	VPBROADCASTD maskc0<>+0(SB), Z28
+	VPBROADCASTD mask30<>+0(SB), Z29
+	VPBROADCASTD mask0c<>+0(SB), Z30
+	VPBROADCASTD mask03<>+0(SB), Z31
+	MOVQ         R10, R9
+	SHRQ         $0x03, R9
+	JZ           t2e_done
+	MOVQ         R9, R8
+	IMULQ        DX, R8
+	LEAQ         (R8)(R8*2), R15
+	MOVQ         R9, R12
+	SHLQ         $0x02, R12
+
+t2e_group:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	MOVQ   SI, R14
+	LEAQ   (SI)(R8*4), AX
+	MOVQ   xp+24(FP), BX
+	MOVQ   blocks+32(FP), R13
+	SHRQ   $0x01, R13
+	JZ     t2e_tail
+
+t2e_loop:
+	PREFETCHT0      2048(R14)
+	PREFETCHT0      2048(AX)
+	PREFETCHT0      2048(R14)(R8*1)
+	PREFETCHT0      2048(AX)(R8*1)
+	PREFETCHT0      2048(R14)(R8*2)
+	PREFETCHT0      2048(AX)(R8*2)
+	PREFETCHT0      2048(R14)(R15*1)
+	PREFETCHT0      2048(AX)(R15*1)
+	VBROADCASTI64X4 (BX), Z24
+	VBROADCASTI64X4 64(BX), Z25
+	VBROADCASTI64X4 128(BX), Z26
+	VBROADCASTI64X4 192(BX), Z27
+	VMOVDQU64       (R14), Y16
+	VINSERTI64X4    $0x01, (R14)(R8*1), Z16, Z16
+	VPANDD          Z28, Z16, Z20
+	VPDPBUSD        Z24, Z20, Z0
+	VPANDD          Z29, Z16, Z21
+	VPDPBUSD        Z25, Z21, Z1
+	VPANDD          Z30, Z16, Z22
+	VPDPBUSD        Z26, Z22, Z2
+	VPANDD          Z31, Z16, Z23
+	VPDPBUSD        Z27, Z23, Z3
+	VMOVDQU64       (R14)(R8*2), Y17
+	VINSERTI64X4    $0x01, (R14)(R15*1), Z17, Z17
+	VPANDD          Z28, Z17, Z20
+	VPDPBUSD        Z24, Z20, Z4
+	VPANDD          Z29, Z17, Z21
+	VPDPBUSD        Z25, Z21, Z5
+	VPANDD          Z30, Z17, Z22
+	VPDPBUSD        Z26, Z22, Z6
+	VPANDD          Z31, Z17, Z23
+	VPDPBUSD        Z27, Z23, Z7
+	VMOVDQU64       (AX), Y18
+	VINSERTI64X4    $0x01, (AX)(R8*1), Z18, Z18
+	VPANDD          Z28, Z18, Z20
+	VPDPBUSD        Z24, Z20, Z8
+	VPANDD          Z29, Z18, Z21
+	VPDPBUSD        Z25, Z21, Z9
+	VPANDD          Z30, Z18, Z22
+	VPDPBUSD        Z26, Z22, Z10
+	VPANDD          Z31, Z18, Z23
+	VPDPBUSD        Z27, Z23, Z11
+	VMOVDQU64       (AX)(R8*2), Y19
+	VINSERTI64X4    $0x01, (AX)(R15*1), Z19, Z19
+	VPANDD          Z28, Z19, Z20
+	VPDPBUSD        Z24, Z20, Z12
+	VPANDD          Z29, Z19, Z21
+	VPDPBUSD        Z25, Z21, Z13
+	VPANDD          Z30, Z19, Z22
+	VPDPBUSD        Z26, Z22, Z14
+	VPANDD          Z31, Z19, Z23
+	VPDPBUSD        Z27, Z23, Z15
+	VBROADCASTI64X4 32(BX), Z24
+	VBROADCASTI64X4 96(BX), Z25
+	VBROADCASTI64X4 160(BX), Z26
+	VBROADCASTI64X4 224(BX), Z27
+	VMOVDQU64       32(R14), Y16
+	VINSERTI64X4    $0x01, 32(R14)(R8*1), Z16, Z16
+	VPANDD          Z28, Z16, Z20
+	VPDPBUSD        Z24, Z20, Z0
+	VPANDD          Z29, Z16, Z21
+	VPDPBUSD        Z25, Z21, Z1
+	VPANDD          Z30, Z16, Z22
+	VPDPBUSD        Z26, Z22, Z2
+	VPANDD          Z31, Z16, Z23
+	VPDPBUSD        Z27, Z23, Z3
+	VMOVDQU64       32(R14)(R8*2), Y17
+	VINSERTI64X4    $0x01, 32(R14)(R15*1), Z17, Z17
+	VPANDD          Z28, Z17, Z20
+	VPDPBUSD        Z24, Z20, Z4
+	VPANDD          Z29, Z17, Z21
+	VPDPBUSD        Z25, Z21, Z5
+	VPANDD          Z30, Z17, Z22
+	VPDPBUSD        Z26, Z22, Z6
+	VPANDD          Z31, Z17, Z23
+	VPDPBUSD        Z27, Z23, Z7
+	VMOVDQU64       32(AX), Y18
+	VINSERTI64X4    $0x01, 32(AX)(R8*1), Z18, Z18
+	VPANDD          Z28, Z18, Z20
+	VPDPBUSD        Z24, Z20, Z8
+	VPANDD          Z29, Z18, Z21
+	VPDPBUSD        Z25, Z21, Z9
+	VPANDD          Z30, Z18, Z22
+	VPDPBUSD        Z26, Z22, Z10
+	VPANDD          Z31, Z18, Z23
+	VPDPBUSD        Z27, Z23, Z11
+	VMOVDQU64       32(AX)(R8*2), Y19
+	VINSERTI64X4    $0x01, 32(AX)(R15*1), Z19, Z19
+	VPANDD          Z28, Z19, Z20
+	VPDPBUSD        Z24, Z20, Z12
+	VPANDD          Z29, Z19, Z21
+	VPDPBUSD        Z25, Z21, Z13
+	VPANDD          Z30, Z19, Z22
+	VPDPBUSD        Z26, Z22, Z14
+	VPANDD          Z31, Z19, Z23
+	VPDPBUSD        Z27, Z23, Z15
+	ADDQ            $0x40, R14
+	ADDQ            $0x40, AX
+	ADDQ            $0x00000100, BX
+	DECQ            R13
+	JNZ             t2e_loop
+
+t2e_tail:
+	MOVQ            blocks+32(FP), R13
+	TESTQ           $0x00000001, R13
+	JZ              t2e_reduce
+	VBROADCASTI64X4 (BX), Z24
+	VBROADCASTI64X4 64(BX), Z25
+	VBROADCASTI64X4 128(BX), Z26
+	VBROADCASTI64X4 192(BX), Z27
+	VMOVDQU64       (R14), Y16
+	VINSERTI64X4    $0x01, (R14)(R8*1), Z16, Z16
+	VPANDD          Z28, Z16, Z20
+	VPDPBUSD        Z24, Z20, Z0
+	VPANDD          Z29, Z16, Z21
+	VPDPBUSD        Z25, Z21, Z1
+	VPANDD          Z30, Z16, Z22
+	VPDPBUSD        Z26, Z22, Z2
+	VPANDD          Z31, Z16, Z23
+	VPDPBUSD        Z27, Z23, Z3
+	VMOVDQU64       (R14)(R8*2), Y17
+	VINSERTI64X4    $0x01, (R14)(R15*1), Z17, Z17
+	VPANDD          Z28, Z17, Z20
+	VPDPBUSD        Z24, Z20, Z4
+	VPANDD          Z29, Z17, Z21
+	VPDPBUSD        Z25, Z21, Z5
+	VPANDD          Z30, Z17, Z22
+	VPDPBUSD        Z26, Z22, Z6
+	VPANDD          Z31, Z17, Z23
+	VPDPBUSD        Z27, Z23, Z7
+	VMOVDQU64       (AX), Y18
+	VINSERTI64X4    $0x01, (AX)(R8*1), Z18, Z18
+	VPANDD          Z28, Z18, Z20
+	VPDPBUSD        Z24, Z20, Z8
+	VPANDD          Z29, Z18, Z21
+	VPDPBUSD        Z25, Z21, Z9
+	VPANDD          Z30, Z18, Z22
+	VPDPBUSD        Z26, Z22, Z10
+	VPANDD          Z31, Z18, Z23
+	VPDPBUSD        Z27, Z23, Z11
+	VMOVDQU64       (AX)(R8*2), Y19
+	VINSERTI64X4    $0x01, (AX)(R15*1), Z19, Z19
+	VPANDD          Z28, Z19, Z20
+	VPDPBUSD        Z24, Z20, Z12
+	VPANDD          Z29, Z19, Z21
+	VPDPBUSD        Z25, Z21, Z13
+	VPANDD          Z30, Z19, Z22
+	VPDPBUSD        Z26, Z22, Z14
+	VPANDD          Z31, Z19, Z23
+	VPDPBUSD        Z27, Z23, Z15
+
+t2e_reduce:
+	VPSRAD        $0x06, Z0, Z0
+	VPSRAD        $0x04, Z1, Z1
+	VPSRAD        $0x02, Z2, Z2
+	VPADDD        Z1, Z0, Z0
+	VPADDD        Z3, Z2, Z2
+	VPADDD        Z2, Z0, Z0
+	VEXTRACTI64X4 $0x01, Z0, Y1
+	VEXTRACTI128  $0x01, Y0, X2
+	VPADDD        X2, X0, X0
+	VPSHUFD       $0x4e, X0, X2
+	VPADDD        X2, X0, X0
+	VPSHUFD       $0xb1, X0, X2
+	VPADDD        X2, X0, X0
+	VMOVD         X0, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	MOVL          AX, (CX)
+	VEXTRACTI128  $0x01, Y1, X2
+	VPADDD        X2, X1, X1
+	VPSHUFD       $0x4e, X1, X2
+	VPADDD        X2, X1, X1
+	VPSHUFD       $0xb1, X1, X2
+	VPADDD        X2, X1, X1
+	VMOVD         X1, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VPSRAD        $0x06, Z4, Z4
+	VPSRAD        $0x04, Z5, Z5
+	VPSRAD        $0x02, Z6, Z6
+	VPADDD        Z5, Z4, Z4
+	VPADDD        Z7, Z6, Z6
+	VPADDD        Z6, Z4, Z4
+	VEXTRACTI64X4 $0x01, Z4, Y5
+	VEXTRACTI128  $0x01, Y4, X6
+	VPADDD        X6, X4, X4
+	VPSHUFD       $0x4e, X4, X6
+	VPADDD        X6, X4, X4
+	VPSHUFD       $0xb1, X4, X6
+	VPADDD        X6, X4, X4
+	VMOVD         X4, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI128  $0x01, Y5, X6
+	VPADDD        X6, X5, X5
+	VPSHUFD       $0x4e, X5, X6
+	VPADDD        X6, X5, X5
+	VPSHUFD       $0xb1, X5, X6
+	VPADDD        X6, X5, X5
+	VMOVD         X5, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VPSRAD        $0x06, Z8, Z8
+	VPSRAD        $0x04, Z9, Z9
+	VPSRAD        $0x02, Z10, Z10
+	VPADDD        Z9, Z8, Z8
+	VPADDD        Z11, Z10, Z10
+	VPADDD        Z10, Z8, Z8
+	VEXTRACTI64X4 $0x01, Z8, Y9
+	VEXTRACTI128  $0x01, Y8, X10
+	VPADDD        X10, X8, X8
+	VPSHUFD       $0x4e, X8, X10
+	VPADDD        X10, X8, X8
+	VPSHUFD       $0xb1, X8, X10
+	VPADDD        X10, X8, X8
+	VMOVD         X8, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI128  $0x01, Y9, X10
+	VPADDD        X10, X9, X9
+	VPSHUFD       $0x4e, X9, X10
+	VPADDD        X10, X9, X9
+	VPSHUFD       $0xb1, X9, X10
+	VPADDD        X10, X9, X9
+	VMOVD         X9, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VPSRAD        $0x06, Z12, Z12
+	VPSRAD        $0x04, Z13, Z13
+	VPSRAD        $0x02, Z14, Z14
+	VPADDD        Z13, Z12, Z12
+	VPADDD        Z15, Z14, Z14
+	VPADDD        Z14, Z12, Z12
+	VEXTRACTI64X4 $0x01, Z12, Y13
+	VEXTRACTI128  $0x01, Y12, X14
+	VPADDD        X14, X12, X12
+	VPSHUFD       $0x4e, X12, X14
+	VPADDD        X14, X12, X12
+	VPSHUFD       $0xb1, X12, X14
+	VPADDD        X14, X12, X12
+	VMOVD         X12, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI128  $0x01, Y13, X14
+	VPADDD        X14, X13, X13
+	VPSHUFD       $0x4e, X13, X14
+	VPADDD        X14, X13, X13
+	VPSHUFD       $0xb1, X13, X14
+	VPADDD        X14, X13, X13
+	VMOVD         X13, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	ADDQ          $0x04, DI
+	ADDQ          DX, SI
+	DECQ          R9
+	JNZ           t2e_group
+
+t2e_done:
+	VZEROUPPER
+	RET
+
 // func t2DecodeAVX2(dst *int32, w *byte, stride int, x *int8, blocks int, rows int, xsum int32)
 // Requires: AVX, AVX2, MMX+
 TEXT ·t2DecodeAVX2(SB), NOSPLIT, $0-52

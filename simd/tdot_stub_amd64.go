@@ -9,6 +9,11 @@ package simd
 //go:noescape
 func t2DecodeVNNI512(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)
 
+// t2DecodeVNNI512x8 writes dst[r] = Σ code·x - xsum for r < rows, rows a multiple of 8 (i2b128, AVX-512 VNNI, eight streams); xp from t2Permute.
+//
+//go:noescape
+func t2DecodeVNNI512x8(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)
+
 // t2DecodeAVX2 writes dst[r] = Σ code·x - xsum for r < rows (i2b128, AVX2).
 //
 //go:noescape

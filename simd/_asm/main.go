@@ -77,6 +77,7 @@ func main() {
 	Constraint(buildtags.Not("noasm"))
 	consts()
 	t2DecodeZ()
+	t2DecodeZ8()
 	t2DecodeAVX2()
 	t2DecodeVEXVNNI()
 	t16DecodeZ()
@@ -452,6 +453,123 @@ func t2DecodeZ() {
 	Label("t2q_done")
 	VZEROUPPER()
 	RET()
+}
+
+// t2DecodeZ8 is t2DecodeVNNI512 over eight streams: the eight rows of a
+// group are q = rows/8 apart, and a zmm holds one block (32 bytes) of two
+// of them (VINSERTI64X4), so the sixteen accumulators serve eight rows: four
+// row pairs × four code positions. The activations of a block's code
+// position are broadcast to both halves (VBROADCASTI64X4 from the permuted
+// layout of t2Permute). rows must be a multiple of 8 (the caller runs the
+// rest through t2DecodeVNNI512). Per 256 weights of a row: four VPANDD and
+// four VPDPBUSD as before, plus one VINSERTI64X4 per row pair and block, so
+// it is slower from the caches and faster from memory, where eight streams
+// keep more lines in flight than four (see t2x8MinBytes in tdot_amd64.go).
+func t2DecodeZ8() {
+	TEXT("t2DecodeVNNI512x8", NOSPLIT, "func(dst *int32, w *byte, stride int, xp *int8, blocks int, rows int, xsum int32)")
+	Pragma("noescape")
+	Doc("t2DecodeVNNI512x8 writes dst[r] = Σ code·x - xsum for r < rows, rows a multiple of 8 (i2b128, AVX-512 VNNI, eight streams); xp from t2Permute.")
+	Load(Param("dst"), RDI)
+	Load(Param("w"), RSI)
+	Load(Param("stride"), RDX)
+	Load(Param("rows"), R10)
+	Load(Param("xsum"), R11L)
+	for k, m := range []Mem{cMaskC0, cMask30, cMask0C, cMask03} {
+		VPBROADCASTD(m, zs[28+k])
+	}
+	// R9 = q groups; R8 = q·stride; R15 = 3·R8; R12 = 4q (dst bytes).
+	MOVQ(R10, R9)
+	SHRQ(U8(3), R9)
+	JZ(LabelRef("t2e_done"))
+	MOVQ(R9, R8)
+	IMULQ(RDX, R8)
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
+	MOVQ(R9, R12)
+	SHLQ(U8(2), R12)
+	Label("t2e_group")
+	for i := 0; i < 16; i++ {
+		zeroZ(i)
+	}
+	MOVQ(RSI, R14)
+	LEAQ(Mem{Base: RSI, Index: R8, Scale: 4}, RAX) // rows 4-7
+	Load(Param("xp"), RBX)
+	Load(Param("blocks"), R13)
+	SHRQ(U8(1), R13)
+	JZ(LabelRef("t2e_tail"))
+	Label("t2e_loop")
+	for r := 0; r < 4; r++ {
+		PREFETCHT0(quadRow(R14, r, quadPrefetch))
+		PREFETCHT0(quadRow(RAX, r, quadPrefetch))
+	}
+	t2e8Block(0)
+	t2e8Block(1)
+	ADDQ(U8(64), R14)
+	ADDQ(U8(64), RAX)
+	ADDQ(U32(256), RBX)
+	DECQ(R13)
+	JNZ(LabelRef("t2e_loop"))
+	Label("t2e_tail")
+	Load(Param("blocks"), R13)
+	TESTQ(U32(1), R13)
+	JZ(LabelRef("t2e_reduce"))
+	t2e8Block(0)
+	Label("t2e_reduce")
+	// Pair p holds rows 2p (low half) and 2p+1 (high half): row k is
+	// stored at dst + k·4q.
+	for p := 0; p < 4; p++ {
+		a := 4 * p
+		for k, sh := range []int{6, 4, 2} {
+			VPSRAD(U8(sh), zs[a+k], zs[a+k])
+		}
+		VPADDD(zs[a+1], zs[a], zs[a])
+		VPADDD(zs[a+3], zs[a+2], zs[a+2])
+		VPADDD(zs[a+2], zs[a], zs[a])
+		VEXTRACTI64X4(U8(1), zs[a], ys[a+1]) // row 2p+1
+		for h := 0; h < 2; h++ {
+			hsumY(a+h, a+2, EAX)
+			SUBL(R11L, EAX)
+			k := 2*p + h
+			MOVQ(RDI, RCX)
+			for i := 0; i < k; i++ {
+				ADDQ(R12, RCX)
+			}
+			MOVL(EAX, Mem{Base: RCX})
+		}
+	}
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R9)
+	JNZ(LabelRef("t2e_group"))
+	Label("t2e_done")
+	VZEROUPPER()
+	RET()
+}
+
+// t2e8Block is one block (32 bytes, half of a 64-byte step) of every row
+// of a t2DecodeVNNI512x8 group: rows 0-3 at R14 + r·Q, rows 4-7 at RAX +
+// r·Q (Q in R8, 3Q in R15), the activations of code position g of this
+// half at RBX + 64g + 32·half.
+func t2e8Block(half int) {
+	for g := 0; g < 4; g++ {
+		VBROADCASTI64X4(Mem{Base: RBX, Disp: 64*g + 32*half}, zs[24+g])
+	}
+	for p := 0; p < 4; p++ {
+		ra, rb := 2*p, 2*p+1
+		row := func(r int) Mem {
+			if r < 4 {
+				return quadRow(R14, r, 32*half)
+			}
+			return quadRow(RAX, r-4, 32*half)
+		}
+		w := zs[16+p]
+		VMOVDQU64(row(ra), yz(16+p))
+		VINSERTI64X4(U8(1), row(rb), w, w)
+		for g := 0; g < 4; g++ {
+			t := zs[20+g]
+			VPANDD(zs[28+g], w, t)
+			vpdpbusd(zs[24+g], t, zs[4*p+g])
+		}
+	}
 }
 
 // t2zStep is one step of t2DecodeVNNI512: two blocks (64 bytes) of each
