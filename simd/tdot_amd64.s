@@ -4598,7 +4598,7 @@ i8z_xs_done:
 	VMOVD         X13, R11
 	SHLL          $0x07, R11
 	MOVQ          R10, R9
-	SHRQ          $0x02, R9
+	SHRQ          $0x03, R9
 	JZ            i8z_rest
 	MOVQ          R9, R8
 	IMULQ         DX, R8
@@ -4611,7 +4611,12 @@ i8z_group:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
 	MOVQ   SI, R14
+	LEAQ   (SI)(R8*4), AX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
@@ -4631,7 +4636,20 @@ i8z_loop:
 	PREFETCHT0 2048(R14)(R15*1)
 	VPXORD     (R14)(R15*1), Z31, Z23
 	VPDPBUSD   Z16, Z23, Z3
+	PREFETCHT0 2048(AX)
+	VPXORD     (AX), Z31, Z24
+	VPDPBUSD   Z16, Z24, Z4
+	PREFETCHT0 2048(AX)(R8*1)
+	VPXORD     (AX)(R8*1), Z31, Z25
+	VPDPBUSD   Z16, Z25, Z5
+	PREFETCHT0 2048(AX)(R8*2)
+	VPXORD     (AX)(R8*2), Z31, Z26
+	VPDPBUSD   Z16, Z26, Z6
+	PREFETCHT0 2048(AX)(R15*1)
+	VPXORD     (AX)(R15*1), Z31, Z27
+	VPDPBUSD   Z16, Z27, Z7
 	ADDQ       $0x40, R14
+	ADDQ       $0x40, AX
 	ADDQ       $0x40, BX
 	DECQ       R13
 	JNZ        i8z_loop
@@ -4647,7 +4665,8 @@ i8z_reduce:
 	VPADDD        X15, X0, X0
 	VMOVD         X0, AX
 	SUBL          R11, AX
-	MOVL          AX, (DI)
+	MOVQ          DI, CX
+	MOVL          AX, (CX)
 	VEXTRACTI64X4 $0x01, Z1, Y14
 	VPADDD        Y14, Y1, Y1
 	VEXTRACTI128  $0x01, Y1, X15
@@ -4658,7 +4677,9 @@ i8z_reduce:
 	VPADDD        X15, X1, X1
 	VMOVD         X1, AX
 	SUBL          R11, AX
-	MOVL          AX, (DI)(R12*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
 	VEXTRACTI64X4 $0x01, Z2, Y14
 	VPADDD        Y14, Y2, Y2
 	VEXTRACTI128  $0x01, Y2, X15
@@ -4669,7 +4690,10 @@ i8z_reduce:
 	VPADDD        X15, X2, X2
 	VMOVD         X2, AX
 	SUBL          R11, AX
-	MOVL          AX, (DI)(R12*2)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
 	VEXTRACTI64X4 $0x01, Z3, Y14
 	VPADDD        Y14, Y3, Y3
 	VEXTRACTI128  $0x01, Y3, X15
@@ -4680,16 +4704,93 @@ i8z_reduce:
 	VPADDD        X15, X3, X3
 	VMOVD         X3, AX
 	SUBL          R11, AX
-	LEAQ          (DI)(R12*2), CX
-	MOVL          AX, (CX)(R12*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI64X4 $0x01, Z4, Y14
+	VPADDD        Y14, Y4, Y4
+	VEXTRACTI128  $0x01, Y4, X15
+	VPADDD        X15, X4, X4
+	VPSHUFD       $0x4e, X4, X15
+	VPADDD        X15, X4, X4
+	VPSHUFD       $0xb1, X4, X15
+	VPADDD        X15, X4, X4
+	VMOVD         X4, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI64X4 $0x01, Z5, Y14
+	VPADDD        Y14, Y5, Y5
+	VEXTRACTI128  $0x01, Y5, X15
+	VPADDD        X15, X5, X5
+	VPSHUFD       $0x4e, X5, X15
+	VPADDD        X15, X5, X5
+	VPSHUFD       $0xb1, X5, X15
+	VPADDD        X15, X5, X5
+	VMOVD         X5, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI64X4 $0x01, Z6, Y14
+	VPADDD        Y14, Y6, Y6
+	VEXTRACTI128  $0x01, Y6, X15
+	VPADDD        X15, X6, X6
+	VPSHUFD       $0x4e, X6, X15
+	VPADDD        X15, X6, X6
+	VPSHUFD       $0xb1, X6, X15
+	VPADDD        X15, X6, X6
+	VMOVD         X6, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
+	VEXTRACTI64X4 $0x01, Z7, Y14
+	VPADDD        Y14, Y7, Y7
+	VEXTRACTI128  $0x01, Y7, X15
+	VPADDD        X15, X7, X7
+	VPSHUFD       $0x4e, X7, X15
+	VPADDD        X15, X7, X7
+	VPSHUFD       $0xb1, X7, X15
+	VPADDD        X15, X7, X7
+	VMOVD         X7, AX
+	SUBL          R11, AX
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	MOVL          AX, (CX)
 	ADDQ          $0x04, DI
 	ADDQ          DX, SI
 	DECQ          R9
 	JNZ           i8z_group
-	ADDQ          R15, SI
+	LEAQ          (R8)(R8*1), CX
+	LEAQ          (CX)(CX*2), CX
+	ADDQ          R8, CX
+	ADDQ          CX, SI
 	LEAQ          (R12)(R12*2), CX
+	LEAQ          (CX)(R12*4), CX
 	ADDQ          CX, DI
-	ANDQ          $0x03, R10
+	ANDQ          $0x07, R10
 
 i8z_rest:
 	TESTQ R10, R10

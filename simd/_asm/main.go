@@ -1295,10 +1295,12 @@ func i8Z() {
 	VMOVDQU64(Y29, Y13)
 	hsumY(13, 15, R11L)
 	SHLL(U8(7), R11L)
-	// Four streams q = rows/4 rows apart, as in t2DecodeVNNI512: R9 = q
-	// groups, R8 = q·stride, R15 = 3·R8, R12 = 4q (dst bytes).
+	// Eight streams q = rows/8 rows apart (rows 0-3 at R14 + {0,1,2,3}·Q,
+	// rows 4-7 at RAX + the same, Q = q·stride in R8, 3Q in R15): one zmm
+	// accumulator per row, so unlike the 2-bit kernel eight rows cost no
+	// extra operations. R9 = q groups, R12 = 4q (dst bytes).
 	MOVQ(R10, R9)
-	SHRQ(U8(2), R9)
+	SHRQ(U8(3), R9)
 	JZ(LabelRef("i8z_rest"))
 	MOVQ(R9, R8)
 	IMULQ(RDX, R8)
@@ -1306,50 +1308,56 @@ func i8Z() {
 	MOVQ(R9, R12)
 	SHLQ(U8(2), R12)
 	Label("i8z_group")
-	zeroZ(0, 1, 2, 3)
+	zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
 	MOVQ(RSI, R14)
+	LEAQ(Mem{Base: RSI, Index: R8, Scale: 4}, RAX)
 	Load(Param("x"), RBX)
 	Load(Param("steps"), R13)
 	TESTQ(R13, R13)
 	JZ(LabelRef("i8z_reduce"))
 	Label("i8z_loop")
 	VMOVDQU64(Mem{Base: RBX}, Z16)
-	for r := 0; r < 4; r++ {
-		PREFETCHT0(quadRow(R14, r, quadPrefetch))
+	for r := 0; r < 8; r++ {
+		b := R14
+		if r >= 4 {
+			b = RAX
+		}
+		PREFETCHT0(quadRow(b, r%4, quadPrefetch))
 		t := zs[20+r]
-		VPXORD(quadRow(R14, r, 0), Z31, t)
+		VPXORD(quadRow(b, r%4, 0), Z31, t)
 		vpdpbusd(Z16, t, zs[r])
 	}
 	ADDQ(U8(64), R14)
+	ADDQ(U8(64), RAX)
 	ADDQ(U8(64), RBX)
 	DECQ(R13)
 	JNZ(LabelRef("i8z_loop"))
 	Label("i8z_reduce")
-	for r := 0; r < 4; r++ {
+	for r := 0; r < 8; r++ {
 		VEXTRACTI64X4(U8(1), zs[r], Y14)
 		VPADDD(Y14, ys[r], ys[r])
 		hsumY(r, 15, EAX)
 		SUBL(R11L, EAX)
-		switch r {
-		case 0:
-			MOVL(EAX, Mem{Base: RDI})
-		case 1:
-			MOVL(EAX, Mem{Base: RDI, Index: R12, Scale: 1})
-		case 2:
-			MOVL(EAX, Mem{Base: RDI, Index: R12, Scale: 2})
-		case 3:
-			LEAQ(Mem{Base: RDI, Index: R12, Scale: 2}, RCX)
-			MOVL(EAX, Mem{Base: RCX, Index: R12, Scale: 1})
+		// Row r's output: dst + r·4q.
+		MOVQ(RDI, RCX)
+		for i := 0; i < r; i++ {
+			ADDQ(R12, RCX)
 		}
+		MOVL(EAX, Mem{Base: RCX})
 	}
 	ADDQ(U8(4), RDI)
 	ADDQ(RDX, RSI)
 	DECQ(R9)
 	JNZ(LabelRef("i8z_group"))
-	ADDQ(R15, RSI)
-	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX)
+	// Past the eight streams: rows 8q.. (at most seven) one by one.
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 1}, RCX)   // 2Q
+	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, RCX) // 6Q
+	ADDQ(R8, RCX)                                   // 7Q
+	ADDQ(RCX, RSI)
+	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX) // 3·4q
+	LEAQ(Mem{Base: RCX, Index: R12, Scale: 4}, RCX) // 7·4q
 	ADDQ(RCX, RDI)
-	ANDQ(U8(3), R10)
+	ANDQ(U8(7), R10)
 	Label("i8z_rest")
 	TESTQ(R10, R10)
 	JZ(LabelRef("i8z_done"))
