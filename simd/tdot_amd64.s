@@ -5349,46 +5349,63 @@ TEXT ·f16MatVecAVX512(SB), NOSPLIT, $0-48
 	MOVQ  rows+40(FP), R10
 	LEAQ  (DX)(DX*2), R12
 	MOVQ  R10, R9
-	SHRQ  $0x02, R9
-	JZ    f16z_q_end
-	MOVQ  R9, R10
-	MOVQ  DX, R15
-	IMULQ R9, DX
-	LEAQ  (DX)(DX*2), R12
-	SHLQ  $0x02, R9
-	LEAQ  (R9)(R9*2), R8
+	SHRQ  $0x03, R9
+	JZ    f16z8_rest
+	MOVQ  R9, R8
+	IMULQ DX, R8
+	LEAQ  (R8)(R8*2), R15
+	MOVQ  R9, R12
+	SHLQ  $0x02, R12
 
-f16z_q:
+f16z8_group:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
 	MOVQ   SI, R14
+	LEAQ   (SI)(R8*4), AX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f16z_q_reduce
+	JZ     f16z8_reduce
 
-f16z_q_loop:
-	PREFETCHT0  2048(R14)
-	PREFETCHT0  2048(R14)(DX*1)
-	PREFETCHT0  2048(R14)(DX*2)
-	PREFETCHT0  2048(R14)(R12*1)
+f16z8_loop:
 	VMOVUPS     (BX), Z16
+	PREFETCHT0  2048(R14)
 	VCVTPH2PS   (R14), Z20
 	VFMADD231PS Z20, Z16, Z0
-	VCVTPH2PS   (R14)(DX*1), Z21
+	PREFETCHT0  2048(R14)(R8*1)
+	VCVTPH2PS   (R14)(R8*1), Z21
 	VFMADD231PS Z21, Z16, Z1
-	VCVTPH2PS   (R14)(DX*2), Z22
+	PREFETCHT0  2048(R14)(R8*2)
+	VCVTPH2PS   (R14)(R8*2), Z22
 	VFMADD231PS Z22, Z16, Z2
-	VCVTPH2PS   (R14)(R12*1), Z23
+	PREFETCHT0  2048(R14)(R15*1)
+	VCVTPH2PS   (R14)(R15*1), Z23
 	VFMADD231PS Z23, Z16, Z3
+	PREFETCHT0  2048(AX)
+	VCVTPH2PS   (AX), Z24
+	VFMADD231PS Z24, Z16, Z4
+	PREFETCHT0  2048(AX)(R8*1)
+	VCVTPH2PS   (AX)(R8*1), Z25
+	VFMADD231PS Z25, Z16, Z5
+	PREFETCHT0  2048(AX)(R8*2)
+	VCVTPH2PS   (AX)(R8*2), Z26
+	VFMADD231PS Z26, Z16, Z6
+	PREFETCHT0  2048(AX)(R15*1)
+	VCVTPH2PS   (AX)(R15*1), Z27
+	VFMADD231PS Z27, Z16, Z7
 	ADDQ        $0x00000020, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         f16z_q_loop
+	JNZ         f16z8_loop
 
-f16z_q_reduce:
+f16z8_reduce:
 	VSHUFF32X4    $0x44, Z1, Z0, Z26
 	VSHUFF32X4    $0xee, Z1, Z0, Z27
 	VADDPS        Z27, Z26, Z26
@@ -5402,48 +5419,104 @@ f16z_q_reduce:
 	VADDPS        Z15, Z14, Z14
 	VPERMILPS     $0xb1, Z14, Z15
 	VADDPS        Z15, Z14, Z14
-	VMOVSS        X14, (DI)
+	MOVQ          DI, CX
+	VMOVSS        X14, (CX)
 	VEXTRACTF32X4 $0x01, Z14, X15
-	VMOVSS        X15, (DI)(R9*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x02, Z14, X15
-	VMOVSS        X15, (DI)(R9*2)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x03, Z14, X15
-	VMOVSS        X15, (DI)(R8*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VSHUFF32X4    $0x44, Z5, Z4, Z26
+	VSHUFF32X4    $0xee, Z5, Z4, Z27
+	VADDPS        Z27, Z26, Z26
+	VSHUFF32X4    $0x44, Z7, Z6, Z28
+	VSHUFF32X4    $0xee, Z7, Z6, Z29
+	VADDPS        Z29, Z28, Z28
+	VSHUFF32X4    $0x88, Z28, Z26, Z14
+	VSHUFF32X4    $0xdd, Z28, Z26, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0x4e, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0xb1, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X14, (CX)
+	VEXTRACTF32X4 $0x01, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x02, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x03, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	ADDQ          $0x04, DI
-	ADDQ          R15, SI
-	DECQ          R10
-	JNZ           f16z_q
-	ADDQ          R12, SI
-	ADDQ          R8, DI
-	MOVQ          R15, DX
-	LEAQ          (DX)(DX*2), R12
-	MOVQ          rows+40(FP), R10
-	ANDQ          $0x03, R10
+	ADDQ          DX, SI
+	DECQ          R9
+	JNZ           f16z8_group
+	LEAQ          (R8)(R8*1), CX
+	LEAQ          (CX)(CX*2), CX
+	ADDQ          R8, CX
+	ADDQ          CX, SI
+	LEAQ          (R12)(R12*2), CX
+	LEAQ          (CX)(R12*4), CX
+	ADDQ          CX, DI
+	ANDQ          $0x07, R10
 
-f16z_q_end:
-f16z_r1:
-	TESTQ  R10, R10
-	JZ     f16z_r1_end
+f16z8_rest:
+	TESTQ R10, R10
+	JZ    f16z8_done
+
+f16z8_r1:
 	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f16z_r1_reduce
+	JZ     f16z8_r1_reduce
 
-f16z_r1_loop:
+f16z8_r1_loop:
 	VMOVUPS     (BX), Z16
 	VCVTPH2PS   (R14), Z20
 	VFMADD231PS Z20, Z16, Z0
 	ADDQ        $0x00000020, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         f16z_r1_loop
+	JNZ         f16z8_r1_loop
 
-f16z_r1_reduce:
+f16z8_r1_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -5456,9 +5529,9 @@ f16z_r1_reduce:
 	ADDQ          $0x04, DI
 	ADDQ          DX, SI
 	DECQ          R10
-	JMP           f16z_r1
+	JNZ           f16z8_r1
 
-f16z_r1_end:
+f16z8_done:
 	VZEROUPPER
 	RET
 
@@ -5634,50 +5707,71 @@ TEXT ·bf16MatVecAVX512(SB), NOSPLIT, $0-48
 	MOVQ  rows+40(FP), R10
 	LEAQ  (DX)(DX*2), R12
 	MOVQ  R10, R9
-	SHRQ  $0x02, R9
-	JZ    bf16z_q_end
-	MOVQ  R9, R10
-	MOVQ  DX, R15
-	IMULQ R9, DX
-	LEAQ  (DX)(DX*2), R12
-	SHLQ  $0x02, R9
-	LEAQ  (R9)(R9*2), R8
+	SHRQ  $0x03, R9
+	JZ    bf16z8_rest
+	MOVQ  R9, R8
+	IMULQ DX, R8
+	LEAQ  (R8)(R8*2), R15
+	MOVQ  R9, R12
+	SHLQ  $0x02, R12
 
-bf16z_q:
+bf16z8_group:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
 	MOVQ   SI, R14
+	LEAQ   (SI)(R8*4), AX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     bf16z_q_reduce
+	JZ     bf16z8_reduce
 
-bf16z_q_loop:
-	PREFETCHT0  2048(R14)
-	PREFETCHT0  2048(R14)(DX*1)
-	PREFETCHT0  2048(R14)(DX*2)
-	PREFETCHT0  2048(R14)(R12*1)
+bf16z8_loop:
 	VMOVUPS     (BX), Z16
+	PREFETCHT0  2048(R14)
 	VPMOVZXWD   (R14), Z20
 	VPSLLD      $0x10, Z20, Z20
 	VFMADD231PS Z20, Z16, Z0
-	VPMOVZXWD   (R14)(DX*1), Z21
+	PREFETCHT0  2048(R14)(R8*1)
+	VPMOVZXWD   (R14)(R8*1), Z21
 	VPSLLD      $0x10, Z21, Z21
 	VFMADD231PS Z21, Z16, Z1
-	VPMOVZXWD   (R14)(DX*2), Z22
+	PREFETCHT0  2048(R14)(R8*2)
+	VPMOVZXWD   (R14)(R8*2), Z22
 	VPSLLD      $0x10, Z22, Z22
 	VFMADD231PS Z22, Z16, Z2
-	VPMOVZXWD   (R14)(R12*1), Z23
+	PREFETCHT0  2048(R14)(R15*1)
+	VPMOVZXWD   (R14)(R15*1), Z23
 	VPSLLD      $0x10, Z23, Z23
 	VFMADD231PS Z23, Z16, Z3
+	PREFETCHT0  2048(AX)
+	VPMOVZXWD   (AX), Z24
+	VPSLLD      $0x10, Z24, Z24
+	VFMADD231PS Z24, Z16, Z4
+	PREFETCHT0  2048(AX)(R8*1)
+	VPMOVZXWD   (AX)(R8*1), Z25
+	VPSLLD      $0x10, Z25, Z25
+	VFMADD231PS Z25, Z16, Z5
+	PREFETCHT0  2048(AX)(R8*2)
+	VPMOVZXWD   (AX)(R8*2), Z26
+	VPSLLD      $0x10, Z26, Z26
+	VFMADD231PS Z26, Z16, Z6
+	PREFETCHT0  2048(AX)(R15*1)
+	VPMOVZXWD   (AX)(R15*1), Z27
+	VPSLLD      $0x10, Z27, Z27
+	VFMADD231PS Z27, Z16, Z7
 	ADDQ        $0x00000020, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         bf16z_q_loop
+	JNZ         bf16z8_loop
 
-bf16z_q_reduce:
+bf16z8_reduce:
 	VSHUFF32X4    $0x44, Z1, Z0, Z26
 	VSHUFF32X4    $0xee, Z1, Z0, Z27
 	VADDPS        Z27, Z26, Z26
@@ -5691,49 +5785,105 @@ bf16z_q_reduce:
 	VADDPS        Z15, Z14, Z14
 	VPERMILPS     $0xb1, Z14, Z15
 	VADDPS        Z15, Z14, Z14
-	VMOVSS        X14, (DI)
+	MOVQ          DI, CX
+	VMOVSS        X14, (CX)
 	VEXTRACTF32X4 $0x01, Z14, X15
-	VMOVSS        X15, (DI)(R9*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x02, Z14, X15
-	VMOVSS        X15, (DI)(R9*2)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x03, Z14, X15
-	VMOVSS        X15, (DI)(R8*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VSHUFF32X4    $0x44, Z5, Z4, Z26
+	VSHUFF32X4    $0xee, Z5, Z4, Z27
+	VADDPS        Z27, Z26, Z26
+	VSHUFF32X4    $0x44, Z7, Z6, Z28
+	VSHUFF32X4    $0xee, Z7, Z6, Z29
+	VADDPS        Z29, Z28, Z28
+	VSHUFF32X4    $0x88, Z28, Z26, Z14
+	VSHUFF32X4    $0xdd, Z28, Z26, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0x4e, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0xb1, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X14, (CX)
+	VEXTRACTF32X4 $0x01, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x02, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x03, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	ADDQ          $0x04, DI
-	ADDQ          R15, SI
-	DECQ          R10
-	JNZ           bf16z_q
-	ADDQ          R12, SI
-	ADDQ          R8, DI
-	MOVQ          R15, DX
-	LEAQ          (DX)(DX*2), R12
-	MOVQ          rows+40(FP), R10
-	ANDQ          $0x03, R10
+	ADDQ          DX, SI
+	DECQ          R9
+	JNZ           bf16z8_group
+	LEAQ          (R8)(R8*1), CX
+	LEAQ          (CX)(CX*2), CX
+	ADDQ          R8, CX
+	ADDQ          CX, SI
+	LEAQ          (R12)(R12*2), CX
+	LEAQ          (CX)(R12*4), CX
+	ADDQ          CX, DI
+	ANDQ          $0x07, R10
 
-bf16z_q_end:
-bf16z_r1:
-	TESTQ  R10, R10
-	JZ     bf16z_r1_end
+bf16z8_rest:
+	TESTQ R10, R10
+	JZ    bf16z8_done
+
+bf16z8_r1:
 	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     bf16z_r1_reduce
+	JZ     bf16z8_r1_reduce
 
-bf16z_r1_loop:
+bf16z8_r1_loop:
 	VMOVUPS     (BX), Z16
 	VPMOVZXWD   (R14), Z20
 	VPSLLD      $0x10, Z20, Z20
 	VFMADD231PS Z20, Z16, Z0
 	ADDQ        $0x00000020, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         bf16z_r1_loop
+	JNZ         bf16z8_r1_loop
 
-bf16z_r1_reduce:
+bf16z8_r1_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -5746,9 +5896,9 @@ bf16z_r1_reduce:
 	ADDQ          $0x04, DI
 	ADDQ          DX, SI
 	DECQ          R10
-	JMP           bf16z_r1
+	JNZ           bf16z8_r1
 
-bf16z_r1_end:
+bf16z8_done:
 	VZEROUPPER
 	RET
 
@@ -5904,42 +6054,55 @@ TEXT ·f32MatVecAVX512(SB), NOSPLIT, $0-48
 	MOVQ  rows+40(FP), R10
 	LEAQ  (DX)(DX*2), R12
 	MOVQ  R10, R9
-	SHRQ  $0x02, R9
-	JZ    f32z_q_end
-	MOVQ  R9, R10
-	MOVQ  DX, R15
-	IMULQ R9, DX
-	LEAQ  (DX)(DX*2), R12
-	SHLQ  $0x02, R9
-	LEAQ  (R9)(R9*2), R8
+	SHRQ  $0x03, R9
+	JZ    f32z8_rest
+	MOVQ  R9, R8
+	IMULQ DX, R8
+	LEAQ  (R8)(R8*2), R15
+	MOVQ  R9, R12
+	SHLQ  $0x02, R12
 
-f32z_q:
+f32z8_group:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
 	MOVQ   SI, R14
+	LEAQ   (SI)(R8*4), AX
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f32z_q_reduce
+	JZ     f32z8_reduce
 
-f32z_q_loop:
-	PREFETCHT0  2048(R14)
-	PREFETCHT0  2048(R14)(DX*1)
-	PREFETCHT0  2048(R14)(DX*2)
-	PREFETCHT0  2048(R14)(R12*1)
+f32z8_loop:
 	VMOVUPS     (BX), Z16
+	PREFETCHT0  2048(R14)
 	VFMADD231PS (R14), Z16, Z0
-	VFMADD231PS (R14)(DX*1), Z16, Z1
-	VFMADD231PS (R14)(DX*2), Z16, Z2
-	VFMADD231PS (R14)(R12*1), Z16, Z3
+	PREFETCHT0  2048(R14)(R8*1)
+	VFMADD231PS (R14)(R8*1), Z16, Z1
+	PREFETCHT0  2048(R14)(R8*2)
+	VFMADD231PS (R14)(R8*2), Z16, Z2
+	PREFETCHT0  2048(R14)(R15*1)
+	VFMADD231PS (R14)(R15*1), Z16, Z3
+	PREFETCHT0  2048(AX)
+	VFMADD231PS (AX), Z16, Z4
+	PREFETCHT0  2048(AX)(R8*1)
+	VFMADD231PS (AX)(R8*1), Z16, Z5
+	PREFETCHT0  2048(AX)(R8*2)
+	VFMADD231PS (AX)(R8*2), Z16, Z6
+	PREFETCHT0  2048(AX)(R15*1)
+	VFMADD231PS (AX)(R15*1), Z16, Z7
 	ADDQ        $0x00000040, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         f32z_q_loop
+	JNZ         f32z8_loop
 
-f32z_q_reduce:
+f32z8_reduce:
 	VSHUFF32X4    $0x44, Z1, Z0, Z26
 	VSHUFF32X4    $0xee, Z1, Z0, Z27
 	VADDPS        Z27, Z26, Z26
@@ -5953,47 +6116,103 @@ f32z_q_reduce:
 	VADDPS        Z15, Z14, Z14
 	VPERMILPS     $0xb1, Z14, Z15
 	VADDPS        Z15, Z14, Z14
-	VMOVSS        X14, (DI)
+	MOVQ          DI, CX
+	VMOVSS        X14, (CX)
 	VEXTRACTF32X4 $0x01, Z14, X15
-	VMOVSS        X15, (DI)(R9*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x02, Z14, X15
-	VMOVSS        X15, (DI)(R9*2)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	VEXTRACTF32X4 $0x03, Z14, X15
-	VMOVSS        X15, (DI)(R8*1)
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VSHUFF32X4    $0x44, Z5, Z4, Z26
+	VSHUFF32X4    $0xee, Z5, Z4, Z27
+	VADDPS        Z27, Z26, Z26
+	VSHUFF32X4    $0x44, Z7, Z6, Z28
+	VSHUFF32X4    $0xee, Z7, Z6, Z29
+	VADDPS        Z29, Z28, Z28
+	VSHUFF32X4    $0x88, Z28, Z26, Z14
+	VSHUFF32X4    $0xdd, Z28, Z26, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0x4e, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	VPERMILPS     $0xb1, Z14, Z15
+	VADDPS        Z15, Z14, Z14
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X14, (CX)
+	VEXTRACTF32X4 $0x01, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x02, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
+	VEXTRACTF32X4 $0x03, Z14, X15
+	MOVQ          DI, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	ADDQ          R12, CX
+	VMOVSS        X15, (CX)
 	ADDQ          $0x04, DI
-	ADDQ          R15, SI
-	DECQ          R10
-	JNZ           f32z_q
-	ADDQ          R12, SI
-	ADDQ          R8, DI
-	MOVQ          R15, DX
-	LEAQ          (DX)(DX*2), R12
-	MOVQ          rows+40(FP), R10
-	ANDQ          $0x03, R10
+	ADDQ          DX, SI
+	DECQ          R9
+	JNZ           f32z8_group
+	LEAQ          (R8)(R8*1), CX
+	LEAQ          (CX)(CX*2), CX
+	ADDQ          R8, CX
+	ADDQ          CX, SI
+	LEAQ          (R12)(R12*2), CX
+	LEAQ          (CX)(R12*4), CX
+	ADDQ          CX, DI
+	ANDQ          $0x07, R10
 
-f32z_q_end:
-f32z_r1:
-	TESTQ  R10, R10
-	JZ     f32z_r1_end
+f32z8_rest:
+	TESTQ R10, R10
+	JZ    f32z8_done
+
+f32z8_r1:
 	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
 	MOVQ   SI, R14
 	MOVQ   x+24(FP), BX
 	MOVQ   steps+32(FP), R13
 	TESTQ  R13, R13
-	JZ     f32z_r1_reduce
+	JZ     f32z8_r1_reduce
 
-f32z_r1_loop:
+f32z8_r1_loop:
 	VMOVUPS     (BX), Z16
 	VFMADD231PS (R14), Z16, Z0
 	ADDQ        $0x00000040, R14
-	ADDQ        $0x00000040, BX
+	ADDQ        $0x40, BX
 	DECQ        R13
-	JNZ         f32z_r1_loop
+	JNZ         f32z8_r1_loop
 
-f32z_r1_reduce:
+f32z8_r1_reduce:
 	VEXTRACTF64X4 $0x01, Z0, Y14
 	VADDPS        Y14, Y0, Y0
 	VEXTRACTF128  $0x01, Y0, X15
@@ -6006,9 +6225,9 @@ f32z_r1_reduce:
 	ADDQ          $0x04, DI
 	ADDQ          DX, SI
 	DECQ          R10
-	JMP           f32z_r1
+	JNZ           f32z8_r1
 
-f32z_r1_end:
+f32z8_done:
 	VZEROUPPER
 	RET
 

@@ -1556,33 +1556,101 @@ func floatAVX2(k floatKind) {
 func floatZ(k floatKind) {
 	name := k.name + "MatVecAVX512"
 	ymmPrologue(name, floatSig(k), floatDoc(name, k, "AVX-512"))
-	floatRowGroups(k.name+"z", "steps", 16*k.bytes, 64,
-		func() { Load(Param("x"), RBX) },
-		func(rows int) { zeroZ(0, 1, 2, 3) },
-		func(rows int) {
-			VMOVUPS(Mem{Base: RBX}, Z16)
-			for r := 0; r < rows; r++ {
-				w := widen(k, rowMem(R14, RDX, R12, r, 0), zs[20+r])
-				VFMADD231PS(w, Z16, zs[r])
+	// Eight streams q = rows/8 rows apart, as in i8MatVecVNNI512 (one
+	// accumulator per row): rows 0-3 at R14 + {0,1,2,3}·Q, rows 4-7 at RAX
+	// + the same (Q = q·stride in R8, 3Q in R15); R9 counts the groups, R12
+	// = 4q is the distance between their outputs.
+	pre := k.name + "z8"
+	MOVQ(R10, R9)
+	SHRQ(U8(3), R9)
+	JZ(LabelRef(pre + "_rest"))
+	MOVQ(R9, R8)
+	IMULQ(RDX, R8)
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
+	MOVQ(R9, R12)
+	SHLQ(U8(2), R12)
+	Label(pre + "_group")
+	zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
+	MOVQ(RSI, R14)
+	LEAQ(Mem{Base: RSI, Index: R8, Scale: 4}, RAX)
+	Load(Param("x"), RBX)
+	Load(Param("steps"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(pre + "_reduce"))
+	Label(pre + "_loop")
+	VMOVUPS(Mem{Base: RBX}, Z16)
+	for r := 0; r < 8; r++ {
+		b := R14
+		if r >= 4 {
+			b = RAX
+		}
+		PREFETCHT0(quadRow(b, r%4, quadPrefetch))
+		w := widen(k, quadRow(b, r%4, 0), zs[20+r])
+		VFMADD231PS(w, Z16, zs[r])
+	}
+	ADDQ(U32(16*k.bytes), R14)
+	ADDQ(U32(16*k.bytes), RAX)
+	ADDQ(U8(64), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(pre + "_loop"))
+	Label(pre + "_reduce")
+	for half := 0; half < 2; half++ {
+		reduce4PS(zs[4*half], zs[4*half+1], zs[4*half+2], zs[4*half+3])
+		for r := 0; r < 4; r++ {
+			x := X14
+			if r > 0 {
+				VEXTRACTF32X4(U8(r), Z14, X15)
+				x = X15
 			}
-		},
-		func(rows int) {
-			if rows == 4 {
-				reduce4PS(Z0, Z1, Z2, Z3)
-				VMOVSS(X14, rowOut(0))
-				for r := 1; r < 4; r++ {
-					VEXTRACTF32X4(U8(r), Z14, X15)
-					VMOVSS(X15, rowOut(r))
-				}
-				return
+			// Row 4·half + r's output: dst + (4·half + r)·4q.
+			MOVQ(RDI, RCX)
+			for i := 0; i < 4*half+r; i++ {
+				ADDQ(R12, RCX)
 			}
-			for r := 0; r < rows; r++ {
-				VEXTRACTF64X4(U8(1), zs[r], Y14)
-				VADDPS(Y14, ys[r], ys[r])
-				hsumPS(r)
-				VMOVSS(xs[r], rowOut(r))
-			}
-		})
+			VMOVSS(x, Mem{Base: RCX})
+		}
+	}
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R9)
+	JNZ(LabelRef(pre + "_group"))
+	// Past the eight streams: rows 8q.. (at most seven) one by one.
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 1}, RCX)
+	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, RCX)
+	ADDQ(R8, RCX)
+	ADDQ(RCX, RSI) // + 7Q
+	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX)
+	LEAQ(Mem{Base: RCX, Index: R12, Scale: 4}, RCX)
+	ADDQ(RCX, RDI) // + 7·4q
+	ANDQ(U8(7), R10)
+	Label(pre + "_rest")
+	TESTQ(R10, R10)
+	JZ(LabelRef(pre + "_done"))
+	Label(pre + "_r1")
+	zeroZ(0)
+	MOVQ(RSI, R14)
+	Load(Param("x"), RBX)
+	Load(Param("steps"), R13)
+	TESTQ(R13, R13)
+	JZ(LabelRef(pre + "_r1_reduce"))
+	Label(pre + "_r1_loop")
+	VMOVUPS(Mem{Base: RBX}, Z16)
+	w := widen(k, Mem{Base: R14}, Z20)
+	VFMADD231PS(w, Z16, Z0)
+	ADDQ(U32(16*k.bytes), R14)
+	ADDQ(U8(64), RBX)
+	DECQ(R13)
+	JNZ(LabelRef(pre + "_r1_loop"))
+	Label(pre + "_r1_reduce")
+	VEXTRACTF64X4(U8(1), Z0, Y14)
+	VADDPS(Y14, Y0, Y0)
+	hsumPS(0)
+	VMOVSS(X0, Mem{Base: RDI})
+	ADDQ(U8(4), RDI)
+	ADDQ(RDX, RSI)
+	DECQ(R10)
+	JNZ(LabelRef(pre + "_r1"))
+	Label(pre + "_done")
 	VZEROUPPER()
 	RET()
 }
