@@ -131,6 +131,18 @@ func TestPoolDequant(t *testing.T) {
 	}
 }
 
+// randomActivations returns k random int8 activations padded to whole
+// i2b128 blocks with zeros, and their sum.
+func randomActivations(rng *rand.Rand, k int) ([]int8, int32) {
+	x := make([]int8, PaddedLen(k, BlockI2B128))
+	var sum int32
+	for i := range x[:k] {
+		x[i] = int8(rng.IntN(256) - 128)
+		sum += int32(x[i])
+	}
+	return x, sum
+}
+
 // TestPoolMatVecT2Batch checks that a batch of matrices with one input
 // gives, at every thread count, the results of one MatVecT2 per matrix:
 // shares that start, end or lie inside any matrix, empty matrices, row
@@ -140,14 +152,7 @@ func TestPoolMatVecT2Batch(t *testing.T) {
 	const k = 384
 	for _, sizes := range [][]int{{2560 / 8, 640 / 8, 640 / 8}, {7}, {0, 33, 0, 1, 17}, {100, 3}, {16, 16, 16, 16}} {
 		var cases []ternaryCase
-		x := make([]int8, PaddedLen(k, BlockI2B128))
-		for i := range x[:k] {
-			x[i] = int8(rng.IntN(256) - 128)
-		}
-		var xsum int32
-		for _, v := range x {
-			xsum += int32(v)
-		}
+		x, xsum := randomActivations(rng, k)
 		var want [][]int32
 		for _, rows := range sizes {
 			c := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
@@ -185,14 +190,7 @@ func TestPoolMatVecT2Batch(t *testing.T) {
 func TestPoolMatVecT2Gated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(10, 10))
 	const k = 384
-	x := make([]int8, PaddedLen(k, BlockI2B128))
-	for i := range x[:k] {
-		x[i] = int8(rng.IntN(256) - 128)
-	}
-	var xsum int32
-	for _, v := range x {
-		xsum += int32(v)
-	}
+	x, xsum := randomActivations(rng, k)
 	for _, rows := range []int{1, 15, 16, 17, 100, 6912 / 16} {
 		g := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
 		u := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)

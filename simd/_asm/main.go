@@ -455,6 +455,46 @@ func t2DecodeZ() {
 	RET()
 }
 
+// eightStreams starts the groups of an eight-stream kernel (rows q =
+// rows/8 apart; rows 0-3 at a base + {0,1,2,3}·Q, rows 4-7 at base + 4Q +
+// the same, see quadRow): R9 = q groups, R8 = Q = q·stride, R15 = 3Q, R12 =
+// 4q (the distance of their outputs in dst), or a jump to skip when rows <
+// 8. RDX holds the stride and R10 the rows.
+func eightStreams(skip string) {
+	MOVQ(R10, R9)
+	SHRQ(U8(3), R9)
+	JZ(LabelRef(skip))
+	MOVQ(R9, R8)
+	IMULQ(RDX, R8)
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
+	MOVQ(R9, R12)
+	SHLQ(U8(2), R12)
+}
+
+// streamOut addresses row k (0-7) of an eight-stream group's outputs,
+// dst + k·4q, through RCX.
+func streamOut(k int) Mem {
+	MOVQ(RDI, RCX)
+	for i := 0; i < k; i++ {
+		ADDQ(R12, RCX)
+	}
+	return Mem{Base: RCX}
+}
+
+// eightStreamsRest moves RSI and RDI from the last group's first row to
+// row 8q, where the rows past the eight streams (R10 = rows mod 8) follow
+// one by one.
+func eightStreamsRest() {
+	LEAQ(Mem{Base: R8, Index: R8, Scale: 1}, RCX)   // 2Q
+	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, RCX) // 6Q
+	ADDQ(R8, RCX)                                   // 7Q
+	ADDQ(RCX, RSI)
+	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX) // 3·4q
+	LEAQ(Mem{Base: RCX, Index: R12, Scale: 4}, RCX) // 7·4q
+	ADDQ(RCX, RDI)
+	ANDQ(U8(7), R10)
+}
+
 // t2DecodeZ8 is t2DecodeVNNI512 over eight streams: the eight rows of a
 // group are q = rows/8 apart, and a zmm holds one block (32 bytes) of two
 // of them (VINSERTI64X4), so the sixteen accumulators serve eight rows: four
@@ -477,15 +517,7 @@ func t2DecodeZ8() {
 	for k, m := range []Mem{cMaskC0, cMask30, cMask0C, cMask03} {
 		VPBROADCASTD(m, zs[28+k])
 	}
-	// R9 = q groups; R8 = q·stride; R15 = 3·R8; R12 = 4q (dst bytes).
-	MOVQ(R10, R9)
-	SHRQ(U8(3), R9)
-	JZ(LabelRef("t2e_done"))
-	MOVQ(R9, R8)
-	IMULQ(RDX, R8)
-	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
-	MOVQ(R9, R12)
-	SHLQ(U8(2), R12)
+	eightStreams("t2e_done")
 	Label("t2e_group")
 	for i := 0; i < 16; i++ {
 		zeroZ(i)
@@ -528,12 +560,7 @@ func t2DecodeZ8() {
 		for h := 0; h < 2; h++ {
 			hsumY(a+h, a+2, EAX)
 			SUBL(R11L, EAX)
-			k := 2*p + h
-			MOVQ(RDI, RCX)
-			for i := 0; i < k; i++ {
-				ADDQ(R12, RCX)
-			}
-			MOVL(EAX, Mem{Base: RCX})
+			MOVL(EAX, streamOut(2*p+h))
 		}
 	}
 	ADDQ(U8(4), RDI)
@@ -1295,18 +1322,10 @@ func i8Z() {
 	VMOVDQU64(Y29, Y13)
 	hsumY(13, 15, R11L)
 	SHLL(U8(7), R11L)
-	// Eight streams q = rows/8 rows apart (rows 0-3 at R14 + {0,1,2,3}·Q,
-	// rows 4-7 at RAX + the same, Q = q·stride in R8, 3Q in R15): one zmm
-	// accumulator per row, so unlike the 2-bit kernel eight rows cost no
-	// extra operations. R9 = q groups, R12 = 4q (dst bytes).
-	MOVQ(R10, R9)
-	SHRQ(U8(3), R9)
-	JZ(LabelRef("i8z_rest"))
-	MOVQ(R9, R8)
-	IMULQ(RDX, R8)
-	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
-	MOVQ(R9, R12)
-	SHLQ(U8(2), R12)
+	// Eight streams (eightStreams; rows 0-3 at R14, rows 4-7 at RAX): one
+	// zmm accumulator per row, so unlike the 2-bit kernel eight rows cost
+	// no extra operations.
+	eightStreams("i8z_rest")
 	Label("i8z_group")
 	zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
 	MOVQ(RSI, R14)
@@ -1338,26 +1357,13 @@ func i8Z() {
 		VPADDD(Y14, ys[r], ys[r])
 		hsumY(r, 15, EAX)
 		SUBL(R11L, EAX)
-		// Row r's output: dst + r·4q.
-		MOVQ(RDI, RCX)
-		for i := 0; i < r; i++ {
-			ADDQ(R12, RCX)
-		}
-		MOVL(EAX, Mem{Base: RCX})
+		MOVL(EAX, streamOut(r))
 	}
 	ADDQ(U8(4), RDI)
 	ADDQ(RDX, RSI)
 	DECQ(R9)
 	JNZ(LabelRef("i8z_group"))
-	// Past the eight streams: rows 8q.. (at most seven) one by one.
-	LEAQ(Mem{Base: R8, Index: R8, Scale: 1}, RCX)   // 2Q
-	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, RCX) // 6Q
-	ADDQ(R8, RCX)                                   // 7Q
-	ADDQ(RCX, RSI)
-	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX) // 3·4q
-	LEAQ(Mem{Base: RCX, Index: R12, Scale: 4}, RCX) // 7·4q
-	ADDQ(RCX, RDI)
-	ANDQ(U8(7), R10)
+	eightStreamsRest()
 	Label("i8z_rest")
 	TESTQ(R10, R10)
 	JZ(LabelRef("i8z_done"))
@@ -1556,19 +1562,9 @@ func floatAVX2(k floatKind) {
 func floatZ(k floatKind) {
 	name := k.name + "MatVecAVX512"
 	ymmPrologue(name, floatSig(k), floatDoc(name, k, "AVX-512"))
-	// Eight streams q = rows/8 rows apart, as in i8MatVecVNNI512 (one
-	// accumulator per row): rows 0-3 at R14 + {0,1,2,3}·Q, rows 4-7 at RAX
-	// + the same (Q = q·stride in R8, 3Q in R15); R9 counts the groups, R12
-	// = 4q is the distance between their outputs.
+	// Eight streams as in i8MatVecVNNI512 (one accumulator per row).
 	pre := k.name + "z8"
-	MOVQ(R10, R9)
-	SHRQ(U8(3), R9)
-	JZ(LabelRef(pre + "_rest"))
-	MOVQ(R9, R8)
-	IMULQ(RDX, R8)
-	LEAQ(Mem{Base: R8, Index: R8, Scale: 2}, R15)
-	MOVQ(R9, R12)
-	SHLQ(U8(2), R12)
+	eightStreams(pre + "_rest")
 	Label(pre + "_group")
 	zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
 	MOVQ(RSI, R14)
@@ -1602,27 +1598,14 @@ func floatZ(k floatKind) {
 				VEXTRACTF32X4(U8(r), Z14, X15)
 				x = X15
 			}
-			// Row 4·half + r's output: dst + (4·half + r)·4q.
-			MOVQ(RDI, RCX)
-			for i := 0; i < 4*half+r; i++ {
-				ADDQ(R12, RCX)
-			}
-			VMOVSS(x, Mem{Base: RCX})
+			VMOVSS(x, streamOut(4*half+r))
 		}
 	}
 	ADDQ(U8(4), RDI)
 	ADDQ(RDX, RSI)
 	DECQ(R9)
 	JNZ(LabelRef(pre + "_group"))
-	// Past the eight streams: rows 8q.. (at most seven) one by one.
-	LEAQ(Mem{Base: R8, Index: R8, Scale: 1}, RCX)
-	LEAQ(Mem{Base: RCX, Index: RCX, Scale: 2}, RCX)
-	ADDQ(R8, RCX)
-	ADDQ(RCX, RSI) // + 7Q
-	LEAQ(Mem{Base: R12, Index: R12, Scale: 2}, RCX)
-	LEAQ(Mem{Base: RCX, Index: R12, Scale: 4}, RCX)
-	ADDQ(RCX, RDI) // + 7·4q
-	ANDQ(U8(7), R10)
+	eightStreamsRest()
 	Label(pre + "_rest")
 	TESTQ(R10, R10)
 	JZ(LabelRef(pre + "_done"))
