@@ -373,11 +373,7 @@ func (f *ffn) newState(*Session) any { return nil }
 func (f *ffn) reset(any)             {}
 
 func (f *ffn) prefetch(r *run, n int) {
-	if gatedOK(r, f.gate, f.up, n) {
-		r.prefetchGated(f.gate, f.up)
-		return
-	}
-	r.prefetch(n, f.gate, f.up)
+	r.hint(n, gatedOK(r, f.gate, f.up, n), []*linear{f.gate, f.up})
 }
 
 func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {

@@ -274,6 +274,13 @@ func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, l
 		}
 		return
 	}
+	applyBatch(r, ls, ys, x, ldx, 0)
+}
+
+// applyBatch runs one token through ls (2-bit matrices sharing one input,
+// as applyGroup checks) as one pool job: MatVecT2Batch, or with act
+// MatVecT2Gated over a gate and an up matrix (ys[0] then holds the product).
+func applyBatch(r *run, ls []*linear, ys [][]float32, x []float32, ldx int, act simd.Gate) {
 	sc := r.sc
 	if ls[0].norm != nil {
 		simd.RMSNorm(sc.normed[:ls[0].in], x[:ls[0].in], ls[0].norm, ls[0].eps)
@@ -287,7 +294,11 @@ func applyGroup(r *run, ls []*linear, ys [][]float32, ldys []int, x []float32, l
 		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride, Dequant: dq}
 		off += l.out
 	}
-	r.m.pool.MatVecT2Batch(r.m.impl, sc.mats[:len(ls)], sc.xq[:p], sc.sums[0])
+	if act != 0 {
+		r.m.pool.MatVecT2Gated(r.m.impl, sc.mats[:len(ls)], act, sc.xq[:p], sc.sums[0])
+	} else {
+		r.m.pool.MatVecT2Batch(r.m.impl, sc.mats[:len(ls)], sc.xq[:p], sc.sums[0])
+	}
 	if r.trace != nil {
 		for i, l := range ls {
 			r.trace(l.name, r.pos0, sc.xq[:l.in], sc.mats[i].Dst)
@@ -307,40 +318,18 @@ func gatedOK(r *run, gate, up *linear, n int) bool {
 // (gatedOK): each pool thread computes its rows of both projections and
 // their product, the values of applyGroup followed by act.
 func applyGated(r *run, gate, up *linear, g, u []float32, x []float32, act simd.Gate) {
-	sc := r.sc
-	gate.quantize(r, x, gate.in, 1)
-	off := 0
-	for i, l := range []*linear{gate, up} {
-		y := g
-		if i == 1 {
-			y = u
-		}
-		dq := simd.Dequant{Y: y[:l.out], Scales: l.scales, XScale: sc.xs[0]}
-		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride, Dequant: dq}
-		off += l.out
-	}
-	r.m.pool.MatVecT2Gated(r.m.impl, sc.mats[:2], act, sc.xq[:gate.padded], sc.sums[0])
-	if r.trace != nil {
-		for i, l := range []*linear{gate, up} {
-			r.trace(l.name, r.pos0, sc.xq[:l.in], sc.mats[i].Dst)
-		}
-	}
-	clear(sc.mats[:])
-}
-
-// prefetchGated is prefetch for the applyGated call over gate and up.
-func (r *run) prefetchGated(gate, up *linear) {
-	r.sc.hint[0] = simd.T2Mat{Dst: r.sc.acc[:gate.out], W: gate.w, Stride: gate.stride}
-	r.sc.hint[1] = simd.T2Mat{Dst: r.sc.acc[:up.out], W: up.w, Stride: up.stride}
-	r.m.pool.PrefetchGated(r.sc.hint[:2])
-	clear(r.sc.hint[:])
+	applyBatch(r, []*linear{gate, up}, [][]float32{g, u}, x, gate.in, act)
 }
 
 // prefetch tells the pool that the next kernel call of a one-token pass
 // reads ls (one matrix, or the group of an applyGroup), so that waiting
 // workers load the start of their rows while the caller normalizes and
 // quantizes the input (simd.Pool.Prefetch). Only 2-bit matrices.
-func (r *run) prefetch(n int, ls ...*linear) {
+func (r *run) prefetch(n int, ls ...*linear) { r.hint(n, false, ls) }
+
+// hint is prefetch for the next job over ls, a MatVecT2Gated job when
+// gated (applyGated).
+func (r *run) hint(n int, gated bool, ls []*linear) {
 	if n != 1 || len(ls) > len(r.sc.hint) {
 		return
 	}
@@ -350,7 +339,11 @@ func (r *run) prefetch(n int, ls ...*linear) {
 		}
 		r.sc.hint[i] = simd.T2Mat{Dst: r.sc.acc[:l.out], W: l.w, Stride: l.stride}
 	}
-	r.m.pool.Prefetch(r.sc.hint[:len(ls)])
+	if gated {
+		r.m.pool.PrefetchGated(r.sc.hint[:len(ls)])
+	} else {
+		r.m.pool.Prefetch(r.sc.hint[:len(ls)])
+	}
 	clear(r.sc.hint[:])
 }
 
