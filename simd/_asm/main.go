@@ -1818,44 +1818,25 @@ func elementKernels() {
 	Load(Param("dst"), RDI)
 	Load(Param("gate"), RSI)
 	Load(Param("up"), RDX)
-	Load(Param("n"), RCX)
-	TESTQ(RCX, RCX)
-	JZ(LabelRef("rsg_done"))
-	Label("rsg_loop")
-	VMOVUPS(Mem{Base: RSI}, Z1)
-	VPSRAD(U8(31), Z1, Z2)
-	VPANDND(Z1, Z2, Z1) // ^sign & g
-	VMULPS(Z1, Z1, Z1)
-	VMULPS(Mem{Base: RDX}, Z1, Z1)
-	VMOVUPS(Z1, Mem{Base: RDI})
-	ADDQ(U8(64), RSI)
-	ADDQ(U8(64), RDX)
-	ADDQ(U8(64), RDI)
-	SUBQ(U8(16), RCX)
-	JNZ(LabelRef("rsg_loop"))
-	Label("rsg_done")
-	VZEROUPPER()
-	RET()
+	elementLoop("rsg", []Register{RSI, RDX, RDI}, func() {
+		VMOVUPS(Mem{Base: RSI}, Z1)
+		VPSRAD(U8(31), Z1, Z2)
+		VPANDND(Z1, Z2, Z1) // ^sign & g
+		VMULPS(Z1, Z1, Z1)
+		VMULPS(Mem{Base: RDX}, Z1, Z1)
+		VMOVUPS(Z1, Mem{Base: RDI})
+	})
 
 	TEXT("addToAVX512", NOSPLIT, "func(dst *float32, x *float32, n int)")
 	Pragma("noescape")
 	Doc("addToAVX512 sets dst[i] += x[i] for i < n, n a multiple of 16 (AVX-512F).")
 	Load(Param("dst"), RDI)
 	Load(Param("x"), RSI)
-	Load(Param("n"), RCX)
-	TESTQ(RCX, RCX)
-	JZ(LabelRef("add_done"))
-	Label("add_loop")
-	VMOVUPS(Mem{Base: RDI}, Z1)
-	VADDPS(Mem{Base: RSI}, Z1, Z1)
-	VMOVUPS(Z1, Mem{Base: RDI})
-	ADDQ(U8(64), RSI)
-	ADDQ(U8(64), RDI)
-	SUBQ(U8(16), RCX)
-	JNZ(LabelRef("add_loop"))
-	Label("add_done")
-	VZEROUPPER()
-	RET()
+	elementLoop("add", []Register{RSI, RDI}, func() {
+		VMOVUPS(Mem{Base: RDI}, Z1)
+		VADDPS(Mem{Base: RSI}, Z1, Z1)
+		VMOVUPS(Z1, Mem{Base: RDI})
+	})
 
 	TEXT("ropeAVX512", NOSPLIT, "func(x *float32, cos *float32, sin *float32, h int, n int)")
 	Pragma("noescape")
@@ -1865,29 +1846,37 @@ func elementKernels() {
 	Load(Param("sin"), RDX)
 	Load(Param("h"), R8)
 	LEAQ(Mem{Base: RDI, Index: R8, Scale: 4}, R8) // x + h
+	elementLoop("rope", []Register{RDI, R8, RSI, RDX}, func() {
+		VMOVUPS(Mem{Base: RDI}, Z1) // a
+		VMOVUPS(Mem{Base: R8}, Z2)  // b
+		VMOVUPS(Mem{Base: RSI}, Z3) // cos
+		VMOVUPS(Mem{Base: RDX}, Z4) // sin
+		VMULPS(Z3, Z1, Z5)          // a·cos
+		VMULPS(Z4, Z2, Z6)          // b·sin
+		VSUBPS(Z6, Z5, Z5)          // a·cos - b·sin
+		VMULPS(Z3, Z2, Z7)          // b·cos
+		VMULPS(Z4, Z1, Z8)          // a·sin
+		VADDPS(Z8, Z7, Z7)          // b·cos + a·sin
+		VMOVUPS(Z5, Mem{Base: RDI})
+		VMOVUPS(Z7, Mem{Base: R8})
+	})
+}
+
+// elementLoop emits the loop of an element kernel over Param("n") floats
+// (a multiple of 16): body handles the 16 floats at each of ptrs, which
+// then advance by 64 bytes; the kernel returns after it.
+func elementLoop(prefix string, ptrs []Register, body func()) {
 	Load(Param("n"), RCX)
 	TESTQ(RCX, RCX)
-	JZ(LabelRef("rope_done"))
-	Label("rope_loop")
-	VMOVUPS(Mem{Base: RDI}, Z1) // a
-	VMOVUPS(Mem{Base: R8}, Z2)  // b
-	VMOVUPS(Mem{Base: RSI}, Z3) // cos
-	VMOVUPS(Mem{Base: RDX}, Z4) // sin
-	VMULPS(Z3, Z1, Z5)          // a·cos
-	VMULPS(Z4, Z2, Z6)          // b·sin
-	VSUBPS(Z6, Z5, Z5)          // a·cos - b·sin
-	VMULPS(Z3, Z2, Z7)          // b·cos
-	VMULPS(Z4, Z1, Z8)          // a·sin
-	VADDPS(Z8, Z7, Z7)          // b·cos + a·sin
-	VMOVUPS(Z5, Mem{Base: RDI})
-	VMOVUPS(Z7, Mem{Base: R8})
-	ADDQ(U8(64), RDI)
-	ADDQ(U8(64), R8)
-	ADDQ(U8(64), RSI)
-	ADDQ(U8(64), RDX)
+	JZ(LabelRef(prefix + "_done"))
+	Label(prefix + "_loop")
+	body()
+	for _, p := range ptrs {
+		ADDQ(U8(64), p)
+	}
 	SUBQ(U8(16), RCX)
-	JNZ(LabelRef("rope_loop"))
-	Label("rope_done")
+	JNZ(LabelRef(prefix + "_loop"))
+	Label(prefix + "_done")
 	VZEROUPPER()
 	RET()
 }
