@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // MappedFile is a model file mapped read-only (PROT_READ, MAP_SHARED): the
@@ -34,7 +35,7 @@ func MapFile(path string) (*MappedFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("jetson: %s: cannot map %d bytes", path, st.Size())
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("jetson: mmap %s: %w", path, err)
@@ -50,11 +51,11 @@ func (m *MappedFile) Bytes() []byte { return m.data }
 // default flags; the write pin then copies each page (copy on write), so the
 // file itself is never written (reference/jetson.md §1.3).
 func (m *MappedFile) MapPrivate() ([]byte, func() error, error) {
-	b, err := syscall.Mmap(int(m.f.Fd()), 0, len(m.data), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	b, err := unix.Mmap(int(m.f.Fd()), 0, len(m.data), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
 	if err != nil {
 		return nil, nil, fmt.Errorf("jetson: private mmap of %s: %w", m.f.Name(), err)
 	}
-	return b, func() error { return syscall.Munmap(b) }, nil
+	return b, func() error { return unix.Munmap(b) }, nil
 }
 
 // Evict drops the whole pages inside [off, off+n) from this mapping
@@ -69,7 +70,7 @@ func (m *MappedFile) Evict(off, n int) error {
 	if hi <= lo {
 		return nil
 	}
-	return syscall.Madvise(m.data[lo:hi], syscall.MADV_DONTNEED)
+	return unix.Madvise(m.data[lo:hi], unix.MADV_DONTNEED)
 }
 
 // Close unmaps the file. Release any Weights placed from it first.
@@ -77,7 +78,7 @@ func (m *MappedFile) Close() error {
 	if m.data == nil {
 		return nil
 	}
-	err := syscall.Munmap(m.data)
+	err := unix.Munmap(m.data)
 	m.data = nil
 	return errors.Join(err, m.f.Close())
 }

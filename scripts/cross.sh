@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds every package (and compiles every test binary) for each supported
 # GOOS/GOARCH, with and without the purego tag, so that every fallback path
-# compiles. linux/arm is the 32-bit board target.
+# compiles. linux/arm is the 32-bit board target; darwin/arm64 is where
+# programs that embed the SDK are often developed (CPU backend only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(linux/amd64 linux/arm64 linux/arm)
+targets=(linux/amd64 linux/arm64 linux/arm darwin/arm64)
 fail=0
 for t in "${targets[@]}"; do
 	os=${t%/*} arch=${t#*/}
