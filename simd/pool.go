@@ -103,8 +103,9 @@ const rowAlign = 16
 // long, with a little serial work between them. Waking a parked goroutine
 // costs about as much as such a call (a futex wake, more in a virtual
 // machine), so after its share a worker spins on the job counter for a
-// while (yielding the processor now and then) before it parks; a model
-// that decodes keeps its workers awake, an idle one lets them sleep.
+// millisecond (yielding the processor now and then) before it parks; a
+// model that decodes or prefills keeps its workers awake, an idle one lets
+// them sleep.
 type Pool struct {
 	mu      sync.Mutex
 	threads int
@@ -140,9 +141,15 @@ type hintSlot struct {
 	n atomic.Int64
 }
 
-// spinRounds bounds how long an idle worker polls for the next job before it
-// parks: about a hundred microseconds.
-const spinRounds = 1 << 14
+// spinTime bounds how long an idle worker polls for the next job before it
+// parks. A parked worker comes back late (about 60 µs on average on the
+// 2-vCPU VM of docs/PERFORMANCE.md), and the serial work between a
+// prefill's jobs (per-token norms, dequantization) often takes longer
+// than the 100 µs or so workers used to poll: a 256-token 2B4T prefill
+// lost about 50 ms to late starts then, 1–5 ms now, and was faster in 17 of 24
+// alternating pairs. Decode's gaps are far shorter, so it never parks; an
+// idle pool polls for a millisecond after its last job.
+const spinTime = time.Millisecond
 
 // NewPool starts a pool of threads workers (threads-1 goroutines plus the
 // caller); threads <= 0 means DefaultThreads().
@@ -209,7 +216,8 @@ func (p *Pool) worker(i int) {
 // A hint published since the last one the worker saw (*hinted) is acted on
 // while it waits, even one published before it began to wait.
 func (p *Pool) await(i int, seen uint64, hinted *uint64) uint64 {
-	for n := 0; ; n++ {
+	start := p.now()
+	for n := 1; ; n++ {
 		if st := p.state.Load(); st != seen {
 			return st
 		}
@@ -218,10 +226,11 @@ func (p *Pool) await(i int, seen uint64, hinted *uint64) uint64 {
 			p.touch(i, h, seen)
 			continue
 		}
-		if n < spinRounds {
-			if n&63 == 63 {
-				runtime.Gosched()
-			}
+		if n&63 != 0 {
+			continue
+		}
+		if p.now()-start < int64(spinTime) {
+			runtime.Gosched()
 			continue
 		}
 		p.parked[i].Store(true)
@@ -231,7 +240,7 @@ func (p *Pool) await(i int, seen uint64, hinted *uint64) uint64 {
 		// Either no job yet, or its caller claimed this worker and is
 		// sending the wake-up.
 		<-p.wake[i]
-		n = 0
+		start = p.now()
 	}
 }
 
