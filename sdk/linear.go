@@ -369,8 +369,9 @@ func (l *linear) applyShared(r *run, prev *linear, y []float32, ldy int, x []flo
 func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 	sc, p := r.sc, l.padded
 	pool, impl, acc := r.m.pool, r.m.impl, sc.acc
-	// One token through MatVecT2 or MatVecI8: each thread dequantizes the
-	// rows it computes (simd.Dequant); otherwise Dequantize afterwards.
+	// Through MatVecT2, MatMulT2 or MatVecI8 each thread dequantizes the
+	// results it computes (simd.Dequant, simd.MatDequant); otherwise
+	// Dequantize afterwards.
 	dq := simd.Dequant{Y: y[:l.out], Scales: l.scales, XScale: sc.xs[0]}
 	done := false
 	switch l.kind {
@@ -379,7 +380,9 @@ func (l *linear) multiply(r *run, y []float32, ldy int, n int) {
 			pool.MatVecT2Dequant(impl, dq, acc[:l.out], l.w, l.stride, sc.xq[:p], sc.sums[0])
 			done = true
 		} else {
-			pool.MatMulT2(impl, acc, l.out, l.w, l.stride, l.out, sc.xq, p, p, sc.sums, n)
+			mdq := simd.MatDequant{Y: y, LDY: ldy, Scales: l.scales, XScales: sc.xs[:n]}
+			pool.MatMulT2Dequant(impl, mdq, acc, l.out, l.w, l.stride, l.out, sc.xq, p, p, sc.sums, n)
+			done = true
 		}
 	case linT16:
 		for t := 0; t < n; t++ {

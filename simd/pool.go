@@ -63,6 +63,7 @@ type job struct {
 	mats   []T2Mat                  // opT2Batch, opT2Gated (gate, up)
 	gate   Gate                     // opT2Gated
 	dq     Dequant                  // opT2, opT16, opI8
+	mdq    MatDequant               // opMM
 	// split: rows (or items, or tokens when byTok) of share 0, the
 	// caller's, and of each other share (multiples of the alignment).
 	first int
@@ -515,9 +516,11 @@ func (p *Pool) runRange(i, lo, hi int) {
 	case opMM:
 		if j.byTok {
 			j.impl.MatMulT2(j.dst[lo*j.ldd:], j.ldd, j.w, j.stride, j.rows, j.x[lo*j.ldx:], j.ldx, j.k, j.xsums[lo:hi], hi-lo)
+			j.mdq.block(j.dst, j.ldd, 0, j.rows, lo, hi)
 			return
 		}
 		j.impl.MatMulT2(j.dst[lo:], j.ldd, j.w[lo*j.stride:], j.stride, hi-lo, j.x, j.ldx, j.k, j.xsums, j.ntok)
+		j.mdq.block(j.dst, j.ldd, lo, hi, 0, j.ntok)
 	}
 }
 
@@ -731,13 +734,60 @@ func (p *Pool) runFloat(j job) {
 // enough of them (every worker then streams a disjoint part of the weights
 // once for all tokens), otherwise by tokens in groups of four.
 func (p *Pool) MatMulT2(impl Impl, dst []int32, ldd int, w []byte, stride int, rows int, x []int8, ldx int, k int, xsum []int32, ntok int) {
+	p.MatMulT2Dequant(impl, MatDequant{}, dst, ldd, w, stride, rows, x, ldx, k, xsum, ntok)
+}
+
+// MatDequant asks MatMulT2Dequant to turn its exact results into floats as
+// well: Y[t·LDY + r] = Dequantize(dst[t·ldd + r], Scales, XScales[t]) for
+// every token t and row r (Scales of length 1 or one per row). Each thread
+// converts the block of results it has just computed (its rows of every
+// token, or its tokens), while they are in its cache; the values are
+// those of one Dequantize call per token. The zero MatDequant converts
+// nothing.
+type MatDequant struct {
+	Y       []float32
+	LDY     int
+	Scales  []float32
+	XScales []float32
+}
+
+// check panics unless d is empty or fits rows × ntok results.
+func (d *MatDequant) check(fn string, rows, ntok int) {
+	if d.Y == nil {
+		return
+	}
+	if d.LDY < rows || len(d.Y) < (ntok-1)*d.LDY+rows || len(d.XScales) < ntok || len(d.Scales) != 1 && len(d.Scales) < rows {
+		panic(fmt.Sprintf("simd: %s: MatDequant with %d outputs at stride %d, %d scales and %d token scales for %d rows × %d tokens",
+			fn, len(d.Y), d.LDY, len(d.Scales), len(d.XScales), rows, ntok))
+	}
+}
+
+// block dequantizes rows [r0, r1) of tokens [t0, t1) of acc (token t's
+// results at acc[t·ldd:]).
+func (d *MatDequant) block(acc []int32, ldd, r0, r1, t0, t1 int) {
+	if d.Y == nil || r0 >= r1 {
+		return
+	}
+	s := d.Scales
+	if len(s) != 1 {
+		s = s[r0:r1]
+	}
+	for t := t0; t < t1; t++ {
+		Dequantize(d.Y[t*d.LDY+r0:t*d.LDY+r1], acc[t*ldd+r0:t*ldd+r1], s, d.XScales[t])
+	}
+}
+
+// MatMulT2Dequant is MatMulT2 that also dequantizes the results into dq.Y
+// (see MatDequant).
+func (p *Pool) MatMulT2Dequant(impl Impl, dq MatDequant, dst []int32, ldd int, w []byte, stride int, rows int, x []int8, ldx int, k int, xsum []int32, ntok int) {
 	checkMatMulArgs("Pool.MatMulT2", dst, ldd, w, stride, rows, x, ldx, k, xsum, ntok)
+	dq.check("Pool.MatMulT2Dequant", rows, ntok)
 	if rows == 0 || ntok == 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.j = job{op: opMM, impl: impl.withGeneric(), dst: dst, ldd: ldd, w: w, stride: stride, rows: rows, x: x, ldx: ldx, k: k, xsums: xsum, ntok: ntok}
+	p.j = job{op: opMM, impl: impl.withGeneric(), dst: dst, ldd: ldd, w: w, stride: stride, rows: rows, x: x, ldx: ldx, k: k, xsums: xsum, ntok: ntok, mdq: dq}
 	if rows >= rowAlign*p.threads || ntok < 4*p.threads {
 		p.run(rows, rowAlign)
 	} else {

@@ -66,10 +66,11 @@ func TestPoolMatchesDirect(t *testing.T) {
 	}
 }
 
-// TestPoolDequant checks that the Dequant variants give the integer results
-// of the plain calls and the floats of one Dequantize over all of them, at
-// every thread count, with per-row and per-tensor scales, and that a
-// Dequant too short for the rows is refused.
+// TestPoolDequant checks that the Dequant and MatDequant variants give the
+// integer results of the plain calls and the floats of one Dequantize over
+// all of them (one per token), at every thread count and split, with
+// per-row and per-tensor scales, and that a Dequant or MatDequant too short
+// for the results is refused.
 func TestPoolDequant(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	impl := Active()
@@ -116,8 +117,49 @@ func TestPoolDequant(t *testing.T) {
 				acc, y = make([]int32, rows), make([]float32, rows)
 				p.MatVecI8Dequant(impl, Dequant{Y: y, Scales: scales, XScale: 1.75}, acc, w8, 70, c.x[:70])
 				check("MatVecI8Dequant", acc, want, y)
+				// Several tokens, split by rows or (few rows, many tokens)
+				// by tokens; the floats go to rows of ldy > rows, whose
+				// padding stays untouched.
+				for _, ntok := range []int{2, 5, 9, 40} {
+					k := c.padded
+					x := make([]int8, ntok*k)
+					xs, xsc := make([]int32, ntok), make([]float32, ntok)
+					for tk := range ntok {
+						for i := range k {
+							x[tk*k+i] = int8(rng.IntN(256) - 128)
+						}
+						xs[tk], xsc[tk] = SumInt8(x[tk*k:(tk+1)*k]), float32(0.5+rng.Float64())
+					}
+					want := make([]int32, ntok*rows)
+					GenericMatMulT2(want, rows, c.packed, c.stride, rows, x, k, k, xs, ntok)
+					ldy := rows + 3
+					acc, y := make([]int32, ntok*rows), make([]float32, ntok*ldy)
+					p.MatMulT2Dequant(impl, MatDequant{Y: y, LDY: ldy, Scales: scales, XScales: xsc}, acc, rows, c.packed, c.stride, rows, x, k, k, xs, ntok)
+					if !slices.Equal(acc, want) {
+						t.Fatalf("MatMulT2Dequant, %d threads, %d rows, %d tokens: results differ from the generic kernel", threads, rows, ntok)
+					}
+					for tk := range ntok {
+						wantY := make([]float32, rows)
+						Dequantize(wantY, want[tk*rows:(tk+1)*rows], scales, xsc[tk])
+						if !slices.Equal(y[tk*ldy:tk*ldy+rows], wantY) || slices.ContainsFunc(y[tk*ldy+rows:(tk+1)*ldy], func(f float32) bool { return f != 0 }) {
+							t.Fatalf("MatMulT2Dequant, %d threads, %d rows, %d scales, token %d of %d: dequantized %v, want %v",
+								threads, rows, len(scales), tk, ntok, y[tk*ldy:(tk+1)*ldy], wantY)
+						}
+					}
+				}
 			}
 		}
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "MatDequant with 10 outputs at stride 4") {
+					t.Errorf("short MatDequant.Y: panic %v", r)
+				}
+			}()
+			c := makeTernaryCase(rng, patRandom, 4, 128, 128, 0, 1, PackI2B128)
+			x := make([]int8, 3*c.padded)
+			p.MatMulT2Dequant(impl, MatDequant{Y: make([]float32, 10), LDY: 4, Scales: []float32{1}, XScales: []float32{1, 1, 1}},
+				make([]int32, 12), 4, c.packed, c.stride, 4, x, c.padded, c.padded, make([]int32, 3), 3)
+		}()
 		func() {
 			defer func() {
 				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Dequant with 3 outputs") {
@@ -281,6 +323,7 @@ func TestPoolNoAllocs(t *testing.T) {
 	dq := Dequant{Y: y, Scales: []float32{0.5}, XScale: 3}
 	dqMats := [2]T2Mat{{Dst: dst[:40], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y[:40], Scales: y[:40], XScale: 2}}, mats[1]}
 	gy := make([]float32, 24)
+	mdq := MatDequant{Y: make([]float32, 64*8), LDY: 64, Scales: y[:64], XScales: y[:8]}
 	gated := [2]T2Mat{{Dst: dst[:24], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: y[:24], Scales: y[:1], XScale: 2}},
 		{Dst: dst[64:88], W: c.packed, Stride: c.stride, Dequant: Dequant{Y: gy, Scales: y[:1], XScale: 2}}}
 	for _, impl := range tierImpls(t) {
@@ -293,6 +336,7 @@ func TestPoolNoAllocs(t *testing.T) {
 			"i8 dequant":    func() { p.MatVecI8Dequant(impl, dq, dst[:64], w8, 1024, c.x) },
 			"t16":           func() { p.MatVecT16(impl, dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
 			"mm":            func() { p.MatMulT2(impl, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
+			"mm dequant":    func() { p.MatMulT2Dequant(impl, mdq, dst, 64, c.packed, c.stride, 64, x8, c.padded, c.padded, xs, 8) },
 			"i8":            func() { p.MatVecI8(impl, dst[:64], w8, 1024, c.x) },
 			"direct":        func() { impl.MatVecT16(dst[:64], c16.packed, c16.stride, c16.x, c16.xsum) },
 		} {
