@@ -284,22 +284,11 @@ func (a *attention) reset(any) {}
 func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n int) {
 	kv := state.(*kvCache)
 	d := s.g.dim
-	qd, kvd, hd := a.heads*a.headDim, a.kvHeads*a.headDim, a.headDim
+	qd, kvd := a.heads*a.headDim, a.kvHeads*a.headDim
 	q, k, v, att := s.t1[:n*qd], s.t2[:n*kvd], s.t3[:n*kvd], s.t4[:n*qd]
 	// §7 item 3: q, k and v share one quantized input.
 	applyGroup(r, []*linear{a.q, a.k, a.v}, [][]float32{q, k, v}, []int{qd, kvd, kvd}, x, d, n)
-	half := hd / 2
-	for t := 0; t < n; t++ {
-		pos := r.pos0 + t
-		cos, sin := s.ropeCos[pos*half:(pos+1)*half], s.ropeSin[pos*half:(pos+1)*half]
-		for h := 0; h < a.heads; h++ {
-			simd.RoPERotateHalf(q[t*qd+h*hd:t*qd+(h+1)*hd], cos, sin)
-		}
-		for h := 0; h < a.kvHeads; h++ {
-			simd.RoPERotateHalf(k[t*kvd+h*hd:t*kvd+(h+1)*hd], cos, sin)
-		}
-		kv.store(pos, k[t*kvd:(t+1)*kvd], v[t*kvd:(t+1)*kvd])
-	}
+	r.perToken(n, tokJob{op: tokRoPE, rope: ropeJob{a: a, kv: kv, q: q, k: k, v: v, cos: s.ropeCos, sin: s.ropeSin, pos0: r.pos0}})
 	s.attn = attnJob{a: a, kv: kv, q: q, att: att, pos0: r.pos0, scores: s.scores, row: s.ctxLen, impl: s.m.impl}
 	if n == 1 && s.decScores != nil && a.heads > a.kvHeads {
 		// A decoded token with grouped heads: the scores split by
@@ -314,9 +303,9 @@ func (a *attention) forward(r *run, s *Session, state any, x, out []float32, n i
 	}
 	s.attn = attnJob{}
 	r.prefetch(n, a.o)
-	for t := 0; a.subNorm != nil && t < n; t++ {
+	if a.subNorm != nil {
 		// §1.2 SubLN: RMSNorm over the concatenated heads before o_proj.
-		simd.RMSNorm(att[t*qd:(t+1)*qd], att[t*qd:(t+1)*qd], a.subNorm, a.eps)
+		r.perToken(n, tokJob{op: tokNorm, dst: att, ldd: qd, x: att, ldx: qd, w: qd, weight: a.subNorm, eps: a.eps})
 	}
 	a.o.apply(r, out, d, att, qd, n)
 }
@@ -392,14 +381,14 @@ func (f *ffn) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	} else {
 		applyGroup(r, []*linear{f.gate, f.up}, [][]float32{g, u}, []int{w, w}, x, d, n)
 		r.prefetch(n, f.down)
+		op := tokSiLU
 		if f.relu2 {
-			simd.ReLUSquaredGate(g, g, u)
-		} else {
-			simd.SiLUGate(g, g, u)
+			op = tokReLU2
 		}
+		r.perToken(n, tokJob{op: op, dst: g, ldd: w, x: u, ldx: w, w: w})
 	}
-	for t := 0; f.subNorm != nil && t < n; t++ {
-		simd.RMSNorm(g[t*w:(t+1)*w], g[t*w:(t+1)*w], f.subNorm, f.eps) // §1.2 SubLN before down_proj
+	if f.subNorm != nil { // §1.2 SubLN before down_proj
+		r.perToken(n, tokJob{op: tokNorm, dst: g, ldd: w, x: g, ldx: w, w: w, weight: f.subNorm, eps: f.eps})
 	}
 	f.down.apply(r, out, d, g, w, n)
 }

@@ -173,6 +173,8 @@ type scratch struct {
 	normed []float32     // [batch × maxIn] FusedBitLinear norm output
 	mats   [3]simd.T2Mat // the matrices of one applyGroup job
 	hint   [3]simd.T2Mat // the matrices of the next job (prefetch)
+	tok    tokJob        // the per-token job of run.perToken
+	tokFn  func(worker, lo, hi int)
 }
 
 type scratchSize struct{ batch, maxIn, maxPadded, maxOut int }
@@ -193,13 +195,15 @@ func (z *scratchSize) add(l *linear) {
 }
 
 func newScratch(z scratchSize) *scratch {
-	return &scratch{
+	sc := &scratch{
 		xq:     make([]int8, z.batch*z.maxPadded),
 		xs:     make([]float32, z.batch),
 		sums:   make([]int32, z.batch),
 		acc:    make([]int32, z.batch*z.maxOut),
 		normed: make([]float32, z.batch*z.maxIn),
 	}
+	sc.tokFn = sc.tok.run // bound once: a pool job per call allocates nothing
+	return sc
 }
 
 // tracer receives the int8 activations and exact dot products of every
@@ -222,9 +226,7 @@ func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int
 	sc := r.sc
 	if l.norm != nil {
 		// architectures.md §2.4: x̂ = x / sqrt(mean(x²) + eps) · w_norm.
-		for t := 0; t < n; t++ {
-			simd.RMSNorm(sc.normed[t*l.in:(t+1)*l.in], x[t*ldx:t*ldx+l.in], l.norm, l.eps)
-		}
+		r.perToken(n, tokJob{op: tokNorm, dst: sc.normed, ldd: l.in, x: x, ldx: ldx, w: l.in, weight: l.norm, eps: l.eps})
 		x, ldx = sc.normed, l.in
 	}
 	if l.kind.float() {
@@ -249,10 +251,8 @@ func (l *linear) apply(r *run, y []float32, ldy int, x []float32, ldx int, n int
 // quantize sets the scratch's int8 activations, scales and sums of the n
 // inputs x[t·ldx : t·ldx+in] (already normalized for a FusedBitLinear).
 func (l *linear) quantize(r *run, x []float32, ldx int, n int) {
-	sc, p := r.sc, l.padded
-	for t := 0; t < n; t++ {
-		sc.xs[t], sc.sums[t] = simd.QuantizeActivations(sc.xq[t*p:(t+1)*p], x[t*ldx:t*ldx+l.in])
-	}
+	sc := r.sc
+	r.perToken(n, tokJob{op: tokQuantize, xq: sc.xq, p: l.padded, xs: sc.xs, sums: sc.sums, x: x, ldx: ldx, w: l.in})
 }
 
 // applyGroup sets ys[i][t·ldys[i] : …+out] = ls[i](x) for projections of

@@ -331,15 +331,13 @@ func (s *Session) chunkForward(ctx context.Context, tokens []int, each func(int,
 			if p, ok := c.(prefetcher); ok {
 				p.prefetch(r, n)
 			}
-			for t := 0; t < n; t++ {
-				simd.RMSNorm(x[t*d:(t+1)*d], h[t*d:(t+1)*d], c.preNorm(), g.eps)
-			}
+			r.perToken(n, tokJob{op: tokNorm, dst: x, ldd: d, x: h, ldx: d, w: d, weight: c.preNorm(), eps: g.eps})
 			var st any
 			if c == b.mixer {
 				st = s.states[i]
 			}
 			c.forward(r, s, st, x, o, n)
-			simd.AddTo(h, o)
+			r.perToken(n, tokJob{op: tokAdd, dst: h, ldd: d, x: o, ldx: d, w: d})
 		}
 	}
 	s.pos += n
