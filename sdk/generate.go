@@ -2,14 +2,17 @@ package sdk
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/speakez/barewire/sdk/tokenizer"
+	"github.com/speakez/barewire/simd"
 )
 
 // GenerateOptions controls sampling and stopping. The zero value decodes
@@ -57,6 +60,7 @@ type Token struct {
 type generator struct {
 	probs []float32
 	idx   []int32
+	mass  []float64 // nucleus: probability mass per bucket of probBucket
 	pcg   rand.PCG
 	rng   *rand.Rand
 	one   [1]int
@@ -68,6 +72,7 @@ type generator struct {
 func (g *generator) init(vocab int) {
 	g.probs = make([]float32, vocab)
 	g.idx = make([]int32, vocab)
+	g.mass = make([]float64, probBuckets)
 	g.rng = rand.New(&g.pcg)
 }
 
@@ -85,30 +90,34 @@ func (s *probSorter) Less(i, j int) bool {
 	return s.p[a] > s.p[b] || (s.p[a] == s.p[b] && a < b)
 }
 
-// sample draws a token from logits (not modified).
+// sample draws a token from logits (not modified). The probabilities are
+// simd.SoftmaxScaled of the logits at 1/Temperature (float32, the same
+// bits on every tier); top-k and top-p keep the most likely ids in the
+// order of probSorter, and the draw walks the kept ids in that order (all
+// ids in id order without either).
 func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 	if o.Temperature <= 0 {
 		return argmax(logits)
 	}
-	mx := logits[argmax(logits)]
-	inv := 1 / float64(o.Temperature)
 	p := g.probs[:len(logits)]
-	for i, l := range logits {
-		p[i] = float32(math.Exp(float64(l-mx) * inv))
-	}
-	cand := g.idx[:0]
+	copy(p, logits)
+	simd.SoftmaxScaled(p, 1/o.Temperature)
+	topP := o.TopP > 0 && o.TopP < 1
+	var cand []int32
+	var total float64
 	switch {
 	case o.TopK > 0 && o.TopK < len(p):
 		cand = g.topK(p, o.TopK)
-	case o.TopP > 0 && o.TopP < 1:
-		for i := range p {
-			cand = append(cand, int32(i))
+		for _, id := range cand {
+			total += float64(p[id])
 		}
-		g.srt = probSorter{idx: cand, p: p}
-		sort.Sort(&g.srt)
+	case topP:
+		for _, v := range p {
+			total += float64(v)
+		}
+		cand = g.nucleus(p, float64(o.TopP)*total)
 	default:
 		// All tokens, in id order.
-		var total float64
 		for _, v := range p {
 			total += float64(v)
 		}
@@ -121,11 +130,7 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 		}
 		return len(p) - 1
 	}
-	var total float64
-	for _, id := range cand {
-		total += float64(p[id])
-	}
-	if o.TopP > 0 && o.TopP < 1 {
+	if topP {
 		keep, cum := 0, 0.0
 		for keep < len(cand) {
 			cum += float64(p[cand[keep]])
@@ -144,6 +149,70 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 		}
 	}
 	return int(cand[len(cand)-1])
+}
+
+// probBuckets is the number of buckets nucleus sorts probabilities into:
+// the float32 exponent and the top four bits of the mantissa, so a bucket
+// spans at most a factor of 2^(1/16).
+const probBuckets = 1 << 12
+
+// probBucket is p's bucket (p ≥ 0: the order of the float's bits is the
+// order of the values).
+func probBucket(p float32) int { return int(math.Float32bits(p) >> 19) }
+
+// nucleus returns the ids of the most likely tokens in the order of
+// probSorter, at least as many as make up mass (nucleus sampling's cut),
+// without sorting the whole vocabulary: the probability mass of each
+// bucket of probBucket is summed, the buckets from the top down until they
+// hold mass, and only their ids are sorted. Every id outside those buckets
+// is less likely than every id inside, so the ids returned are a prefix of
+// the order of the whole vocabulary; where float rounding leaves that
+// prefix a little short of mass, the whole vocabulary is sorted.
+func (g *generator) nucleus(p []float32, mass float64) []int32 {
+	clear(g.mass)
+	for _, v := range p {
+		g.mass[probBucket(v)] += float64(v)
+	}
+	cut, cum := 0, 0.0
+	for b := len(g.mass) - 1; b >= 0; b-- {
+		cum += g.mass[b]
+		if cum >= mass {
+			cut = b
+			break
+		}
+	}
+	cand := g.idx[:0]
+	for i, v := range p {
+		if probBucket(v) >= cut {
+			cand = append(cand, int32(i))
+		}
+	}
+	g.sortByProbability(cand, p)
+	cum = 0
+	for _, id := range cand {
+		cum += float64(p[id])
+	}
+	if cum < mass && len(cand) < len(p) {
+		cand = g.idx[:len(p)]
+		for i := range cand {
+			cand[i] = int32(i)
+		}
+		g.sortByProbability(cand, p)
+	}
+	return cand
+}
+
+// sortByProbability sorts ids into probSorter's order.
+func (g *generator) sortByProbability(ids []int32, p []float32) {
+	slices.SortFunc(ids, func(a, b int32) int {
+		switch {
+		case p[a] > p[b]:
+			return -1
+		case p[a] < p[b]:
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
 }
 
 // topK returns the k most likely ids, most likely first: a min-heap of k

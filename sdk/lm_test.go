@@ -3,8 +3,10 @@ package sdk
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -422,6 +424,71 @@ func TestSampling(t *testing.T) {
 	}
 }
 
+// TestNucleus checks top-p's candidates against sorting the whole
+// vocabulary: the kept ids, in order, are the same for flat and peaked
+// distributions and every cut, and a mass above the total falls back to
+// every id in order. Sampling allocates nothing.
+func TestNucleus(t *testing.T) {
+	const vocab = 5000
+	var g generator
+	g.init(vocab)
+	rng := rand.New(rand.NewPCG(9, 9))
+	logits := make([]float32, vocab)
+	for _, spread := range []float64{0.01, 1, 4, 30} {
+		for i := range logits {
+			logits[i] = float32(rng.NormFloat64() * spread)
+			if i%97 == 0 {
+				logits[i] = logits[i/2] // ties
+			}
+		}
+		for _, temp := range []float32{0.5, 1} {
+			p := make([]float32, vocab)
+			copy(p, logits)
+			simd.SoftmaxScaled(p, 1/temp)
+			all := make([]int32, vocab)
+			for i := range all {
+				all[i] = int32(i)
+			}
+			sort.Sort(&probSorter{idx: all, p: p})
+			var total float64
+			for _, v := range p {
+				total += float64(v)
+			}
+			for _, topP := range []float64{0.01, 0.3, 0.9, 0.999} {
+				cut := func(ids []int32) []int32 {
+					cum := 0.0
+					for k, id := range ids {
+						cum += float64(p[id])
+						if cum >= topP*total {
+							return ids[:k+1]
+						}
+					}
+					return ids
+				}
+				want := slices.Clone(cut(all))
+				cand := g.nucleus(p, topP*total)
+				if spread >= 1 && len(cand) == vocab && len(want) < vocab*9/10 {
+					t.Errorf("spread %g, temperature %g, top-p %g: the whole vocabulary sorted for %d kept", spread, temp, topP, len(want))
+				}
+				got := cut(cand)
+				if !slices.Equal(got, want) {
+					t.Fatalf("spread %g, temperature %g, top-p %g: kept %d ids, want %d (or a different order)", spread, temp, topP, len(got), len(want))
+				}
+			}
+			if got := g.nucleus(p, 2*total); !slices.Equal(got, all) {
+				t.Fatalf("spread %g: a mass above the total did not give every id in order", spread)
+			}
+		}
+	}
+	if !raceEnabled {
+		for _, o := range []GenerateOptions{{Temperature: 0.7}, {Temperature: 0.7, TopK: 40}, {Temperature: 0.7, TopP: 0.9}, {Temperature: 0.7, TopK: 100, TopP: 0.5}} {
+			if a := testing.AllocsPerRun(20, func() { g.sample(logits, &o) }); a != 0 {
+				t.Errorf("%+v: sample allocates %v times", o, a)
+			}
+		}
+	}
+}
+
 // The session's RoPE table holds exactly simd.RoPETable's values.
 func TestRoPETable(t *testing.T) {
 	ref := bitnetRefs(t)[0]
@@ -517,5 +584,54 @@ func TestKernelTiersAgree(t *testing.T) {
 			t.Fatalf("tier %s: logits differ", tier)
 		}
 		m.Close()
+	}
+}
+
+// argmax gives the first index of the largest value, as one pass does:
+// ties to the lowest index (−0 and +0 tie), NaNs never chosen unless x[0]
+// is NaN; every length, the largest value in every lane.
+func TestArgmax(t *testing.T) {
+	onePass := func(x []float32) int {
+		best := 0
+		for i, v := range x {
+			if v > x[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	nan := float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	for n := 0; n < 40; n++ {
+		for trial := 0; trial < 200; trial++ {
+			x := make([]float32, n)
+			for i := range x {
+				switch rng.IntN(8) {
+				case 0:
+					x[i] = nan
+				case 1:
+					x[i] = negZero
+				case 2:
+					x[i] = 0
+				default:
+					x[i] = float32(rng.IntN(5)) // many ties
+				}
+			}
+			if got, want := argmax(x), onePass(x); got != want {
+				t.Fatalf("argmax(%v) = %d, want %d", x, got, want)
+			}
+		}
+	}
+	big := make([]float32, 128256)
+	for i := range big {
+		big[i] = float32(rng.NormFloat64())
+	}
+	for _, at := range []int{0, 1, 2, 3, 4, 77, 128252, 128255} {
+		x := slices.Clone(big)
+		x[at] = 100
+		if got := argmax(x); got != at {
+			t.Fatalf("largest at %d: argmax %d", at, got)
+		}
 	}
 }
