@@ -97,7 +97,7 @@ func (s *probSorter) Less(i, j int) bool {
 // ids in id order without either).
 func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 	if o.Temperature <= 0 {
-		return argmax(logits)
+		return Argmax(logits)
 	}
 	p := g.probs[:len(logits)]
 	copy(p, logits)

@@ -105,7 +105,7 @@ func runSession(t *testing.T, m *Model, prompt []int, steps int) gpuRun {
 	if err := s.ForwardEach(ctx, prompt, func(_ int, l []float32) { r.prefill = append(r.prefill, slices.Clone(l)) }); err != nil {
 		t.Fatal(err)
 	}
-	tok := argmax(r.prefill[len(r.prefill)-1])
+	tok := Argmax(r.prefill[len(r.prefill)-1])
 	for range steps {
 		r.tokens = append(r.tokens, tok)
 		l, err := s.Forward(ctx, []int{tok})
@@ -113,7 +113,7 @@ func runSession(t *testing.T, m *Model, prompt []int, steps int) gpuRun {
 			t.Fatal(err)
 		}
 		r.decode = append(r.decode, slices.Clone(l))
-		tok = argmax(l)
+		tok = Argmax(l)
 	}
 	return r
 }

@@ -587,7 +587,7 @@ func TestKernelTiersAgree(t *testing.T) {
 	}
 }
 
-// argmax gives the first index of the largest value, as one pass does:
+// Argmax gives the first index of the largest value, as one pass does:
 // ties to the lowest index (−0 and +0 tie), NaNs never chosen unless x[0]
 // is NaN; every length, the largest value in every lane.
 func TestArgmax(t *testing.T) {
@@ -618,8 +618,8 @@ func TestArgmax(t *testing.T) {
 					x[i] = float32(rng.IntN(5)) // many ties
 				}
 			}
-			if got, want := argmax(x), onePass(x); got != want {
-				t.Fatalf("argmax(%v) = %d, want %d", x, got, want)
+			if got, want := Argmax(x), onePass(x); got != want {
+				t.Fatalf("Argmax(%v) = %d, want %d", x, got, want)
 			}
 		}
 	}
@@ -630,8 +630,8 @@ func TestArgmax(t *testing.T) {
 	for _, at := range []int{0, 1, 2, 3, 4, 77, 128252, 128255} {
 		x := slices.Clone(big)
 		x[at] = 100
-		if got := argmax(x); got != at {
-			t.Fatalf("largest at %d: argmax %d", at, got)
+		if got := Argmax(x); got != at {
+			t.Fatalf("largest at %d: Argmax %d", at, got)
 		}
 	}
 }

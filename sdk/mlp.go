@@ -234,11 +234,13 @@ func (m *Model) classify(ctx context.Context, dst, inputs []float32, tr tracer) 
 		}
 		cur, next = next, cur
 	}
-	return argmax(dst), nil
+	return Argmax(dst), nil
 }
 
-// argmax returns the index of the largest value, ties to the lowest index.
-func argmax(x []float32) int {
+// Argmax returns the index of the largest value, ties to the lowest index
+// (NaNs are never chosen unless x[0] is one): greedy decoding's choice
+// from the logits of Session.Forward. It returns 0 for an empty x.
+func Argmax(x []float32) int {
 	if len(x) == 0 {
 		return 0
 	}

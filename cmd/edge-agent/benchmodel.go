@@ -214,7 +214,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	prefill := time.Since(t0).Seconds()
-	tok := []int{argmax(logits)}
+	tok := []int{sdk.Argmax(logits)}
 	// The read bandwidth is measured before each decode round and after
 	// the last; each round is held against the higher figure next to it,
 	// so that other load on the machine during one measurement cannot
@@ -260,7 +260,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 			pprof.StopCPUProfile()
 			return err
 		} else {
-			tok[0] = argmax(l)
+			tok[0] = sdk.Argmax(l)
 		}
 		posSum += int64(n*s.Pos() + n*(n-1)/2) // the positions the timed tokens attend up to
 		t0 = time.Now()
@@ -270,7 +270,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 				pprof.StopCPUProfile()
 				return err
 			}
-			tok[0] = argmax(l)
+			tok[0] = sdk.Argmax(l)
 		}
 		roundSecs[r], roundToks[r] = time.Since(t0).Seconds(), n
 		decode += roundSecs[r]
@@ -373,16 +373,6 @@ func median(xs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func argmax(x []float32) int {
-	b := 0
-	for i, v := range x {
-		if v > x[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 // openBenchModel opens the model of bench model (a variable so that tests
