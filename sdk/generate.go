@@ -58,21 +58,23 @@ type Token struct {
 
 // generator is the sampler's state, allocated once per session.
 type generator struct {
-	probs []float32
-	idx   []int32
-	mass  []float64 // nucleus: probability mass per bucket of probBucket
-	pcg   rand.PCG
-	rng   *rand.Rand
-	one   [1]int
-	srt   probSorter
-	dec   *tokenizer.StreamDecoder
-	tail  []byte
+	probs  []float32
+	idx    []int32
+	mass   []float64 // nucleus: probability mass per bucket of probBucket
+	blocks []float64 // blockSums: probability mass per block of sumBlock ids
+	pcg    rand.PCG
+	rng    *rand.Rand
+	one    [1]int
+	srt    probSorter
+	dec    *tokenizer.StreamDecoder
+	tail   []byte
 }
 
 func (g *generator) init(vocab int) {
 	g.probs = make([]float32, vocab)
 	g.idx = make([]int32, vocab)
 	g.mass = make([]float64, probBuckets)
+	g.blocks = make([]float64, 0, (vocab+sumBlock-1)/sumBlock)
 	g.rng = rand.New(&g.pcg)
 }
 
@@ -112,21 +114,26 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 			total += float64(p[id])
 		}
 	case topP:
-		for _, v := range p {
-			total += float64(v)
-		}
+		total = g.blockSums(p)
 		cand = g.nucleus(p, float64(o.TopP)*total)
 	default:
-		// All tokens, in id order.
-		for _, v := range p {
-			total += float64(v)
-		}
-		u := g.rng.Float64() * total
-		for i, v := range p {
-			u -= float64(v)
-			if u < 0 {
-				return i
+		// All tokens, in id order: the block holding the draw, then the
+		// id within it.
+		u := g.rng.Float64() * g.blockSums(p)
+		for b, m := range g.blocks {
+			if u >= m && b < len(g.blocks)-1 {
+				u -= m
+				continue
 			}
+			lo, hi := b*sumBlock, min((b+1)*sumBlock, len(p))
+			for i := lo; i < hi; i++ {
+				u -= float64(p[i])
+				if u < 0 {
+					return i
+				}
+			}
+			// Rounding left u at the block's end: its last id.
+			return hi - 1
 		}
 		return len(p) - 1
 	}
@@ -149,6 +156,36 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 		}
 	}
 	return int(cand[len(cand)-1])
+}
+
+// sumBlock is the number of ids of one of blockSums' blocks.
+const sumBlock = 256
+
+// blockSums sets g.blocks to the probability mass of each block of
+// sumBlock ids and returns their total: four running sums a block and the
+// blocks independent, instead of one chain of additions through the whole
+// vocabulary.
+func (g *generator) blockSums(p []float32) float64 {
+	g.blocks = g.blocks[:0]
+	total := 0.0
+	for lo := 0; lo < len(p); lo += sumBlock {
+		q := p[lo:min(lo+sumBlock, len(p))]
+		var s [4]float64
+		i := 0
+		for ; i+4 <= len(q); i += 4 {
+			s[0] += float64(q[i])
+			s[1] += float64(q[i+1])
+			s[2] += float64(q[i+2])
+			s[3] += float64(q[i+3])
+		}
+		for ; i < len(q); i++ {
+			s[0] += float64(q[i])
+		}
+		m := (s[0] + s[1]) + (s[2] + s[3])
+		g.blocks = append(g.blocks, m)
+		total += m
+	}
+	return total
 }
 
 // probBuckets is the number of buckets nucleus sorts probabilities into:

@@ -422,6 +422,30 @@ func TestSampling(t *testing.T) {
 	if n3 < 10 || n3 > 60 {
 		t.Fatalf("token 4 drawn %d times in 4000, want about 29", n3)
 	}
+	// A vocabulary of several sum blocks (the last one short): three
+	// likely ids in different blocks, one of them the very last, share
+	// nearly all the mass and are drawn about equally often.
+	const vocab = 3*sumBlock + 17
+	var gb generator
+	gb.init(vocab)
+	gb.pcg.Seed(5, 0)
+	big := make([]float32, vocab)
+	hot := []int{3, sumBlock + 100, vocab - 1}
+	for _, id := range hot {
+		big[id] = 30
+	}
+	counts := map[int]int{}
+	for range 3000 {
+		counts[gb.sample(big, &o)]++
+	}
+	for _, id := range hot {
+		if counts[id] < 850 || counts[id] > 1150 {
+			t.Fatalf("blocks: counts %v, want about 1000 for each of %v", counts, hot)
+		}
+	}
+	if len(counts) != 3 {
+		t.Fatalf("blocks: drew %v, want only %v", counts, hot)
+	}
 }
 
 // TestNucleus checks top-p's candidates against sorting the whole
