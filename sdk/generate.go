@@ -132,8 +132,13 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 					return i
 				}
 			}
-			// Rounding left u at the block's end: its last id.
-			return hi - 1
+			// Rounding left u at the block's end: its last id that
+			// can be drawn.
+			i := hi - 1
+			for i > lo && p[i] == 0 {
+				i--
+			}
+			return i
 		}
 		return len(p) - 1
 	}
