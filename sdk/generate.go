@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sort"
 
 	"github.com/speakez/barewire/sdk/tokenizer"
 	"github.com/speakez/barewire/simd"
@@ -65,7 +64,6 @@ type generator struct {
 	pcg    rand.PCG
 	rng    *rand.Rand
 	one    [1]int
-	srt    probSorter
 	dec    *tokenizer.StreamDecoder
 	tail   []byte
 }
@@ -78,24 +76,10 @@ func (g *generator) init(vocab int) {
 	g.rng = rand.New(&g.pcg)
 }
 
-// probSorter orders candidate ids by decreasing probability, then by
-// increasing id, so that the order (and the sample) is deterministic.
-type probSorter struct {
-	idx []int32
-	p   []float32
-}
-
-func (s *probSorter) Len() int      { return len(s.idx) }
-func (s *probSorter) Swap(i, j int) { s.idx[i], s.idx[j] = s.idx[j], s.idx[i] }
-func (s *probSorter) Less(i, j int) bool {
-	a, b := s.idx[i], s.idx[j]
-	return s.p[a] > s.p[b] || (s.p[a] == s.p[b] && a < b)
-}
-
 // sample draws a token from logits (not modified). The probabilities are
 // simd.SoftmaxScaled of the logits at 1/Temperature (float32, the same
 // bits on every tier); top-k and top-p keep the most likely ids in the
-// order of probSorter, and the draw walks the kept ids in that order (all
+// order of sortByProbability, and the draw walks the kept ids in that order (all
 // ids in id order without either).
 func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 	if o.Temperature <= 0 {
@@ -203,7 +187,7 @@ const probBuckets = 1 << 12
 func probBucket(p float32) int { return int(math.Float32bits(p) >> 19) }
 
 // nucleus returns the ids of the most likely tokens in the order of
-// probSorter, at least as many as make up mass (nucleus sampling's cut),
+// sortByProbability, at least as many as make up mass (nucleus sampling's cut),
 // without sorting the whole vocabulary: the probability mass of each
 // bucket of probBucket is summed, the buckets from the top down until they
 // hold mass, and only their ids are sorted. Every id outside those buckets
@@ -244,7 +228,8 @@ func (g *generator) nucleus(p []float32, mass float64) []int32 {
 	return cand
 }
 
-// sortByProbability sorts ids into probSorter's order.
+// sortByProbability sorts ids by decreasing probability, then by
+// increasing id, so that the order (and the sample) is deterministic.
 func (g *generator) sortByProbability(ids []int32, p []float32) {
 	slices.SortFunc(ids, func(a, b int32) int {
 		switch {
@@ -261,7 +246,6 @@ func (g *generator) sortByProbability(ids []int32, p []float32) {
 // over all ids, then a sort of the k.
 func (g *generator) topK(p []float32, k int) []int32 {
 	h := g.idx[:k]
-	g.srt = probSorter{idx: h, p: p}
 	worse := func(a, b int32) bool { return p[a] < p[b] || (p[a] == p[b] && a > b) }
 	down := func(i int) {
 		for {
@@ -291,7 +275,7 @@ func (g *generator) topK(p []float32, k int) []int32 {
 			down(0)
 		}
 	}
-	sort.Sort(&g.srt)
+	g.sortByProbability(h, p)
 	return h
 }
 

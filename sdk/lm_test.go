@@ -473,7 +473,10 @@ func TestNucleus(t *testing.T) {
 			for i := range all {
 				all[i] = int32(i)
 			}
-			sort.Sort(&probSorter{idx: all, p: p})
+			sort.Slice(all, func(i, j int) bool { // the order of sortByProbability, written again
+				a, b := all[i], all[j]
+				return p[a] > p[b] || p[a] == p[b] && a < b
+			})
 			var total float64
 			for _, v := range p {
 				total += float64(v)
