@@ -190,8 +190,6 @@ func (m *mlgru) linears() []*linear      { return []*linear{m.i, m.f, m.g, m.o} 
 func (m *mlgru) newState(s *Session) any { return &recurrentState{h: make([]float32, s.g.dim)} }
 func (m *mlgru) reset(st any)            { clear(st.(*recurrentState).h) }
 
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
-
 func (m *mlgru) forward(r *run, s *Session, state any, x, out []float32, n int) {
 	h := state.(*recurrentState).h
 	d := s.g.dim
@@ -200,20 +198,10 @@ func (m *mlgru) forward(r *run, s *Session, state any, x, out []float32, n int) 
 	m.f.apply(r, fp, d, x, d, n)
 	m.g.apply(r, gg, d, x, d, n)
 	for t := 0; t < n; t++ {
-		it, ft := ip[t*d:(t+1)*d], fp[t*d:(t+1)*d]
-		for k := range h {
-			f := sigmoid(ft[k])
-			if m.lb != nil {
-				f = m.lb[k] + (1-m.lb[k])*f
-			}
-			i := it[k] * sigmoid(it[k]) * (1 - f)
-			h[k] = f*h[k] + i
-		}
+		simd.MLGRUStep(h, ip[t*d:(t+1)*d], fp[t*d:(t+1)*d], m.lb)
 		ot := o[t*d : (t+1)*d]
 		simd.RMSNorm(ot, gg[t*d:(t+1)*d], m.gNorm, m.eps)
-		for k := range ot {
-			ot[k] *= h[k] * sigmoid(h[k])
-		}
+		simd.SiLUGate(ot, h, ot) // RMSNorm(g)·h·σ(h)
 	}
 	m.o.apply(r, out, d, o, d, n)
 }

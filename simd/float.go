@@ -79,9 +79,10 @@ func sumSquares(x []float32) (s [8]float64) {
 }
 
 // normVec says whether the vector loops of RMSNorm, SoftmaxScaled,
-// ReLUSquaredGate, AddTo and RoPERotateHalf (sumSquaresVec, sumLanesVec,
-// maxVec, expScaledVec, scaleVec, scaleWeightVec, reluSqGateVec, addToVec
-// and ropeVec in the
+// ReLUSquaredGate, SiLU, SiLUGate, MLGRUStep, AddTo and RoPERotateHalf
+// (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec,
+// scaleWeightVec, reluSqGateVec, siluVec, siluGateVec, mlgruVec,
+// mlgruLBVec, addToVec and ropeVec in the
 // architecture's file, n a multiple of 16; each gives the Go loop's bits)
 // run on this CPU; the architecture file's init sets
 // it. They are called directly, not through function values, so that
@@ -234,15 +235,55 @@ func Exp32(x float32) float32 {
 	return p * math.Float32frombits(uint32(n+127)<<23)
 }
 
-// SiLU sets dst[i] = x[i]·sigmoid(x[i]). dst may alias x.
-func SiLU(dst, x []float32) {
-	checkLen("SiLU", len(x), len(dst))
-	for i, v := range x {
-		dst[i] = silu(v)
+// Sigmoid32 returns 1/(1+e^-x) in float32: with e = Exp32(-|x|) and
+// d = 1+e, 1/d for x ≥ 0 and e/d below (so that no argument of Exp32 is
+// positive and a small σ keeps its relative precision). Where σ(x) ≥
+// 2^-125 it is within 2 ulp of the exact value (SiLU32 within 3; measured
+// over [-100, 100]); below -87.3 Exp32 flushes e to 0, so σ is 0. NaN
+// gives x itself. Every operation is rounded to
+// float32 on its own, so the bits are the same on every CPU and in the
+// vector loops (SiLU, SiLUGate, MLGRUStep).
+func Sigmoid32(x float32) float32 {
+	if x != x {
+		return x
 	}
+	e := Exp32(math.Float32frombits(math.Float32bits(x) | 1<<31))
+	d := float32(1 + e)
+	if x >= 0 {
+		return float32(1 / d)
+	}
+	return float32(e / d)
 }
 
-func silu(v float32) float32 { return v / (1 + float32(math.Exp(float64(-v)))) }
+// SiLU32 is x·σ(x) as x/d for x ≥ 0 and (x·e)/d below, e and d as in
+// Sigmoid32: one division, and no σ rounded on its own. SiLU32(-Inf) is
+// NaN (-Inf·0); NaN gives x itself.
+func SiLU32(x float32) float32 {
+	if x != x {
+		return x
+	}
+	e := Exp32(math.Float32frombits(math.Float32bits(x) | 1<<31))
+	d := float32(1 + e)
+	n := x
+	if !(x >= 0) {
+		n = float32(x * e)
+	}
+	return float32(n / d)
+}
+
+// SiLU sets dst[i] = x[i]·σ(x[i]) (SiLU32: Exp32-based, the same bits on
+// every CPU). dst may alias x.
+func SiLU(dst, x []float32) {
+	checkLen("SiLU", len(x), len(dst))
+	dst = dst[:len(x)]
+	main := vecLen(len(x))
+	if main > 0 {
+		siluVec(&dst[0], &x[0], main)
+	}
+	for i := main; i < len(x); i++ {
+		dst[i] = SiLU32(x[i])
+	}
+}
 
 // ReLUSquared sets dst[i] = max(x[i],0)² (the BitNet b1.58 2B4T FFN
 // activation). dst may alias x.
@@ -264,11 +305,53 @@ func Mul(dst, a, b []float32) {
 	}
 }
 
-// SiLUGate sets dst[i] = silu(gate[i])·up[i] (SwiGLU, LLaMA-style FFN).
+// SiLUGate sets dst[i] = silu(gate[i])·up[i] (SwiGLU, LLaMA-style FFN;
+// silu as in SiLU). dst may alias gate or up.
 func SiLUGate(dst, gate, up []float32) {
 	checkLen("SiLUGate", len(gate), len(dst), len(up))
-	for i, g := range gate {
-		dst[i] = silu(g) * up[i]
+	dst, up = dst[:len(gate)], up[:len(gate)]
+	main := vecLen(len(gate))
+	if main > 0 {
+		siluGateVec(&dst[0], &gate[0], &up[0], main)
+	}
+	for i := main; i < len(gate); i++ {
+		dst[i] = SiLU32(gate[i]) * up[i]
+	}
+}
+
+// MLGRUStep advances the hidden state h of a MatMul-free LM's token
+// mixer (HGRN-bit's MLGRU) by one token, given the token's input and
+// forget-gate pre-activations ig and fg: for each k
+//
+//	f = σ(fg[k]), raised to lb[k] + (1-lb[k])·f when lb is not nil,
+//	h[k] = f·h[k] + silu(ig[k])·(1-f),
+//
+// σ and silu as in Sigmoid32 and SiLU, each operation rounded to float32
+// in the order written, so the bits are the same on every CPU (a NaN
+// input gives NaN; where two NaNs meet, which payload is kept is not
+// specified).
+func MLGRUStep(h, ig, fg, lb []float32) {
+	checkLen("MLGRUStep", len(h), len(ig), len(fg))
+	if lb != nil {
+		checkLen("MLGRUStep", len(h), len(lb))
+		lb = lb[:len(h)]
+	}
+	ig, fg = ig[:len(h)], fg[:len(h)]
+	main := vecLen(len(h))
+	if main > 0 {
+		if lb != nil {
+			mlgruLBVec(&h[0], &ig[0], &fg[0], &lb[0], main)
+		} else {
+			mlgruVec(&h[0], &ig[0], &fg[0], main)
+		}
+	}
+	for k := main; k < len(h); k++ {
+		f := Sigmoid32(fg[k])
+		if lb != nil {
+			f = float32(lb[k] + float32(float32(1-lb[k])*f))
+		}
+		c := float32(SiLU32(ig[k]) * float32(1-f))
+		h[k] = float32(float32(f*h[k]) + c)
 	}
 }
 

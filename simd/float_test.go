@@ -125,6 +125,87 @@ func TestExp32(t *testing.T) {
 	}
 }
 
+// TestSigmoid32 measures Sigmoid32 and SiLU32 against float64 over
+// [-100, 100] and checks the special values.
+func TestSigmoid32(t *testing.T) {
+	worstS, worstL, atS, atL := int64(0), int64(0), float32(0), float32(0)
+	for i := -2_000_000; i <= 2_000_000; i++ {
+		x := 100 * float32(i) / 2_000_000
+		s := 1 / (1 + math.Exp(-float64(x)))
+		// Below 2^-125 (x < -86.6) Exp32's flush to 0 under -87.3 shows:
+		// there the error is measured absolutely.
+		if got, want := Sigmoid32(x), float32(s); want >= 0x1p-125 {
+			if u := ulps(got, want); u > worstS {
+				worstS, atS = u, x
+			}
+		} else if math.Abs(float64(got)-s) > 0x1p-125 {
+			t.Fatalf("Sigmoid32(%g) = %g, want %g", x, got, s)
+		}
+		if got, want := SiLU32(x), float32(float64(x)*s); s >= 0x1p-125 {
+			if u := ulps(got, want); u > worstL {
+				worstL, atL = u, x
+			}
+		} else if math.Abs(float64(got)-float64(x)*s) > 100*0x1p-125 {
+			t.Fatalf("SiLU32(%g) = %g, want %g", x, got, float64(x)*s)
+		}
+	}
+	if worstS > 4 || worstL > 4 {
+		t.Fatalf("Sigmoid32 is %d ulp from σ at %g, SiLU32 %d ulp from silu at %g", worstS, atS, worstL, atL)
+	}
+	t.Logf("worst errors: Sigmoid32 %d ulp at %g, SiLU32 %d ulp at %g", worstS, atS, worstL, atL)
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, sig, silu float32 }{
+		{0, 0.5, 0}, {inf, 1, inf}, {-inf, 0, float32(math.NaN())}, {200, 1, 200}, {-200, 0, 0},
+	} {
+		if got := Sigmoid32(c.x); got != c.sig {
+			t.Errorf("Sigmoid32(%g) = %g, want %g", c.x, got, c.sig)
+		}
+		if got := SiLU32(c.x); got != c.silu && !(got != got && c.silu != c.silu) {
+			t.Errorf("SiLU32(%g) = %g, want %g", c.x, got, c.silu)
+		}
+	}
+	nan := math.Float32frombits(0x7fc01234)
+	if math.Float32bits(Sigmoid32(nan)) != 0x7fc01234 || math.Float32bits(SiLU32(nan)) != 0x7fc01234 {
+		t.Errorf("a NaN argument does not come back unchanged: %#x, %#x", math.Float32bits(Sigmoid32(nan)), math.Float32bits(SiLU32(nan)))
+	}
+}
+
+// TestMLGRUStep checks MLGRUStep against the update written out in
+// float64 (the gates' pre-activations of a trained layer's range).
+func TestMLGRUStep(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{1, 15, 16, 17, 1024} {
+		for _, bounded := range []bool{false, true} {
+			h, ig, fg := make([]float32, n), make([]float32, n), make([]float32, n)
+			var lb []float32
+			if bounded {
+				lb = make([]float32, n)
+			}
+			for k := range h {
+				h[k], ig[k], fg[k] = float32(rng.NormFloat64()), float32(rng.NormFloat64()*4), float32(rng.NormFloat64()*4)
+				if bounded {
+					lb[k] = float32(rng.Float64())
+				}
+			}
+			want := make([]float64, n)
+			for k := range want {
+				f := 1 / (1 + math.Exp(-float64(fg[k])))
+				if bounded {
+					f = float64(lb[k]) + (1-float64(lb[k]))*f
+				}
+				i := float64(ig[k]) / (1 + math.Exp(-float64(ig[k])))
+				want[k] = f*float64(h[k]) + i*(1-f)
+			}
+			MLGRUStep(h, ig, fg, lb)
+			for k := range h {
+				if d := math.Abs(float64(h[k]) - want[k]); d > 1e-5*math.Max(1, math.Abs(want[k])) {
+					t.Fatalf("n=%d bounded=%v: h[%d] = %g, want %g", n, bounded, k, h[k], want[k])
+				}
+			}
+		}
+	}
+}
+
 func TestSoftmaxScaled(t *testing.T) {
 	x := []float32{3, -1, 0.5, 2, -40, 7}
 	const scale = 0.088388346 // 1/sqrt(128)
@@ -329,7 +410,8 @@ func elementInputs(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
-// TestElementwiseVector checks that ReLUSquaredGate, AddTo and RoPERotateHalf give the bits
+// TestElementwiseVector checks that ReLUSquaredGate, AddTo, SiLU,
+// SiLUGate, MLGRUStep and RoPERotateHalf give the bits
 // of their Go loops with the vector loops: every length to 100 and the FFN
 // width, special values, in place (dst = gate, as the FFN calls it) and not.
 func TestElementwiseVector(t *testing.T) {
@@ -370,6 +452,48 @@ func TestElementwiseVector(t *testing.T) {
 		}
 		if i := same(sumV, sumS); i >= 0 {
 			t.Fatalf("AddTo n=%d: element %d: %g + %g = %#x, Go loop %#x", n, i, h[i], u[i], math.Float32bits(sumV[i]), math.Float32bits(sumS[i]))
+		}
+	}
+	// SiLU, SiLUGate (apart, in place over the gate and over up) and
+	// MLGRUStep (with lower bounds and without). Where two NaNs meet, which
+	// payload a product keeps depends on the operand order the compiler
+	// picks for the Go loop, so NaN only has to meet NaN.
+	sameOrNaN := func(a, b []float32) int {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, n := range lengths {
+		g, u, h, lb := elementInputs(rng, n), elementInputs(rng, n), elementInputs(rng, n), elementInputs(rng, n)
+		type result struct{ silu, gate, overG, overU, h, hLB []float32 }
+		compute := func() result {
+			r := result{silu: make([]float32, n), gate: make([]float32, n), overG: slices.Clone(g), overU: slices.Clone(u),
+				h: slices.Clone(h), hLB: slices.Clone(h)}
+			SiLU(r.silu, g)
+			SiLUGate(r.gate, g, u)
+			SiLUGate(r.overG, r.overG, u)
+			SiLUGate(r.overU, g, r.overU)
+			MLGRUStep(r.h, g, u, nil)
+			MLGRUStep(r.hLB, g, u, lb)
+			return r
+		}
+		vec := compute()
+		normVec = false
+		scalar := compute()
+		normVec = true
+		for _, c := range []struct {
+			name   string
+			got, w []float32
+		}{{"SiLU", vec.silu, scalar.silu}, {"SiLUGate", vec.gate, scalar.gate}, {"SiLUGate over gate", vec.overG, scalar.gate},
+			{"SiLUGate over up", vec.overU, scalar.gate}, {"SiLUGate over gate, Go loop", scalar.overG, scalar.gate},
+			{"MLGRUStep", vec.h, scalar.h}, {"MLGRUStep with bounds", vec.hLB, scalar.hLB}} {
+			if i := sameOrNaN(c.got, c.w); i >= 0 {
+				t.Fatalf("%s n=%d: element %d = %#x, Go loop %#x (inputs %g, %g, %g, %g)", c.name, n, i,
+					math.Float32bits(c.got[i]), math.Float32bits(c.w[i]), g[i], u[i], h[i], lb[i])
+			}
 		}
 	}
 	// RoPERotateHalf: every even head size to 200, angles of a far

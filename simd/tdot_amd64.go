@@ -429,5 +429,9 @@ func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesAVX512(x, 
 func maxVec(x *float32, n int) float32                      { return maxAVX512(x, n) }
 func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledAVX512(dst, x, n, m, scale) }
 func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateAVX512(dst, gate, up, n) }
+func siluVec(dst, x *float32, n int)                        { siluAVX512(dst, x, n) }
+func siluGateVec(dst, gate, up *float32, n int)             { siluGateAVX512(dst, gate, up, n) }
+func mlgruVec(h, ig, fg *float32, n int)                    { mlgruAVX512(h, ig, fg, n) }
+func mlgruLBVec(h, ig, fg, lb *float32, n int)              { mlgruLBAVX512(h, ig, fg, lb, n) }
 func addToVec(dst, x *float32, n int)                       { addToAVX512(dst, x, n) }
 func ropeVec(x, cos, sin *float32, h, n int)                { ropeAVX512(x, cos, sin, h, n) }

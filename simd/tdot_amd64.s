@@ -8248,6 +8248,579 @@ exp_done:
 	VZEROUPPER
 	RET
 
+DATA sign32<>+0(SB)/4, $0x80000000
+DATA sign32<>+4(SB)/4, $0x80000000
+DATA sign32<>+8(SB)/4, $0x80000000
+DATA sign32<>+12(SB)/4, $0x80000000
+DATA sign32<>+16(SB)/4, $0x80000000
+DATA sign32<>+20(SB)/4, $0x80000000
+DATA sign32<>+24(SB)/4, $0x80000000
+DATA sign32<>+28(SB)/4, $0x80000000
+DATA sign32<>+32(SB)/4, $0x80000000
+DATA sign32<>+36(SB)/4, $0x80000000
+DATA sign32<>+40(SB)/4, $0x80000000
+DATA sign32<>+44(SB)/4, $0x80000000
+DATA sign32<>+48(SB)/4, $0x80000000
+DATA sign32<>+52(SB)/4, $0x80000000
+DATA sign32<>+56(SB)/4, $0x80000000
+DATA sign32<>+60(SB)/4, $0x80000000
+GLOBL sign32<>(SB), RODATA|NOPTR, $64
+
+// func siluAVX512(dst *float32, x *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·siluAVX512(SB), NOSPLIT, $0-24
+	MOVQ   x+8(FP), SI
+	MOVQ   dst+0(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Z12, Z12, Z12
+	TESTQ  CX, CX
+	JZ     siluAVX512_done
+
+siluAVX512_pair:
+	CMPQ       CX, $0x20
+	JL         siluAVX512_single
+	VMOVUPS    (SI), Z23
+	VMOVUPS    64(SI), Z24
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VPORD      sign32<>+0(SB), Z24, Z13
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VMULPS     exp_log2e<>+0(SB), Z13, Z14
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VSUBPS     exp_half<>+0(SB), Z14, Z14
+	VCVTTPS2DQ Z3, Z4
+	VCVTTPS2DQ Z14, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x01, Z12, Z14, K5
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VCMPPS     $0x04, Z14, Z16, K5, K6
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_m1<>+0(SB), Z15, K6, Z15
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VPADDD     exp_i1<>+0(SB), Z15, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VMULPS     exp_c1<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z2, Z7
+	VSUBPS     Z17, Z13, Z18
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VMULPS     exp_c2<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z7, Z7
+	VSUBPS     Z17, Z18, Z18
+	VMULPS     Z7, Z7, Z8
+	VMULPS     Z18, Z18, Z19
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VMULPS     exp_p0<>+0(SB), Z18, Z20
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VADDPS     exp_p1<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z20, Z20
+	VMULPS     Z8, Z9, Z9
+	VMULPS     Z19, Z20, Z20
+	VADDPS     Z7, Z9, Z9
+	VADDPS     Z18, Z20, Z20
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z20, Z20
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPADDD     exp_bias<>+0(SB), Z15, Z21
+	VPSLLD     $0x17, Z10, Z10
+	VPSLLD     $0x17, Z21, Z21
+	VMULPS     Z10, Z9, Z9
+	VMULPS     Z21, Z20, Z20
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z13, K7
+	VMOVAPS.Z  Z9, K3, Z11
+	VMOVAPS.Z  Z20, K7, Z22
+	VCMPPS     $0x03, Z2, Z2, K4
+	VCMPPS     $0x03, Z13, Z13, K1
+	VMOVAPS    Z2, K4, Z11
+	VMOVAPS    Z13, K1, Z22
+	VADDPS     exp_one<>+0(SB), Z11, Z3
+	VMULPS     Z11, Z23, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z23, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VADDPS     exp_one<>+0(SB), Z22, Z14
+	VMULPS     Z22, Z24, Z15
+	VCMPPS     $0x0d, Z12, Z24, K5
+	VMOVAPS    Z24, K5, Z15
+	VDIVPS     Z14, Z15, Z16
+	VCMPPS     $0x03, Z24, Z24, K6
+	VMOVAPS    Z24, K6, Z16
+	VMOVUPS    Z5, (DI)
+	VMOVUPS    Z16, 64(DI)
+	ADDQ       $0x00000080, SI
+	ADDQ       $0x00000080, DI
+	SUBQ       $0x20, CX
+	JMP        siluAVX512_pair
+
+siluAVX512_single:
+	TESTQ      CX, CX
+	JZ         siluAVX512_done
+	VMOVUPS    (SI), Z23
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VCVTTPS2DQ Z3, Z4
+	VCVTDQ2PS  Z4, Z5
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VCVTDQ2PS  Z4, Z5
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z2, Z7
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z7, Z7
+	VMULPS     Z7, Z7, Z8
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VMULPS     Z8, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPSLLD     $0x17, Z10, Z10
+	VMULPS     Z10, Z9, Z9
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VMOVAPS.Z  Z9, K3, Z11
+	VCMPPS     $0x03, Z2, Z2, K4
+	VMOVAPS    Z2, K4, Z11
+	VADDPS     exp_one<>+0(SB), Z11, Z3
+	VMULPS     Z11, Z23, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z23, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VMOVUPS    Z5, (DI)
+
+siluAVX512_done:
+	VZEROUPPER
+	RET
+
+// func siluGateAVX512(dst *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·siluGateAVX512(SB), NOSPLIT, $0-32
+	MOVQ   up+16(FP), DX
+	MOVQ   gate+8(FP), SI
+	MOVQ   dst+0(FP), DI
+	MOVQ   n+24(FP), CX
+	VXORPS Z12, Z12, Z12
+	TESTQ  CX, CX
+	JZ     siluGateAVX512_done
+
+siluGateAVX512_pair:
+	CMPQ       CX, $0x20
+	JL         siluGateAVX512_single
+	VMOVUPS    (SI), Z23
+	VMOVUPS    64(SI), Z24
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VPORD      sign32<>+0(SB), Z24, Z13
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VMULPS     exp_log2e<>+0(SB), Z13, Z14
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VSUBPS     exp_half<>+0(SB), Z14, Z14
+	VCVTTPS2DQ Z3, Z4
+	VCVTTPS2DQ Z14, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x01, Z12, Z14, K5
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VCMPPS     $0x04, Z14, Z16, K5, K6
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_m1<>+0(SB), Z15, K6, Z15
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VPADDD     exp_i1<>+0(SB), Z15, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VMULPS     exp_c1<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z2, Z7
+	VSUBPS     Z17, Z13, Z18
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VMULPS     exp_c2<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z7, Z7
+	VSUBPS     Z17, Z18, Z18
+	VMULPS     Z7, Z7, Z8
+	VMULPS     Z18, Z18, Z19
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VMULPS     exp_p0<>+0(SB), Z18, Z20
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VADDPS     exp_p1<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z20, Z20
+	VMULPS     Z8, Z9, Z9
+	VMULPS     Z19, Z20, Z20
+	VADDPS     Z7, Z9, Z9
+	VADDPS     Z18, Z20, Z20
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z20, Z20
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPADDD     exp_bias<>+0(SB), Z15, Z21
+	VPSLLD     $0x17, Z10, Z10
+	VPSLLD     $0x17, Z21, Z21
+	VMULPS     Z10, Z9, Z9
+	VMULPS     Z21, Z20, Z20
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z13, K7
+	VMOVAPS.Z  Z9, K3, Z11
+	VMOVAPS.Z  Z20, K7, Z22
+	VCMPPS     $0x03, Z2, Z2, K4
+	VCMPPS     $0x03, Z13, Z13, K1
+	VMOVAPS    Z2, K4, Z11
+	VMOVAPS    Z13, K1, Z22
+	VADDPS     exp_one<>+0(SB), Z11, Z3
+	VMULPS     Z11, Z23, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z23, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VADDPS     exp_one<>+0(SB), Z22, Z14
+	VMULPS     Z22, Z24, Z15
+	VCMPPS     $0x0d, Z12, Z24, K5
+	VMOVAPS    Z24, K5, Z15
+	VDIVPS     Z14, Z15, Z16
+	VCMPPS     $0x03, Z24, Z24, K6
+	VMOVAPS    Z24, K6, Z16
+	VMULPS     (DX), Z5, Z5
+	VMOVUPS    Z5, (DI)
+	VMULPS     64(DX), Z16, Z16
+	VMOVUPS    Z16, 64(DI)
+	ADDQ       $0x00000080, SI
+	ADDQ       $0x00000080, DI
+	ADDQ       $0x00000080, DX
+	SUBQ       $0x20, CX
+	JMP        siluGateAVX512_pair
+
+siluGateAVX512_single:
+	TESTQ      CX, CX
+	JZ         siluGateAVX512_done
+	VMOVUPS    (SI), Z23
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VCVTTPS2DQ Z3, Z4
+	VCVTDQ2PS  Z4, Z5
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VCVTDQ2PS  Z4, Z5
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z2, Z7
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VSUBPS     Z6, Z7, Z7
+	VMULPS     Z7, Z7, Z8
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VMULPS     Z7, Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VMULPS     Z8, Z9, Z9
+	VADDPS     Z7, Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPSLLD     $0x17, Z10, Z10
+	VMULPS     Z10, Z9, Z9
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VMOVAPS.Z  Z9, K3, Z11
+	VCMPPS     $0x03, Z2, Z2, K4
+	VMOVAPS    Z2, K4, Z11
+	VADDPS     exp_one<>+0(SB), Z11, Z3
+	VMULPS     Z11, Z23, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z23, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VMULPS     (DX), Z5, Z5
+	VMOVUPS    Z5, (DI)
+
+siluGateAVX512_done:
+	VZEROUPPER
+	RET
+
+// func mlgruAVX512(h *float32, ig *float32, fg *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·mlgruAVX512(SB), NOSPLIT, $0-32
+	MOVQ    h+0(FP), DI
+	MOVQ    ig+8(FP), SI
+	MOVQ    fg+16(FP), DX
+	VXORPS  Z12, Z12, Z12
+	VMOVUPS exp_one<>+0(SB), Z31
+	MOVQ    n+24(FP), CX
+	TESTQ   CX, CX
+	JZ      mlgruAVX512_done
+
+mlgruAVX512_loop:
+	VMOVUPS    (DX), Z23
+	VMOVUPS    (SI), Z24
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VPORD      sign32<>+0(SB), Z24, Z13
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VMULPS     exp_log2e<>+0(SB), Z13, Z14
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VSUBPS     exp_half<>+0(SB), Z14, Z14
+	VCVTTPS2DQ Z3, Z4
+	VCVTTPS2DQ Z14, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x01, Z12, Z14, K5
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VCMPPS     $0x04, Z14, Z16, K5, K6
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_m1<>+0(SB), Z15, K6, Z15
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VPADDD     exp_i1<>+0(SB), Z15, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VMULPS     exp_c1<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z2, Z7
+	VSUBPS     Z17, Z13, Z18
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VMULPS     exp_c2<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z7, Z7
+	VSUBPS     Z17, Z18, Z18
+	VMULPS     Z7, Z7, Z8
+	VMULPS     Z18, Z18, Z19
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VMULPS     exp_p0<>+0(SB), Z18, Z20
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VADDPS     exp_p1<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z20, Z20
+	VMULPS     Z8, Z9, Z9
+	VMULPS     Z19, Z20, Z20
+	VADDPS     Z7, Z9, Z9
+	VADDPS     Z18, Z20, Z20
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z20, Z20
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPADDD     exp_bias<>+0(SB), Z15, Z21
+	VPSLLD     $0x17, Z10, Z10
+	VPSLLD     $0x17, Z21, Z21
+	VMULPS     Z10, Z9, Z9
+	VMULPS     Z21, Z20, Z20
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z13, K7
+	VMOVAPS.Z  Z9, K3, Z11
+	VMOVAPS.Z  Z20, K7, Z22
+	VCMPPS     $0x03, Z2, Z2, K4
+	VCMPPS     $0x03, Z13, Z13, K1
+	VMOVAPS    Z2, K4, Z11
+	VMOVAPS    Z13, K1, Z22
+	VADDPS     Z31, Z11, Z3
+	VMOVAPS    Z11, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z31, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VADDPS     Z31, Z22, Z14
+	VMULPS     Z22, Z24, Z15
+	VCMPPS     $0x0d, Z12, Z24, K5
+	VMOVAPS    Z24, K5, Z15
+	VDIVPS     Z14, Z15, Z16
+	VCMPPS     $0x03, Z24, Z24, K6
+	VMOVAPS    Z24, K6, Z16
+	VSUBPS     Z5, Z31, Z27
+	VMULPS     Z27, Z16, Z27
+	VMULPS     (DI), Z5, Z28
+	VADDPS     Z27, Z28, Z28
+	VMOVUPS    Z28, (DI)
+	ADDQ       $0x40, DI
+	ADDQ       $0x40, SI
+	ADDQ       $0x40, DX
+	SUBQ       $0x10, CX
+	JNZ        mlgruAVX512_loop
+
+mlgruAVX512_done:
+	VZEROUPPER
+	RET
+
+// func mlgruLBAVX512(h *float32, ig *float32, fg *float32, lb *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·mlgruLBAVX512(SB), NOSPLIT, $0-40
+	MOVQ    lb+24(FP), R8
+	MOVQ    h+0(FP), DI
+	MOVQ    ig+8(FP), SI
+	MOVQ    fg+16(FP), DX
+	VXORPS  Z12, Z12, Z12
+	VMOVUPS exp_one<>+0(SB), Z31
+	MOVQ    n+32(FP), CX
+	TESTQ   CX, CX
+	JZ      mlgruLBAVX512_done
+
+mlgruLBAVX512_loop:
+	VMOVUPS    (DX), Z23
+	VMOVUPS    (SI), Z24
+	VPORD      sign32<>+0(SB), Z23, Z2
+	VPORD      sign32<>+0(SB), Z24, Z13
+	VMULPS     exp_log2e<>+0(SB), Z2, Z3
+	VMULPS     exp_log2e<>+0(SB), Z13, Z14
+	VSUBPS     exp_half<>+0(SB), Z3, Z3
+	VSUBPS     exp_half<>+0(SB), Z14, Z14
+	VCVTTPS2DQ Z3, Z4
+	VCVTTPS2DQ Z14, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VCMPPS     $0x01, Z12, Z3, K1
+	VCMPPS     $0x01, Z12, Z14, K5
+	VCMPPS     $0x04, Z3, Z5, K1, K2
+	VCMPPS     $0x04, Z14, Z16, K5, K6
+	VPADDD     exp_m1<>+0(SB), Z4, K2, Z4
+	VPADDD     exp_m1<>+0(SB), Z15, K6, Z15
+	VPADDD     exp_i1<>+0(SB), Z4, Z4
+	VPADDD     exp_i1<>+0(SB), Z15, Z15
+	VCVTDQ2PS  Z4, Z5
+	VCVTDQ2PS  Z15, Z16
+	VMULPS     exp_c1<>+0(SB), Z5, Z6
+	VMULPS     exp_c1<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z2, Z7
+	VSUBPS     Z17, Z13, Z18
+	VMULPS     exp_c2<>+0(SB), Z5, Z6
+	VMULPS     exp_c2<>+0(SB), Z16, Z17
+	VSUBPS     Z6, Z7, Z7
+	VSUBPS     Z17, Z18, Z18
+	VMULPS     Z7, Z7, Z8
+	VMULPS     Z18, Z18, Z19
+	VMULPS     exp_p0<>+0(SB), Z7, Z9
+	VMULPS     exp_p0<>+0(SB), Z18, Z20
+	VADDPS     exp_p1<>+0(SB), Z9, Z9
+	VADDPS     exp_p1<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p2<>+0(SB), Z9, Z9
+	VADDPS     exp_p2<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p3<>+0(SB), Z9, Z9
+	VADDPS     exp_p3<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p4<>+0(SB), Z9, Z9
+	VADDPS     exp_p4<>+0(SB), Z20, Z20
+	VMULPS     Z7, Z9, Z9
+	VMULPS     Z18, Z20, Z20
+	VADDPS     exp_p5<>+0(SB), Z9, Z9
+	VADDPS     exp_p5<>+0(SB), Z20, Z20
+	VMULPS     Z8, Z9, Z9
+	VMULPS     Z19, Z20, Z20
+	VADDPS     Z7, Z9, Z9
+	VADDPS     Z18, Z20, Z20
+	VADDPS     exp_one<>+0(SB), Z9, Z9
+	VADDPS     exp_one<>+0(SB), Z20, Z20
+	VPADDD     exp_bias<>+0(SB), Z4, Z10
+	VPADDD     exp_bias<>+0(SB), Z15, Z21
+	VPSLLD     $0x17, Z10, Z10
+	VPSLLD     $0x17, Z21, Z21
+	VMULPS     Z10, Z9, Z9
+	VMULPS     Z21, Z20, Z20
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z2, K3
+	VCMPPS     $0x0d, exp_low<>+0(SB), Z13, K7
+	VMOVAPS.Z  Z9, K3, Z11
+	VMOVAPS.Z  Z20, K7, Z22
+	VCMPPS     $0x03, Z2, Z2, K4
+	VCMPPS     $0x03, Z13, Z13, K1
+	VMOVAPS    Z2, K4, Z11
+	VMOVAPS    Z13, K1, Z22
+	VADDPS     Z31, Z11, Z3
+	VMOVAPS    Z11, Z4
+	VCMPPS     $0x0d, Z12, Z23, K1
+	VMOVAPS    Z31, K1, Z4
+	VDIVPS     Z3, Z4, Z5
+	VCMPPS     $0x03, Z23, Z23, K2
+	VMOVAPS    Z23, K2, Z5
+	VADDPS     Z31, Z22, Z14
+	VMULPS     Z22, Z24, Z15
+	VCMPPS     $0x0d, Z12, Z24, K5
+	VMOVAPS    Z24, K5, Z15
+	VDIVPS     Z14, Z15, Z16
+	VCMPPS     $0x03, Z24, Z24, K6
+	VMOVAPS    Z24, K6, Z16
+	VMOVUPS    (R8), Z25
+	VSUBPS     Z25, Z31, Z26
+	VMULPS     Z5, Z26, Z26
+	VADDPS     Z26, Z25, Z5
+	VSUBPS     Z5, Z31, Z27
+	VMULPS     Z27, Z16, Z27
+	VMULPS     (DI), Z5, Z28
+	VADDPS     Z27, Z28, Z28
+	VMOVUPS    Z28, (DI)
+	ADDQ       $0x40, DI
+	ADDQ       $0x40, SI
+	ADDQ       $0x40, DX
+	ADDQ       $0x40, R8
+	SUBQ       $0x10, CX
+	JNZ        mlgruLBAVX512_loop
+
+mlgruLBAVX512_done:
+	VZEROUPPER
+	RET
+
 // func sumSquaresAVX512(x *float32, n int, s *[8]float64)
 // Requires: AVX, AVX512F
 TEXT ·sumSquaresAVX512(SB), NOSPLIT, $0-24

@@ -209,6 +209,26 @@ func dequantOneAVX2(dst *float32, acc *int32, n int, s float32, inv float32)
 //go:noescape
 func expScaledAVX512(dst *float32, x *float32, n int, m float32, scale float32)
 
+// siluAVX512 sets dst[i] = SiLU32(x[i]) for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func siluAVX512(dst *float32, x *float32, n int)
+
+// siluGateAVX512 sets dst[i] = SiLU32(gate[i])·up[i] for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func siluGateAVX512(dst *float32, gate *float32, up *float32, n int)
+
+// mlgruAVX512 sets f = Sigmoid32(fg[i]), h[i] = f·h[i] + SiLU32(ig[i])·(1-f) for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func mlgruAVX512(h *float32, ig *float32, fg *float32, n int)
+
+// mlgruLBAVX512 sets f = lb[i] + (1-lb[i])·Sigmoid32(fg[i]), h[i] = f·h[i] + SiLU32(ig[i])·(1-f) for i < n, n a multiple of 16 (AVX-512F).
+//
+//go:noescape
+func mlgruLBAVX512(h *float32, ig *float32, fg *float32, lb *float32, n int)
+
 // sumSquaresAVX512 adds x[i]² to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).
 //
 //go:noescape

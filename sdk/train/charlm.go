@@ -214,17 +214,17 @@ func (m *LM) Forward(tokens []int, B, T int) []float32 {
 				for t := range T {
 					row := (bs*T + t) * d
 					for k := range d {
-						// The float32 operations of sdk's MLGRU step.
+						// The float32 operations of simd.MLGRUStep and of
+						// sdk's output gate, each rounded on its own.
 						fs := sigmoid(z.fp[row+k])
 						f := fs
 						if lb != nil {
-							f = lb[k] + (1-lb[k])*f
+							f = float32(lb[k] + float32(float32(1-lb[k])*f))
 						}
-						it := z.ip[row+k]
-						i := it * sigmoid(it) * (1 - f)
-						st[k] = f*st[k] + i
+						i := float32(silu(z.ip[row+k]) * float32(1-f))
+						st[k] = float32(float32(f*st[k]) + i)
 						z.fs[row+k], z.f[row+k], z.s[row+k] = fs, f, st[k]
-						z.o[row+k] = z.gn[row+k] * (st[k] * sigmoid(st[k]))
+						z.o[row+k] = silu(st[k]) * z.gn[row+k]
 					}
 				}
 			}

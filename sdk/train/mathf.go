@@ -6,16 +6,17 @@ import (
 	"strings"
 
 	"github.com/speakez/barewire/mmapmodel"
+	"github.com/speakez/barewire/simd"
 )
 
 func sqrtf(n int) float64 { return math.Sqrt(float64(n)) }
 
 // sigmoid is σ(x) = 1/(1+e^−x), computed as the runtime does (sdk's
-// MLGRU), in float64 and rounded once.
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+// MLGRU, simd.MLGRUStep).
+func sigmoid(x float32) float32 { return simd.Sigmoid32(x) }
 
 // silu is x·σ(x) as simd.SiLU computes it.
-func silu(v float32) float32 { return v / (1 + float32(math.Exp(float64(-v)))) }
+func silu(v float32) float32 { return simd.SiLU32(v) }
 
 // softmaxXent turns logits (n×k) into dlogits = (softmax − onehot)/n in
 // place and returns the summed cross-entropy in nats.

@@ -97,6 +97,7 @@ func main() {
 	wsumKernels()
 	quantKernels()
 	expKernel()
+	sigmoidKernels()
 	normKernels()
 	elementKernels()
 	readStream()
@@ -1882,75 +1883,104 @@ func elementLoop(prefix string, ptrs []Register, body func()) {
 }
 
 // ---------------------------------------------------------------------------
-// expScaledAVX512 is Exp32((x[i]-m)·scale) (float.go) on 16 lanes, for the
+// expChain names the registers of one Exp32 chain: the argument in z(2),
+// temporaries z(3)..z(10), the result in z(11), and four mask registers.
+type expChain struct {
+	z              func(i int) VecPhysical
+	k1, k2, k3, k4 Op
+}
+
+// expChains are the two chains the kernels interleave: Z2..Z11 and
+// Z13..Z22 (Z12 = 0 for both). The second chain's k4 is the first's k1,
+// which is dead by the time k4 is written.
+var expChains = []expChain{
+	{z: func(i int) VecPhysical { return zs[i] }, k1: K1, k2: K2, k3: K3, k4: K4},
+	{z: func(i int) VecPhysical { return zs[i+11] }, k1: K5, k2: K6, k3: K7, k4: K1},
+}
+
+// expC are Exp32's constants (float.go), 16 lanes each.
+var expC struct {
+	log2e, half, c1, c2, one, low, bias, m1, i1 Mem
+	p                                           []Mem
+}
+
+func expConsts() {
+	f := func(name string, v float64) Mem { return dwords64(name, math.Float32bits(float32(v))) }
+	n := func(name string, v int32) Mem { return dwords64(name, uint32(v)) }
+	expC.log2e, expC.half = f("exp_log2e", 1.44269504088896341), f("exp_half", 0.5)
+	expC.c1, expC.c2 = f("exp_c1", 0.693359375), f("exp_c2", -2.12194440e-4)
+	expC.p = []Mem{f("exp_p0", 1.9875691500e-4), f("exp_p1", 1.3981999507e-3), f("exp_p2", 8.3334519073e-3),
+		f("exp_p3", 4.1665795894e-2), f("exp_p4", 1.6666665459e-1), f("exp_p5", 5.0000001201e-1)}
+	expC.one, expC.low = f("exp_one", 1), f("exp_low", -87.3)
+	expC.bias, expC.m1, expC.i1 = n("exp_bias", 127), n("exp_m1", -1), n("exp_i1", 1)
+}
+
+// eachChain emits f for every chain in turn: one step of all chains
+// before the next, so that their dependency chains overlap.
+func eachChain(chains []expChain, f func(c expChain)) {
+	for _, c := range chains {
+		f(c)
+	}
+}
+
+// expSteps emits z(11) = Exp32(z(2)) for each chain, their steps
+// interleaved; Z12 must hold 0.
+func expSteps(chains []expChain) {
+	each := func(f func(c expChain)) { eachChain(chains, f) }
+	cP := expC.p
+	each(func(c expChain) { VMULPS(expC.log2e, c.z(2), c.z(3)) })
+	each(func(c expChain) { VSUBPS(expC.half, c.z(3), c.z(3)) }) // t = x·log2e - 0.5
+	each(func(c expChain) { VCVTTPS2DQ(c.z(3), c.z(4)) })        // n = int32(t)
+	each(func(c expChain) { VCVTDQ2PS(c.z(4), c.z(5)) })
+	each(func(c expChain) { VCMPPS(U8(1), Z12, c.z(3), c.k1) })          // t < 0
+	each(func(c expChain) { VCMPPS(U8(4), c.z(3), c.z(5), c.k1, c.k2) }) // and float32(n) != t
+	each(func(c expChain) { VPADDD(expC.m1, c.z(4), c.k2, c.z(4)) })     // n--: floor
+	each(func(c expChain) { VPADDD(expC.i1, c.z(4), c.z(4)) })           // n++: round(x·log2e)
+	each(func(c expChain) { VCVTDQ2PS(c.z(4), c.z(5)) })                 // fn
+	each(func(c expChain) { VMULPS(expC.c1, c.z(5), c.z(6)) })
+	each(func(c expChain) { VSUBPS(c.z(6), c.z(2), c.z(7)) }) // r = x - fn·c1
+	each(func(c expChain) { VMULPS(expC.c2, c.z(5), c.z(6)) })
+	each(func(c expChain) { VSUBPS(c.z(6), c.z(7), c.z(7)) }) // r -= fn·c2
+	each(func(c expChain) { VMULPS(c.z(7), c.z(7), c.z(8)) }) // z = r·r
+	each(func(c expChain) { VMULPS(cP[0], c.z(7), c.z(9)) })
+	each(func(c expChain) { VADDPS(cP[1], c.z(9), c.z(9)) })
+	for _, p := range cP[2:] {
+		each(func(c expChain) { VMULPS(c.z(7), c.z(9), c.z(9)) })
+		each(func(c expChain) { VADDPS(p, c.z(9), c.z(9)) })
+	}
+	each(func(c expChain) { VMULPS(c.z(8), c.z(9), c.z(9)) })
+	each(func(c expChain) { VADDPS(c.z(7), c.z(9), c.z(9)) }) // p·z + r
+	each(func(c expChain) { VADDPS(expC.one, c.z(9), c.z(9)) })
+	each(func(c expChain) { VPADDD(expC.bias, c.z(4), c.z(10)) })
+	each(func(c expChain) { VPSLLD(U8(23), c.z(10), c.z(10)) }) // 2^n
+	each(func(c expChain) { VMULPS(c.z(10), c.z(9), c.z(9)) })
+	each(func(c expChain) { VCMPPS(U8(13), expC.low, c.z(2), c.k3) }) // x >= -87.3 (false for NaN)
+	each(func(c expChain) { VMOVAPS_Z(c.z(9), c.k3, c.z(11)) })       // else 0
+	each(func(c expChain) { VCMPPS(U8(3), c.z(2), c.z(2), c.k4) })    // NaN: x itself
+	each(func(c expChain) { VMOVAPS(c.z(2), c.k4, c.z(11)) })
+}
+
+// expKernel is Exp32((x[i]-m)·scale) (float.go) on 16 lanes, for the
 // softmax of attention scores. It must equal the Go code bit for bit: every
 // step is the same float32 operation, rounded on its own (no fused
 // multiply-add); int32(t) is VCVTTPS2DQ (truncation, as Go's conversion
 // compiles on amd64); the floor correction and the range checks are masks.
-
 func expKernel() {
-	f := func(name string, v float64) Mem { return dwords64(name, math.Float32bits(float32(v))) }
-	n := func(name string, v int32) Mem { return dwords64(name, uint32(v)) }
-	cLog2e, cHalf := f("exp_log2e", 1.44269504088896341), f("exp_half", 0.5)
-	cC1, cC2 := f("exp_c1", 0.693359375), f("exp_c2", -2.12194440e-4)
-	cP := []Mem{f("exp_p0", 1.9875691500e-4), f("exp_p1", 1.3981999507e-3), f("exp_p2", 8.3334519073e-3),
-		f("exp_p3", 4.1665795894e-2), f("exp_p4", 1.6666665459e-1), f("exp_p5", 5.0000001201e-1)}
-	cOne, cLow := f("exp_one", 1), f("exp_low", -87.3)
-	cBias, cM1, cI1 := n("exp_bias", 127), n("exp_m1", -1), n("exp_i1", 1)
-
-	// expChains emits Exp32((v-m)·scale) for the 16 floats at RSI+disp into
-	// RDI+disp, for one or two disps, the two chains' steps interleaved.
-	// Chain c uses Z2+11c..Z11+11c and its own masks; Z0 = m, Z1 = scale,
-	// Z12 = 0.
-	expChains := func(disps ...int) {
-		type regs struct {
-			z          func(i int) VecPhysical // Z2..Z11 of the chain: z(2)..z(11)
-			k1, k2, k3 Op
-			k4         Op
+	expConsts()
+	// expScaled emits Exp32((v-m)·scale) for the 16 floats at RSI+disp
+	// into RDI+disp, for one or two disps, the two chains' steps
+	// interleaved; Z0 = m, Z1 = scale.
+	expScaled := func(disps ...int) {
+		chains := expChains[:len(disps)]
+		for i, c := range chains {
+			VMOVUPS(Mem{Base: RSI, Disp: disps[i]}, c.z(2))
 		}
-		chains := []regs{
-			{z: func(i int) VecPhysical { return zs[i] }, k1: K1, k2: K2, k3: K3, k4: K4},
-			{z: func(i int) VecPhysical { return zs[i+11] }, k1: K5, k2: K6, k3: K7, k4: K1},
-		}[:len(disps)]
-		each := func(f func(c regs, disp int)) {
-			for i, c := range chains {
-				f(c, disps[i])
-			}
+		eachChain(chains, func(c expChain) { VSUBPS(Z0, c.z(2), c.z(2)) }) // v - m
+		eachChain(chains, func(c expChain) { VMULPS(Z1, c.z(2), c.z(2)) }) // x = (v - m)·scale
+		expSteps(chains)
+		for i, c := range chains {
+			VMOVUPS(c.z(11), Mem{Base: RDI, Disp: disps[i]})
 		}
-		each(func(c regs, d int) { VMOVUPS(Mem{Base: RSI, Disp: d}, c.z(2)) })
-		each(func(c regs, d int) { VSUBPS(Z0, c.z(2), c.z(2)) }) // v - m
-		each(func(c regs, d int) { VMULPS(Z1, c.z(2), c.z(2)) }) // x = (v - m)·scale
-		each(func(c regs, d int) { VMULPS(cLog2e, c.z(2), c.z(3)) })
-		each(func(c regs, d int) { VSUBPS(cHalf, c.z(3), c.z(3)) }) // t = x·log2e - 0.5
-		each(func(c regs, d int) { VCVTTPS2DQ(c.z(3), c.z(4)) })    // n = int32(t)
-		each(func(c regs, d int) { VCVTDQ2PS(c.z(4), c.z(5)) })
-		each(func(c regs, d int) { VCMPPS(U8(1), Z12, c.z(3), c.k1) })          // t < 0
-		each(func(c regs, d int) { VCMPPS(U8(4), c.z(3), c.z(5), c.k1, c.k2) }) // and float32(n) != t
-		each(func(c regs, d int) { VPADDD(cM1, c.z(4), c.k2, c.z(4)) })         // n--: floor
-		each(func(c regs, d int) { VPADDD(cI1, c.z(4), c.z(4)) })               // n++: round(x·log2e)
-		each(func(c regs, d int) { VCVTDQ2PS(c.z(4), c.z(5)) })                 // fn
-		each(func(c regs, d int) { VMULPS(cC1, c.z(5), c.z(6)) })
-		each(func(c regs, d int) { VSUBPS(c.z(6), c.z(2), c.z(7)) }) // r = x - fn·c1
-		each(func(c regs, d int) { VMULPS(cC2, c.z(5), c.z(6)) })
-		each(func(c regs, d int) { VSUBPS(c.z(6), c.z(7), c.z(7)) }) // r -= fn·c2
-		each(func(c regs, d int) { VMULPS(c.z(7), c.z(7), c.z(8)) }) // z = r·r
-		each(func(c regs, d int) { VMULPS(cP[0], c.z(7), c.z(9)) })
-		each(func(c regs, d int) { VADDPS(cP[1], c.z(9), c.z(9)) })
-		for _, p := range cP[2:] {
-			each(func(c regs, d int) { VMULPS(c.z(7), c.z(9), c.z(9)) })
-			each(func(c regs, d int) { VADDPS(p, c.z(9), c.z(9)) })
-		}
-		each(func(c regs, d int) { VMULPS(c.z(8), c.z(9), c.z(9)) })
-		each(func(c regs, d int) { VADDPS(c.z(7), c.z(9), c.z(9)) }) // p·z + r
-		each(func(c regs, d int) { VADDPS(cOne, c.z(9), c.z(9)) })
-		each(func(c regs, d int) { VPADDD(cBias, c.z(4), c.z(10)) })
-		each(func(c regs, d int) { VPSLLD(U8(23), c.z(10), c.z(10)) }) // 2^n
-		each(func(c regs, d int) { VMULPS(c.z(10), c.z(9), c.z(9)) })
-		each(func(c regs, d int) { VCMPPS(U8(13), cLow, c.z(2), c.k3) })  // x >= -87.3 (false for NaN)
-		each(func(c regs, d int) { VMOVAPS_Z(c.z(9), c.k3, c.z(11)) })    // else 0
-		each(func(c regs, d int) { VCMPPS(U8(3), c.z(2), c.z(2), c.k4) }) // NaN: x itself
-		each(func(c regs, d int) { VMOVAPS(c.z(2), c.k4, c.z(11)) })
-		each(func(c regs, d int) { VMOVUPS(c.z(11), Mem{Base: RDI, Disp: d}) })
 	}
 
 	TEXT("expScaledAVX512", NOSPLIT, "func(dst *float32, x *float32, n int, m float32, scale float32)")
@@ -1974,7 +2004,7 @@ func expKernel() {
 	Label("exp_pair")
 	CMPQ(RCX, U8(32))
 	JL(LabelRef("exp_single"))
-	expChains(0, 64)
+	expScaled(0, 64)
 	ADDQ(U32(128), RSI)
 	ADDQ(U32(128), RDI)
 	SUBQ(U8(32), RCX)
@@ -1982,10 +2012,158 @@ func expKernel() {
 	Label("exp_single")
 	TESTQ(RCX, RCX)
 	JZ(LabelRef("exp_done"))
-	expChains(0)
+	expScaled(0)
 	Label("exp_done")
 	VZEROUPPER()
 	RET()
+}
+
+// ---------------------------------------------------------------------------
+// sigmoidKernels are SiLU's, SiLUGate's and MLGRUStep's loops (float.go) on
+// 16 lanes, built on expSteps: e = Exp32(-|x|) (the sign bit set), d = 1+e,
+// σ = (x ≥ 0 ? 1 : e)/d and silu = (x ≥ 0 ? x : x·e)/d, NaN lanes set to
+// x itself; every later step the Go loop's float32 operation with the same
+// first operand, so the same bits. They follow expKernel (its constants).
+func sigmoidKernels() {
+	sign32 := dwords64("sign32", 0x80000000)
+	// xs holds each chain's input (Z23, Z24); extra registers from Z25.
+	in := []VecPhysical{Z23, Z24}
+
+	// siluOf emits silu(x) into c.z(5) for each chain, x in in[i].
+	siluOf := func(chains []expChain) {
+		for i, c := range chains {
+			VPORD(sign32, in[i], c.z(2)) // -|x|
+		}
+		expSteps(chains)
+		for i, c := range chains {
+			VADDPS(expC.one, c.z(11), c.z(3)) // d = 1+e
+			VMULPS(c.z(11), in[i], c.z(4))    // x·e
+			VCMPPS(U8(13), Z12, in[i], c.k1)  // x >= 0
+			VMOVAPS(in[i], c.k1, c.z(4))      // x there
+			VDIVPS(c.z(3), c.z(4), c.z(5))    // /d
+			VCMPPS(U8(3), in[i], in[i], c.k2) // NaN: x itself
+			VMOVAPS(in[i], c.k2, c.z(5))
+		}
+	}
+
+	// pairLoop runs body(disps) over RCX floats at RSI (and RDX), storing
+	// at RDI: 32 a step with two chains, then 16 with one.
+	pairLoop := func(prefix string, ptrs []Register, body func(disps ...int)) {
+		TESTQ(RCX, RCX)
+		JZ(LabelRef(prefix + "_done"))
+		Label(prefix + "_pair")
+		CMPQ(RCX, U8(32))
+		JL(LabelRef(prefix + "_single"))
+		body(0, 64)
+		for _, p := range ptrs {
+			ADDQ(U32(128), p)
+		}
+		SUBQ(U8(32), RCX)
+		JMP(LabelRef(prefix + "_pair"))
+		Label(prefix + "_single")
+		TESTQ(RCX, RCX)
+		JZ(LabelRef(prefix + "_done"))
+		body(0)
+		Label(prefix + "_done")
+		VZEROUPPER()
+		RET()
+	}
+
+	for _, gated := range []bool{false, true} {
+		name := "siluAVX512"
+		if gated {
+			TEXT("siluGateAVX512", NOSPLIT, "func(dst *float32, gate *float32, up *float32, n int)")
+			Pragma("noescape")
+			Doc("siluGateAVX512 sets dst[i] = SiLU32(gate[i])·up[i] for i < n, n a multiple of 16 (AVX-512F).")
+			name = "siluGateAVX512"
+			Load(Param("up"), RDX)
+			Load(Param("gate"), RSI)
+		} else {
+			TEXT(name, NOSPLIT, "func(dst *float32, x *float32, n int)")
+			Pragma("noescape")
+			Doc("siluAVX512 sets dst[i] = SiLU32(x[i]) for i < n, n a multiple of 16 (AVX-512F).")
+			Load(Param("x"), RSI)
+		}
+		Load(Param("dst"), RDI)
+		Load(Param("n"), RCX)
+		VXORPS(Z12, Z12, Z12)
+		ptrs := []Register{RSI, RDI}
+		if gated {
+			ptrs = append(ptrs, RDX)
+		}
+		pairLoop(name, ptrs, func(disps ...int) {
+			chains := expChains[:len(disps)]
+			for i := range chains {
+				VMOVUPS(Mem{Base: RSI, Disp: disps[i]}, in[i])
+			}
+			siluOf(chains)
+			for i, c := range chains {
+				if gated {
+					VMULPS(Mem{Base: RDX, Disp: disps[i]}, c.z(5), c.z(5)) // silu·up
+				}
+				VMOVUPS(c.z(5), Mem{Base: RDI, Disp: disps[i]})
+			}
+		})
+	}
+
+	for _, bounded := range []bool{false, true} {
+		name := "mlgruAVX512"
+		if bounded {
+			name = "mlgruLBAVX512"
+			TEXT(name, NOSPLIT, "func(h *float32, ig *float32, fg *float32, lb *float32, n int)")
+			Pragma("noescape")
+			Doc(name + " sets f = lb[i] + (1-lb[i])·Sigmoid32(fg[i]), h[i] = f·h[i] + SiLU32(ig[i])·(1-f) for i < n, n a multiple of 16 (AVX-512F).")
+			Load(Param("lb"), R8)
+		} else {
+			TEXT(name, NOSPLIT, "func(h *float32, ig *float32, fg *float32, n int)")
+			Pragma("noescape")
+			Doc(name + " sets f = Sigmoid32(fg[i]), h[i] = f·h[i] + SiLU32(ig[i])·(1-f) for i < n, n a multiple of 16 (AVX-512F).")
+		}
+		Load(Param("h"), RDI)
+		Load(Param("ig"), RSI)
+		Load(Param("fg"), RDX)
+		VXORPS(Z12, Z12, Z12)
+		VMOVUPS(expC.one, Z31)
+		ptrs := []Register{RDI, RSI, RDX}
+		if bounded {
+			ptrs = append(ptrs, R8)
+		}
+		// Chain 0: σ(fg) into Z5; chain 1: silu(ig) into Z16.
+		c0, c1 := expChains[0], expChains[1]
+		elementLoop(name, ptrs, func() {
+			VMOVUPS(Mem{Base: RDX}, in[0])
+			VMOVUPS(Mem{Base: RSI}, in[1])
+			VPORD(sign32, in[0], c0.z(2))
+			VPORD(sign32, in[1], c1.z(2))
+			expSteps(expChains)
+			VADDPS(Z31, c0.z(11), c0.z(3))    // d = 1+e
+			VMOVAPS(c0.z(11), c0.z(4))        // e
+			VCMPPS(U8(13), Z12, in[0], c0.k1) // fg >= 0
+			VMOVAPS(Z31, c0.k1, c0.z(4))      // 1 there
+			VDIVPS(c0.z(3), c0.z(4), c0.z(5)) // σ = /d
+			VCMPPS(U8(3), in[0], in[0], c0.k2)
+			VMOVAPS(in[0], c0.k2, c0.z(5))
+			VADDPS(Z31, c1.z(11), c1.z(3))
+			VMULPS(c1.z(11), in[1], c1.z(4))
+			VCMPPS(U8(13), Z12, in[1], c1.k1)
+			VMOVAPS(in[1], c1.k1, c1.z(4))
+			VDIVPS(c1.z(3), c1.z(4), c1.z(5)) // silu
+			VCMPPS(U8(3), in[1], in[1], c1.k2)
+			VMOVAPS(in[1], c1.k2, c1.z(5))
+			f, si := c0.z(5), c1.z(5)
+			if bounded {
+				VMOVUPS(Mem{Base: R8}, Z25)
+				VSUBPS(Z25, Z31, Z26) // 1 - lb
+				VMULPS(f, Z26, Z26)   // ·σ
+				VADDPS(Z26, Z25, f)   // lb + …
+			}
+			VSUBPS(f, Z31, Z27)            // 1 - f
+			VMULPS(Z27, si, Z27)           // silu·(1-f)
+			VMULPS(Mem{Base: RDI}, f, Z28) // f·h
+			VADDPS(Z27, Z28, Z28)          // + c
+			VMOVUPS(Z28, Mem{Base: RDI})
+		})
+	}
 }
 
 // ---------------------------------------------------------------------------
