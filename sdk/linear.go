@@ -171,7 +171,9 @@ type scratch struct {
 	sums   []int32       // [batch] Σ xq
 	acc    []int32       // [batch × maxOut] exact dot products
 	normed []float32     // [batch × maxIn] FusedBitLinear norm output
-	mats   [3]simd.T2Mat // the matrices of one applyGroup job
+	mats   [3]simd.T2Mat // the matrices of one applyGroup or applyEach job
+	inW    int           // maxIn: the row stride of normed in applyEach
+	padW   int           // maxPadded: the row stride of xq in applyEach
 	hint   [3]simd.T2Mat // the matrices of the next job (prefetch)
 	tok    tokJob        // the per-token job of run.perToken
 	tokFn  func(worker, lo, hi int)
@@ -201,6 +203,8 @@ func newScratch(z scratchSize) *scratch {
 		sums:   make([]int32, z.batch),
 		acc:    make([]int32, z.batch*z.maxOut),
 		normed: make([]float32, z.batch*z.maxIn),
+		inW:    z.maxIn,
+		padW:   z.maxPadded,
 	}
 	sc.tokFn = sc.tok.run // bound once: a pool job per call allocates nothing
 	return sc
@@ -305,6 +309,48 @@ func applyBatch(r *run, ls []*linear, ys [][]float32, x []float32, ldx int, act 
 		}
 	}
 	clear(sc.mats[:])
+}
+
+// applyEach sets ys[i] = ls[i](x) for one token through 2-bit matrices
+// that each normalize and quantize x on their own (FusedBitLinear: the
+// MatMul-free mixer's i, f and g projections), as one pool job
+// (simd.Pool.MatVecT2Batch, an input per matrix), so that the pool
+// synchronizes once instead of once per matrix. The values are those of
+// ls[i].apply one by one. It reports false, doing nothing, for more than
+// one token, other kinds of matrix or too little scratch (a prefill chunk
+// under len(ls) tokens); the caller then applies them one by one.
+func applyEach(r *run, ls []*linear, ys [][]float32, x []float32, n int) bool {
+	sc := r.sc
+	if n != 1 || len(ls) > len(sc.mats) || len(ls) > len(sc.xs) {
+		return false
+	}
+	for _, l := range ls {
+		if l.kind != linT2 {
+			return false
+		}
+	}
+	off := 0
+	for i, l := range ls {
+		in := x[:l.in]
+		if l.norm != nil {
+			nd := sc.normed[i*sc.inW : i*sc.inW+l.in]
+			simd.RMSNorm(nd, in, l.norm, l.eps)
+			in = nd
+		}
+		xq := sc.xq[i*sc.padW : i*sc.padW+l.padded]
+		sc.xs[i], sc.sums[i] = simd.QuantizeActivations(xq, in)
+		dq := simd.Dequant{Y: ys[i][:l.out], Scales: l.scales, XScale: sc.xs[i]}
+		sc.mats[i] = simd.T2Mat{Dst: sc.acc[off : off+l.out], W: l.w, Stride: l.stride, Dequant: dq, X: xq, XSum: sc.sums[i]}
+		off += l.out
+	}
+	r.m.pool.MatVecT2Batch(r.m.impl, sc.mats[:len(ls)], nil, 0)
+	if r.trace != nil {
+		for i, l := range ls {
+			r.trace(l.name, r.pos0, sc.mats[i].X[:l.in], sc.mats[i].Dst)
+		}
+	}
+	clear(sc.mats[:])
+	return true
 }
 
 // gatedOK reports whether a one-token pass can run gate and up (same

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -118,7 +119,14 @@ func checkLMAgainstReference(t *testing.T, refs []lmRef) {
 			// Fast path, prefill in chunks of 5 (MatMulT2), with a trace
 			// of its own int8 activations and dot products.
 			mismatch, records := 0, 0
+			type traced struct {
+				xq  []int8
+				dot []int32
+			}
+			own := map[string]traced{}
+			key := func(name string, pos int) string { return fmt.Sprintf("%s@%d", name, pos) }
 			s.trace = func(name string, pos int, xq []int8, dot []int32) {
+				own[key(name, pos)] = traced{slices.Clone(xq), slices.Clone(dot)}
 				rec, ok := tr.Get(name, pos)
 				if !ok {
 					t.Fatalf("no reference record for %s at %d", name, pos)
@@ -161,8 +169,15 @@ func checkLMAgainstReference(t *testing.T, refs []lmRef) {
 				t.Fatal(n)
 			}
 			// Decode token by token (MatVecT2) gives the same logits as the
-			// prefill, bit for bit.
-			s.trace = nil
+			// prefill, bit for bit, through the same int8 activations and
+			// dot products.
+			decoded := 0
+			s.trace = func(name string, pos int, xq []int8, dot []int32) {
+				decoded++
+				if w := own[key(name, pos)]; !slices.Equal(xq, w.xq) || !slices.Equal(dot, w.dot) {
+					t.Fatalf("decode: %s at %d: int8 inputs or dot products differ from the prefill's", name, pos)
+				}
+			}
 			s.Reset()
 			for p, tok := range prompt {
 				l, err := s.Forward(ctx, []int{tok})
@@ -173,6 +188,10 @@ func checkLMAgainstReference(t *testing.T, refs []lmRef) {
 					t.Fatalf("pos %d: decode logits differ from prefill logits", p)
 				}
 			}
+			if decoded != records {
+				t.Fatalf("decode traced %d projections, prefill %d", decoded, records)
+			}
+			s.trace = nil
 			// Greedy decoding: 64 tokens equal to the reference's.
 			wantTok := ref.greedy(prompt, 64)
 			s.Reset()

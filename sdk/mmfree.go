@@ -194,9 +194,11 @@ func (m *mlgru) forward(r *run, s *Session, state any, x, out []float32, n int) 
 	h := state.(*recurrentState).h
 	d := s.g.dim
 	ip, fp, gg, o := s.t1[:n*d], s.t2[:n*d], s.t3[:n*d], s.t4[:n*d]
-	m.i.apply(r, ip, d, x, d, n)
-	m.f.apply(r, fp, d, x, d, n)
-	m.g.apply(r, gg, d, x, d, n)
+	if !applyEach(r, []*linear{m.i, m.f, m.g}, [][]float32{ip, fp, gg}, x, n) {
+		m.i.apply(r, ip, d, x, d, n)
+		m.f.apply(r, fp, d, x, d, n)
+		m.g.apply(r, gg, d, x, d, n)
+	}
 	for t := 0; t < n; t++ {
 		simd.MLGRUStep(h, ip[t*d:(t+1)*d], fp[t*d:(t+1)*d], m.lb)
 		ot := o[t*d : (t+1)*d]

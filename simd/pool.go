@@ -472,7 +472,8 @@ func (p *Pool) runRange(i, lo, hi int) {
 			// This share's rows of m: [lo, hi) less the rows before m.
 			a, b := max(lo, 0), min(hi, len(m.Dst))
 			if a < b {
-				j.impl.MatVecT2(m.Dst[a:b], m.W[a*m.Stride:], m.Stride, j.x, j.xsum)
+				x, xsum := m.input(j.x, j.xsum)
+				j.impl.MatVecT2(m.Dst[a:b], m.W[a*m.Stride:], m.Stride, x, xsum)
 				m.Dequant.rows(m.Dst, a, b)
 			}
 			lo, hi = lo-len(m.Dst), hi-len(m.Dst)
@@ -566,12 +567,26 @@ func (p *Pool) MatVecT2Dequant(impl Impl, dq Dequant, dst []int32, w []byte, str
 }
 
 // T2Mat is one matrix of a MatVecT2Batch: Dst[r] = row r of W (i2b128
-// rows at Stride bytes) · x, and with Dequant.Y set also dequantized.
+// rows at Stride bytes) · x, and with Dequant.Y set also dequantized. X,
+// when not nil, is this matrix's own input (with XSum = SumInt8(X)) in
+// place of the call's x: projections of one token whose inputs are
+// normalized and quantized apart (the MatMul-free LM's FusedBitLinear)
+// still run as one job.
 type T2Mat struct {
 	Dst     []int32
 	W       []byte
 	Stride  int
 	Dequant Dequant
+	X       []int8
+	XSum    int32
+}
+
+// input is the activations m multiplies in a call with input x.
+func (m *T2Mat) input(x []int8, xsum int32) ([]int8, int32) {
+	if m.X != nil {
+		return m.X, m.XSum
+	}
+	return x, xsum
 }
 
 // Dequant asks a kernel call of the Pool to turn its exact results into
@@ -609,8 +624,8 @@ func (d *Dequant) rows(acc []int32, lo, hi int) {
 }
 
 // MatVecT2Batch is MatVecT2 for several matrices with the same input x (the
-// q, k and v projections of a token, or the gate and up projections), as
-// one pool job: their rows, taken in order as one sequence, are split
+// q, k and v projections of a token, or the gate and up projections) or
+// each with its own (T2Mat.X), as one pool job: their rows, taken in order as one sequence, are split
 // between the threads, so a thread streams its rows of several matrices
 // without waiting for the others in between, and the pool synchronizes
 // once. Results are those of one MatVecT2 per matrix. The caller keeps
@@ -619,7 +634,8 @@ func (d *Dequant) rows(acc []int32, lo, hi int) {
 func (p *Pool) MatVecT2Batch(impl Impl, mats []T2Mat, x []int8, xsum int32) {
 	rows := 0
 	for _, m := range mats {
-		checkTernaryArgs("Pool.MatVecT2Batch", len(m.Dst), m.W, m.Stride, len(x), BlockI2B128)
+		mx, _ := m.input(x, xsum)
+		checkTernaryArgs("Pool.MatVecT2Batch", len(m.Dst), m.W, m.Stride, len(mx), BlockI2B128)
 		m.Dequant.check("Pool.MatVecT2Batch", len(m.Dst))
 		rows += len(m.Dst)
 	}
@@ -656,6 +672,9 @@ func (p *Pool) MatVecT2Gated(impl Impl, mats []T2Mat, act Gate, x []int8, xsum i
 	}
 	rows := len(mats[0].Dst)
 	for _, m := range mats {
+		if m.X != nil {
+			panic("simd: Pool.MatVecT2Gated: a matrix with an input of its own")
+		}
 		checkTernaryArgs("Pool.MatVecT2Gated", len(m.Dst), m.W, m.Stride, len(x), BlockI2B128)
 		if m.Dequant.Y == nil {
 			panic("simd: Pool.MatVecT2Gated: a matrix without a Dequant")

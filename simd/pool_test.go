@@ -186,9 +186,10 @@ func randomActivations(rng *rand.Rand, k int) ([]int8, int32) {
 }
 
 // TestPoolMatVecT2Batch checks that a batch of matrices with one input
-// gives, at every thread count, the results of one MatVecT2 per matrix:
-// shares that start, end or lie inside any matrix, empty matrices, row
-// counts that are not multiples of the pool's alignment.
+// (the odd ones with an input of their own, T2Mat.X) gives, at every
+// thread count, the results of one MatVecT2 per matrix: shares that
+// start, end or lie inside any matrix, empty matrices, row counts that are
+// not multiples of the pool's alignment.
 func TestPoolMatVecT2Batch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	const k = 384
@@ -196,11 +197,18 @@ func TestPoolMatVecT2Batch(t *testing.T) {
 		var cases []ternaryCase
 		x, xsum := randomActivations(rng, k)
 		var want [][]int32
-		for _, rows := range sizes {
+		own := make([][]int8, len(sizes))
+		ownSum := make([]int32, len(sizes))
+		for i, rows := range sizes {
 			c := makeTernaryCase(rng, patRandom, rows, k, BlockI2B128, 0, 0, PackI2B128)
 			cases = append(cases, c)
 			w := make([]int32, rows)
-			GenericMatVecT2(w, c.packed, c.stride, x, xsum)
+			if i%2 == 1 {
+				own[i], ownSum[i] = randomActivations(rng, k)
+				GenericMatVecT2(w, c.packed, c.stride, own[i], ownSum[i])
+			} else {
+				GenericMatVecT2(w, c.packed, c.stride, x, xsum)
+			}
 			want = append(want, w)
 		}
 		for _, impl := range tierImpls(t) {
@@ -208,7 +216,7 @@ func TestPoolMatVecT2Batch(t *testing.T) {
 				p := NewPool(threads)
 				mats := make([]T2Mat, len(cases))
 				for i, c := range cases {
-					mats[i] = T2Mat{Dst: make([]int32, c.rows), W: c.packed, Stride: c.stride}
+					mats[i] = T2Mat{Dst: make([]int32, c.rows), W: c.packed, Stride: c.stride, X: own[i], XSum: ownSum[i]}
 					for r := range mats[i].Dst {
 						mats[i].Dst[r] = -1 << 31 // must be overwritten
 					}
