@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/speakez/barewire/mmapmodel"
+	"github.com/speakez/barewire/simd"
 )
 
 // The ternary MLP classifier (architecture "mlp"). Tensor names, slots and
@@ -239,43 +240,6 @@ func (m *Model) classify(ctx context.Context, dst, inputs []float32, tr tracer) 
 
 // Argmax returns the index of the largest value, ties to the lowest index
 // (NaNs are never chosen unless x[0] is one): greedy decoding's choice
-// from the logits of Session.Forward. It returns 0 for an empty x.
-func Argmax(x []float32) int {
-	if len(x) == 0 {
-		return 0
-	}
-	// Four running maxima (ids ≡ lane mod 4), each the first of its lane,
-	// all starting from x[0]: independent compare chains. The first id of
-	// the largest of them is the first id of the largest value; NaNs never
-	// win, as in one pass (unless x[0] is NaN, which nothing beats).
-	var bi [4]int
-	bv := [4]float32{x[0], x[0], x[0], x[0]}
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		if q[0] > bv[0] {
-			bi[0], bv[0] = i, q[0]
-		}
-		if q[1] > bv[1] {
-			bi[1], bv[1] = i+1, q[1]
-		}
-		if q[2] > bv[2] {
-			bi[2], bv[2] = i+2, q[2]
-		}
-		if q[3] > bv[3] {
-			bi[3], bv[3] = i+3, q[3]
-		}
-	}
-	for ; i < len(x); i++ {
-		if l := i & 3; x[i] > bv[l] {
-			bi[l], bv[l] = i, x[i]
-		}
-	}
-	best, v := bi[0], bv[0]
-	for l := 1; l < 4; l++ {
-		if bv[l] > v || bv[l] == v && bi[l] < best {
-			best, v = bi[l], bv[l]
-		}
-	}
-	return best
-}
+// from the logits of Session.Forward. It returns 0 for an empty x. It is
+// simd.Argmax.
+func Argmax(x []float32) int { return simd.Argmax(x) }

@@ -136,3 +136,28 @@ func BenchmarkReadBandwidth(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkArgmax is greedy decoding's pick over a LLaMA-3 vocabulary's
+// logits (in cache), with the vector loop (where the CPU has it) and the
+// Go loop.
+func BenchmarkArgmax(b *testing.B) {
+	x := make([]float32, 128256)
+	for i := range x {
+		x[i] = float32((i*7919)%10007) / 10007
+	}
+	for _, vec := range []bool{normVec, false} {
+		name := "go"
+		if vec {
+			name = "vector"
+		}
+		b.Run(name, func(b *testing.B) {
+			old := normVec
+			normVec = vec
+			defer func() { normVec = old }()
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				Argmax(x)
+			}
+		})
+	}
+}

@@ -527,3 +527,62 @@ func TestAddTo(t *testing.T) {
 	}()
 	AddTo(d[:2], []float32{1, 2, 3})
 }
+
+// TestArgmax checks Argmax against one pass, with the vector loop and
+// without: every length to 300 and a vocabulary's, ties (−0 and +0 tie),
+// NaNs anywhere, x[0] among them, infinities, the largest value in every
+// lane.
+func TestArgmax(t *testing.T) {
+	onePass := func(x []float32) int {
+		best := 0
+		for i, v := range x {
+			if v > x[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	nan := float32(math.NaN())
+	special := []float32{nan, float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
+	check := func(x []float32) {
+		t.Helper()
+		want := onePass(x)
+		for _, vec := range []bool{false, normVec} {
+			old := normVec
+			normVec = vec
+			got := Argmax(x)
+			normVec = old
+			if got != want {
+				t.Fatalf("vector=%v, n=%d: Argmax = %d, one pass %d", vec, len(x), got, want)
+			}
+		}
+	}
+	for n := 0; n <= 300; n++ {
+		for trial := 0; trial < 30; trial++ {
+			x := make([]float32, n)
+			for i := range x {
+				if r := rng.IntN(10); r < 2 {
+					x[i] = special[rng.IntN(len(special))]
+				} else {
+					x[i] = float32(rng.IntN(7)) // many ties
+				}
+			}
+			check(x)
+		}
+	}
+	big := make([]float32, 128256)
+	for i := range big {
+		big[i] = float32(rng.NormFloat64())
+	}
+	for at := range 70 {
+		for _, base := range []int{0, 64 * 1000, 128256 - 70} {
+			x := slices.Clone(big)
+			x[base+at] = 100
+			check(x)
+			x[0] = nan
+			check(x)
+		}
+	}
+	check(big)
+}

@@ -422,16 +422,17 @@ var readStreams = func() []func([]byte) {
 }()
 
 // RMSNorm's vector loops (normVec).
-func sumSquaresVec(x *float32, n int, s *[8]float64)        { sumSquaresAVX512(x, n, s) }
-func scaleVec(dst, x *float32, n int, inv float32)          { scaleAVX512(dst, x, n, inv) }
-func scaleWeightVec(dst, x, w *float32, n int, inv float32) { scaleWeightAVX512(dst, x, w, n, inv) }
-func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesAVX512(x, n, s) }
-func maxVec(x *float32, n int) float32                      { return maxAVX512(x, n) }
-func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledAVX512(dst, x, n, m, scale) }
-func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateAVX512(dst, gate, up, n) }
-func siluVec(dst, x *float32, n int)                        { siluAVX512(dst, x, n) }
-func siluGateVec(dst, gate, up *float32, n int)             { siluGateAVX512(dst, gate, up, n) }
-func mlgruVec(h, ig, fg *float32, n int)                    { mlgruAVX512(h, ig, fg, n) }
-func mlgruLBVec(h, ig, fg, lb *float32, n int)              { mlgruLBAVX512(h, ig, fg, lb, n) }
-func addToVec(dst, x *float32, n int)                       { addToAVX512(dst, x, n) }
-func ropeVec(x, cos, sin *float32, h, n int)                { ropeAVX512(x, cos, sin, h, n) }
+func sumSquaresVec(x *float32, n int, s *[8]float64)              { sumSquaresAVX512(x, n, s) }
+func scaleVec(dst, x *float32, n int, inv float32)                { scaleAVX512(dst, x, n, inv) }
+func scaleWeightVec(dst, x, w *float32, n int, inv float32)       { scaleWeightAVX512(dst, x, w, n, inv) }
+func sumLanesVec(x *float32, n int, s *[8]float64)                { sumLanesAVX512(x, n, s) }
+func maxVec(x *float32, n int) float32                            { return maxAVX512(x, n) }
+func expScaledVec(dst, x *float32, n int, m, scale float32)       { expScaledAVX512(dst, x, n, m, scale) }
+func reluSqGateVec(dst, gate, up *float32, n int)                 { reluSqGateAVX512(dst, gate, up, n) }
+func siluVec(dst, x *float32, n int)                              { siluAVX512(dst, x, n) }
+func siluGateVec(dst, gate, up *float32, n int)                   { siluGateAVX512(dst, gate, up, n) }
+func mlgruVec(h, ig, fg *float32, n int)                          { mlgruAVX512(h, ig, fg, n) }
+func mlgruLBVec(h, ig, fg, lb *float32, n int)                    { mlgruLBAVX512(h, ig, fg, lb, n) }
+func argmaxVec(x *float32, n int, bv *[64]float32, bi *[64]int32) { argmaxAVX512(x, n, bv, bi) }
+func addToVec(dst, x *float32, n int)                             { addToAVX512(dst, x, n) }
+func ropeVec(x, cos, sin *float32, h, n int)                      { ropeAVX512(x, cos, sin, h, n) }

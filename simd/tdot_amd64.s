@@ -8821,6 +8821,151 @@ mlgruLBAVX512_done:
 	VZEROUPPER
 	RET
 
+DATA argmax_iota<>+0(SB)/4, $0x00000000
+DATA argmax_iota<>+4(SB)/4, $0x00000001
+DATA argmax_iota<>+8(SB)/4, $0x00000002
+DATA argmax_iota<>+12(SB)/4, $0x00000003
+DATA argmax_iota<>+16(SB)/4, $0x00000004
+DATA argmax_iota<>+20(SB)/4, $0x00000005
+DATA argmax_iota<>+24(SB)/4, $0x00000006
+DATA argmax_iota<>+28(SB)/4, $0x00000007
+DATA argmax_iota<>+32(SB)/4, $0x00000008
+DATA argmax_iota<>+36(SB)/4, $0x00000009
+DATA argmax_iota<>+40(SB)/4, $0x0000000a
+DATA argmax_iota<>+44(SB)/4, $0x0000000b
+DATA argmax_iota<>+48(SB)/4, $0x0000000c
+DATA argmax_iota<>+52(SB)/4, $0x0000000d
+DATA argmax_iota<>+56(SB)/4, $0x0000000e
+DATA argmax_iota<>+60(SB)/4, $0x0000000f
+DATA argmax_iota<>+64(SB)/4, $0x00000010
+DATA argmax_iota<>+68(SB)/4, $0x00000011
+DATA argmax_iota<>+72(SB)/4, $0x00000012
+DATA argmax_iota<>+76(SB)/4, $0x00000013
+DATA argmax_iota<>+80(SB)/4, $0x00000014
+DATA argmax_iota<>+84(SB)/4, $0x00000015
+DATA argmax_iota<>+88(SB)/4, $0x00000016
+DATA argmax_iota<>+92(SB)/4, $0x00000017
+DATA argmax_iota<>+96(SB)/4, $0x00000018
+DATA argmax_iota<>+100(SB)/4, $0x00000019
+DATA argmax_iota<>+104(SB)/4, $0x0000001a
+DATA argmax_iota<>+108(SB)/4, $0x0000001b
+DATA argmax_iota<>+112(SB)/4, $0x0000001c
+DATA argmax_iota<>+116(SB)/4, $0x0000001d
+DATA argmax_iota<>+120(SB)/4, $0x0000001e
+DATA argmax_iota<>+124(SB)/4, $0x0000001f
+DATA argmax_iota<>+128(SB)/4, $0x00000020
+DATA argmax_iota<>+132(SB)/4, $0x00000021
+DATA argmax_iota<>+136(SB)/4, $0x00000022
+DATA argmax_iota<>+140(SB)/4, $0x00000023
+DATA argmax_iota<>+144(SB)/4, $0x00000024
+DATA argmax_iota<>+148(SB)/4, $0x00000025
+DATA argmax_iota<>+152(SB)/4, $0x00000026
+DATA argmax_iota<>+156(SB)/4, $0x00000027
+DATA argmax_iota<>+160(SB)/4, $0x00000028
+DATA argmax_iota<>+164(SB)/4, $0x00000029
+DATA argmax_iota<>+168(SB)/4, $0x0000002a
+DATA argmax_iota<>+172(SB)/4, $0x0000002b
+DATA argmax_iota<>+176(SB)/4, $0x0000002c
+DATA argmax_iota<>+180(SB)/4, $0x0000002d
+DATA argmax_iota<>+184(SB)/4, $0x0000002e
+DATA argmax_iota<>+188(SB)/4, $0x0000002f
+DATA argmax_iota<>+192(SB)/4, $0x00000030
+DATA argmax_iota<>+196(SB)/4, $0x00000031
+DATA argmax_iota<>+200(SB)/4, $0x00000032
+DATA argmax_iota<>+204(SB)/4, $0x00000033
+DATA argmax_iota<>+208(SB)/4, $0x00000034
+DATA argmax_iota<>+212(SB)/4, $0x00000035
+DATA argmax_iota<>+216(SB)/4, $0x00000036
+DATA argmax_iota<>+220(SB)/4, $0x00000037
+DATA argmax_iota<>+224(SB)/4, $0x00000038
+DATA argmax_iota<>+228(SB)/4, $0x00000039
+DATA argmax_iota<>+232(SB)/4, $0x0000003a
+DATA argmax_iota<>+236(SB)/4, $0x0000003b
+DATA argmax_iota<>+240(SB)/4, $0x0000003c
+DATA argmax_iota<>+244(SB)/4, $0x0000003d
+DATA argmax_iota<>+248(SB)/4, $0x0000003e
+DATA argmax_iota<>+252(SB)/4, $0x0000003f
+GLOBL argmax_iota<>(SB), RODATA|NOPTR, $256
+
+DATA argmax_step<>+0(SB)/4, $0x00000040
+DATA argmax_step<>+4(SB)/4, $0x00000040
+DATA argmax_step<>+8(SB)/4, $0x00000040
+DATA argmax_step<>+12(SB)/4, $0x00000040
+DATA argmax_step<>+16(SB)/4, $0x00000040
+DATA argmax_step<>+20(SB)/4, $0x00000040
+DATA argmax_step<>+24(SB)/4, $0x00000040
+DATA argmax_step<>+28(SB)/4, $0x00000040
+DATA argmax_step<>+32(SB)/4, $0x00000040
+DATA argmax_step<>+36(SB)/4, $0x00000040
+DATA argmax_step<>+40(SB)/4, $0x00000040
+DATA argmax_step<>+44(SB)/4, $0x00000040
+DATA argmax_step<>+48(SB)/4, $0x00000040
+DATA argmax_step<>+52(SB)/4, $0x00000040
+DATA argmax_step<>+56(SB)/4, $0x00000040
+DATA argmax_step<>+60(SB)/4, $0x00000040
+GLOBL argmax_step<>(SB), RODATA|NOPTR, $64
+
+// func argmaxAVX512(x *float32, n int, bv *[64]float32, bi *[64]int32)
+// Requires: AVX, AVX512F
+TEXT ·argmaxAVX512(SB), NOSPLIT, $0-32
+	MOVQ      x+0(FP), SI
+	MOVQ      n+8(FP), CX
+	MOVQ      bv+16(FP), DI
+	MOVQ      bi+24(FP), DX
+	VMOVUPS   (DI), Z0
+	VMOVDQU32 (DX), Z4
+	VMOVDQU32 argmax_iota<>+0(SB), Z8
+	VMOVUPS   64(DI), Z1
+	VMOVDQU32 64(DX), Z5
+	VMOVDQU32 argmax_iota<>+64(SB), Z9
+	VMOVUPS   128(DI), Z2
+	VMOVDQU32 128(DX), Z6
+	VMOVDQU32 argmax_iota<>+128(SB), Z10
+	VMOVUPS   192(DI), Z3
+	VMOVDQU32 192(DX), Z7
+	VMOVDQU32 argmax_iota<>+192(SB), Z11
+	VMOVDQU32 argmax_step<>+0(SB), Z12
+	MOVQ      n+8(FP), CX
+	TESTQ     CX, CX
+	JZ        amax_done
+
+amax_loop:
+	VMOVUPS   (SI), Z16
+	VMOVUPS   64(SI), Z17
+	VMOVUPS   128(SI), Z18
+	VMOVUPS   192(SI), Z19
+	VCMPPS    $0x1e, Z0, Z16, K1
+	VCMPPS    $0x1e, Z1, Z17, K2
+	VCMPPS    $0x1e, Z2, Z18, K3
+	VCMPPS    $0x1e, Z3, Z19, K4
+	VMOVAPS   Z16, K1, Z0
+	VMOVDQA32 Z8, K1, Z4
+	VPADDD    Z12, Z8, Z8
+	VMOVAPS   Z17, K2, Z1
+	VMOVDQA32 Z9, K2, Z5
+	VPADDD    Z12, Z9, Z9
+	VMOVAPS   Z18, K3, Z2
+	VMOVDQA32 Z10, K3, Z6
+	VPADDD    Z12, Z10, Z10
+	VMOVAPS   Z19, K4, Z3
+	VMOVDQA32 Z11, K4, Z7
+	VPADDD    Z12, Z11, Z11
+	ADDQ      $0x00000100, SI
+	SUBQ      $0x40, CX
+	JNZ       amax_loop
+
+amax_done:
+	VMOVUPS   Z0, (DI)
+	VMOVDQU32 Z4, (DX)
+	VMOVUPS   Z1, 64(DI)
+	VMOVDQU32 Z5, 64(DX)
+	VMOVUPS   Z2, 128(DI)
+	VMOVDQU32 Z6, 128(DX)
+	VMOVUPS   Z3, 192(DI)
+	VMOVDQU32 Z7, 192(DX)
+	VZEROUPPER
+	RET
+
 // func sumSquaresAVX512(x *float32, n int, s *[8]float64)
 // Requires: AVX, AVX512F
 TEXT ·sumSquaresAVX512(SB), NOSPLIT, $0-24

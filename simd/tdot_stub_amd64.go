@@ -229,6 +229,11 @@ func mlgruAVX512(h *float32, ig *float32, fg *float32, n int)
 //go:noescape
 func mlgruLBAVX512(h *float32, ig *float32, fg *float32, lb *float32, n int)
 
+// argmaxAVX512 updates the 64 running maxima bv (first of each lane, indices in bi) with x[i] for i < n, n a multiple of 64 (AVX-512F).
+//
+//go:noescape
+func argmaxAVX512(x *float32, n int, bv *[64]float32, bi *[64]int32)
+
 // sumSquaresAVX512 adds x[i]² to s[i mod 8] in float64, in order of i, for i < n, n a multiple of 16 (AVX-512F).
 //
 //go:noescape

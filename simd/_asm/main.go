@@ -98,6 +98,7 @@ func main() {
 	quantKernels()
 	expKernel()
 	sigmoidKernels()
+	argmaxKernel()
 	normKernels()
 	elementKernels()
 	readStream()
@@ -1867,17 +1868,30 @@ func elementKernels() {
 // (a multiple of 16): body handles the 16 floats at each of ptrs, which
 // then advance by 64 bytes; the kernel returns after it.
 func elementLoop(prefix string, ptrs []Register, body func()) {
+	elementLoopBy(prefix, 16, ptrs, body, func() {})
+}
+
+// elementLoopBy is elementLoop over steps of per floats (n a multiple of
+// per), with done emitted after the loop, before the return.
+func elementLoopBy(prefix string, per int, ptrs []Register, body, done func()) {
 	Load(Param("n"), RCX)
 	TESTQ(RCX, RCX)
 	JZ(LabelRef(prefix + "_done"))
 	Label(prefix + "_loop")
 	body()
-	for _, p := range ptrs {
-		ADDQ(U8(64), p)
+	imm := func(v int) Op {
+		if v < 128 {
+			return U8(v)
+		}
+		return U32(v)
 	}
-	SUBQ(U8(16), RCX)
+	for _, p := range ptrs {
+		ADDQ(imm(4*per), p)
+	}
+	SUBQ(imm(per), RCX)
 	JNZ(LabelRef(prefix + "_loop"))
 	Label(prefix + "_done")
+	done()
 	VZEROUPPER()
 	RET()
 }
@@ -2016,6 +2030,53 @@ func expKernel() {
 	Label("exp_done")
 	VZEROUPPER()
 	RET()
+}
+
+// ---------------------------------------------------------------------------
+// argmaxKernel is Argmax's vector loop (argmax.go): 64 running maxima in
+// four zmm, lane l of chain c holding the first largest of the values at
+// indices ≡ 16c+l (mod 64), and their indices beside them. VCMPPS with
+// GT_OQ is false for a NaN, as Go's > is, so a NaN never replaces a lane's
+// value; the caller starts every lane at x[0] and index 0 and combines the
+// lanes.
+func argmaxKernel() {
+	iota := GLOBL("argmax_iota", RODATA|NOPTR)
+	for i := 0; i < 64; i++ {
+		DATA(4*i, U32(uint32(i)))
+	}
+	step := dwords64("argmax_step", 64)
+	TEXT("argmaxAVX512", NOSPLIT, "func(x *float32, n int, bv *[64]float32, bi *[64]int32)")
+	Pragma("noescape")
+	Doc("argmaxAVX512 updates the 64 running maxima bv (first of each lane, indices in bi) with x[i] for i < n, n a multiple of 64 (AVX-512F).")
+	Load(Param("x"), RSI)
+	Load(Param("n"), RCX)
+	Load(Param("bv"), RDI)
+	Load(Param("bi"), RDX)
+	for c := 0; c < 4; c++ {
+		VMOVUPS(Mem{Base: RDI, Disp: 64 * c}, zs[c])     // values
+		VMOVDQU32(Mem{Base: RDX, Disp: 64 * c}, zs[4+c]) // their indices
+		VMOVDQU32(iota.Offset(64*c), zs[8+c])            // this step's indices
+	}
+	VMOVDQU32(step, Z12)
+	ks := []Op{K1, K2, K3, K4}
+	elementLoopBy("amax", 64, []Register{RSI}, func() {
+		for c := 0; c < 4; c++ {
+			VMOVUPS(Mem{Base: RSI, Disp: 64 * c}, zs[16+c])
+		}
+		for c := 0; c < 4; c++ {
+			VCMPPS(U8(0x1e), zs[c], zs[16+c], ks[c]) // x > best (GT_OQ)
+		}
+		for c := 0; c < 4; c++ {
+			VMOVAPS(zs[16+c], ks[c], zs[c])
+			VMOVDQA32(zs[8+c], ks[c], zs[4+c])
+			VPADDD(Z12, zs[8+c], zs[8+c])
+		}
+	}, func() {
+		for c := 0; c < 4; c++ {
+			VMOVUPS(zs[c], Mem{Base: RDI, Disp: 64 * c})
+			VMOVDQU32(zs[4+c], Mem{Base: RDX, Disp: 64 * c})
+		}
+	})
 }
 
 // ---------------------------------------------------------------------------
