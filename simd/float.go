@@ -5,12 +5,13 @@ import (
 	"math"
 )
 
-// Float helpers for the non-matrix parts of a layer. They are plain Go: a
-// decode step spends its time streaming weights, and these touch only
-// vectors of the model width. Dequantize is the exception: in prefill it
-// runs once per token and matrix, so where the CPU has AVX2 or AVX-512 its
-// loop runs as assembly (quantKernels in quant.go), bit-identical to the Go
-// loop. All are allocation-free.
+// Float helpers for the non-matrix parts of a layer. Each is a Go loop that
+// defines its result; where the CPU has AVX-512 (normVec) the long ones
+// run as vector loops that give the Go loop's bits (and Dequantize also
+// with AVX2, quantKernels in quant.go): a decode step spends its time
+// streaming weights, but what runs between the kernel calls runs on one
+// thread, once per token and layer, and a small model's token is short.
+// All are allocation-free.
 
 func checkLen(fn string, n int, lens ...int) {
 	for _, l := range lens {
