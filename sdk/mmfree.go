@@ -2,8 +2,6 @@ package sdk
 
 import (
 	"math"
-
-	"github.com/speakez/barewire/simd"
 )
 
 // The MatMul-free LM (architecture "hgrn-bit", architectures.md §2): an
@@ -199,11 +197,17 @@ func (m *mlgru) forward(r *run, s *Session, state any, x, out []float32, n int) 
 		m.f.apply(r, fp, d, x, d, n)
 		m.g.apply(r, gg, d, x, d, n)
 	}
-	for t := 0; t < n; t++ {
-		simd.MLGRUStep(h, ip[t*d:(t+1)*d], fp[t*d:(t+1)*d], m.lb)
-		ot := o[t*d : (t+1)*d]
-		simd.RMSNorm(ot, gg[t*d:(t+1)*d], m.gNorm, m.eps)
-		simd.SiLUGate(ot, h, ot) // RMSNorm(g)·h·σ(h)
+	// o_t = RMSNorm(g_t) by tokens, then the recurrence and the output gate
+	// o_t ·= h_t·σ(h_t) by channels (mlgruJob): in a prefill chunk both
+	// are split between the threads.
+	r.perToken(n, tokJob{op: tokNorm, dst: o, ldd: d, x: gg, ldx: d, w: d, weight: m.gNorm, eps: m.eps})
+	j := tokJob{op: tokMLGRU, mlgru: mlgruJob{h: h, ig: ip, fg: fp, o: o, lb: m.lb, n: n, d: d}}
+	if items := (d + mlgruSpan - 1) / mlgruSpan; n >= perTokenMin && items > 1 && r.m.pool.Threads() > 1 {
+		r.sc.tok = j
+		r.m.pool.Run(items, r.sc.tokFn)
+		r.sc.tok = tokJob{}
+	} else {
+		j.mlgru.channels(0, d)
 	}
 	m.o.apply(r, out, d, o, d, n)
 }
@@ -224,10 +228,9 @@ func (c *glu) reset(any)             {}
 
 func (c *glu) forward(r *run, s *Session, _ any, x, out []float32, n int) {
 	d, w := s.g.dim, c.width
-	gy, z := s.t1[:n*2*w], s.t2[:n*w]
+	gy := s.t1[:n*2*w]
 	c.gateProj.apply(r, gy, 2*w, x, d, n)
-	for t := 0; t < n; t++ {
-		simd.SiLUGate(z[t*w:(t+1)*w], gy[t*2*w:t*2*w+w], gy[t*2*w+w:(t+1)*2*w])
-	}
-	c.down.apply(r, out, d, z, w, n)
+	// silu(gate)·y into the gate half of each token's row, by tokens.
+	r.perToken(n, tokJob{op: tokSiLU, dst: gy, ldd: 2 * w, x: gy[w:], ldx: 2 * w, w: w})
+	c.down.apply(r, out, d, gy, 2*w, n)
 }

@@ -12,6 +12,7 @@ const (
 	tokReLU2                     // dst_t = ReLU²(dst_t)·x_t (ReLUSquaredGate)
 	tokSiLU                      // dst_t = SiLU(dst_t)·x_t (SiLUGate)
 	tokRoPE                      // RoPE on q and k, then the KV cache store
+	tokMLGRU                     // the MLGRU update and output gate, split by channels (mlgruJob)
 )
 
 // tokJob is the float work of a prefill chunk that is done token by token
@@ -31,7 +32,37 @@ type tokJob struct {
 	p        int
 	xs       []float32
 	sums     []int32
-	rope     ropeJob // tokRoPE
+	rope     ropeJob  // tokRoPE
+	mlgru    mlgruJob // tokMLGRU
+}
+
+// mlgruJob is one MLGRU block's recurrence over a chunk of n tokens. It runs
+// token after token, but every channel on its own (simd.MLGRUStep and
+// SiLUGate are element-wise), so its items are blocks of mlgruSpan
+// channels, each carried through all n tokens: any split gives the bits of
+// the serial loop.
+type mlgruJob struct {
+	h, ig, fg, o []float32 // state [d]; gates and output [n × d]
+	lb           []float32 // nil in layer 0
+	n, d         int
+}
+
+// mlgruSpan is the channels of one mlgruJob item.
+const mlgruSpan = 64
+
+// channels runs channels [c0, c1) through every token.
+func (m *mlgruJob) channels(c0, c1 int) {
+	var lb []float32
+	if m.lb != nil {
+		lb = m.lb[c0:c1]
+	}
+	h := m.h[c0:c1]
+	for t := 0; t < m.n; t++ {
+		at := t * m.d
+		simd.MLGRUStep(h, m.ig[at+c0:at+c1], m.fg[at+c0:at+c1], lb)
+		ot := m.o[at+c0 : at+c1]
+		simd.SiLUGate(ot, h, ot) // RMSNorm(g)·h·σ(h)
+	}
 }
 
 // ropeJob is one attention block's RoPE and cache store for a chunk.
@@ -45,6 +76,10 @@ type ropeJob struct {
 
 // run does tokens [lo, hi) of the job.
 func (j *tokJob) run(_, lo, hi int) {
+	if j.op == tokMLGRU {
+		j.mlgru.channels(lo*mlgruSpan, min(hi*mlgruSpan, j.mlgru.d))
+		return
+	}
 	for t := lo; t < hi; t++ {
 		switch j.op {
 		case tokNorm:
