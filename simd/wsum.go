@@ -90,6 +90,10 @@ func genericWeightedSumF32(dst []float32, ldd, c0, cols int, v []float32, ldb in
 		for b := c0; b < cols && n > 0; b += WeightedSumBlock {
 			out := dst[q*ldd+b : q*ldd+min(b+WeightedSumBlock, cols)]
 			blk := v[b/WeightedSumBlock*ldb:]
+			if len(out) == WeightedSumBlock {
+				wsumBlockF32((*[WeightedSumBlock]float32)(out), blk[:n*WeightedSumBlock], w[q*ldw:q*ldw+n])
+				continue
+			}
 			for p, wp := range w[q*ldw : q*ldw+n] {
 				row := blk[p*WeightedSumBlock : p*WeightedSumBlock+len(out)]
 				for c, x := range row {
@@ -100,12 +104,60 @@ func genericWeightedSumF32(dst []float32, ldd, c0, cols int, v []float32, ldb in
 	}
 }
 
+// wsumBlockF32 sets out[c] = Σ_p w[p]·blk[p·16 + c] for the 16 columns of
+// one block, each product rounded and added in order of p (as the loop of
+// genericWeightedSumF32), with the sums in registers: eight columns at a
+// time, which fits the sixteen float registers of amd64 and leaves arm64
+// room to spare.
+func wsumBlockF32(out *[WeightedSumBlock]float32, blk []float32, w []float32) {
+	for half := 0; half < WeightedSumBlock; half += 8 {
+		var a0, a1, a2, a3, a4, a5, a6, a7 float32
+		for p, wp := range w {
+			r := (*[8]float32)(blk[p*WeightedSumBlock+half:])
+			a0 = float32(wp*r[0]) + a0
+			a1 = float32(wp*r[1]) + a1
+			a2 = float32(wp*r[2]) + a2
+			a3 = float32(wp*r[3]) + a3
+			a4 = float32(wp*r[4]) + a4
+			a5 = float32(wp*r[5]) + a5
+			a6 = float32(wp*r[6]) + a6
+			a7 = float32(wp*r[7]) + a7
+		}
+		out[half], out[half+1], out[half+2], out[half+3] = a0, a1, a2, a3
+		out[half+4], out[half+5], out[half+6], out[half+7] = a4, a5, a6, a7
+	}
+}
+
+// wsumBlockF16 is wsumBlockF32 over binary16 rows.
+func wsumBlockF16(out *[WeightedSumBlock]float32, blk []uint16, w []float32) {
+	for half := 0; half < WeightedSumBlock; half += 8 {
+		var a0, a1, a2, a3, a4, a5, a6, a7 float32
+		for p, wp := range w {
+			r := (*[8]uint16)(blk[p*WeightedSumBlock+half:])
+			a0 = float32(wp*F16ToF32(r[0])) + a0
+			a1 = float32(wp*F16ToF32(r[1])) + a1
+			a2 = float32(wp*F16ToF32(r[2])) + a2
+			a3 = float32(wp*F16ToF32(r[3])) + a3
+			a4 = float32(wp*F16ToF32(r[4])) + a4
+			a5 = float32(wp*F16ToF32(r[5])) + a5
+			a6 = float32(wp*F16ToF32(r[6])) + a6
+			a7 = float32(wp*F16ToF32(r[7])) + a7
+		}
+		out[half], out[half+1], out[half+2], out[half+3] = a0, a1, a2, a3
+		out[half+4], out[half+5], out[half+6], out[half+7] = a4, a5, a6, a7
+	}
+}
+
 func genericWeightedSumF16(dst []float32, ldd, c0, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
 	for q := 0; q < nq; q++ {
 		clear(dst[q*ldd+c0 : q*ldd+cols])
 		for b := c0; b < cols && n > 0; b += WeightedSumBlock {
 			out := dst[q*ldd+b : q*ldd+min(b+WeightedSumBlock, cols)]
 			blk := v[b/WeightedSumBlock*ldb:]
+			if len(out) == WeightedSumBlock {
+				wsumBlockF16((*[WeightedSumBlock]float32)(out), blk[:n*WeightedSumBlock], w[q*ldw:q*ldw+n])
+				continue
+			}
 			for p, wp := range w[q*ldw : q*ldw+n] {
 				row := blk[p*WeightedSumBlock : p*WeightedSumBlock+len(out)]
 				for c, h := range row {
