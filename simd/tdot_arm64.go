@@ -124,6 +124,8 @@ func (k arm64Kernels) impl(tier Tier) Impl {
 		MatVecI8: func(dst []int32, w []int8, stride int, x []int8) {
 			matVecI8(k, dst, w, stride, x)
 		},
+		MatVecF32:      matVecF32NEON,
+		WeightedSumF32: weightedSumF32NEON,
 	}
 }
 

@@ -1610,3 +1610,81 @@ row_done:
 
 done:
 	RET
+
+// func f32LanesNEON(lanes *float32, w *float32, stride uintptr, x *float32, steps uintptr, rows uintptr)
+// For each of rows rows (stride bytes apart) the 16 lane sums of
+// GenericMatVecF32 over steps·16 columns: lane c%16 += w[c]·x[c], in order
+// of c, into lanes[16·row..].
+TEXT ·f32LanesNEON(SB), NOSPLIT, $0-48
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	steps+32(FP), R4
+	MOVD	rows+40(FP), R5
+	CBZ	R5, lanes_done
+
+lanes_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	MOVD	R4, R8
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R8, lanes_store
+
+lanes_step:
+	VLD1.P	64(R6), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	WORD	$0x6e30dc94	// fmul	v20.4s, v4.4s, v16.4s
+	WORD	$0x6e31dcb5	// fmul	v21.4s, v5.4s, v17.4s
+	WORD	$0x6e32dcd6	// fmul	v22.4s, v6.4s, v18.4s
+	WORD	$0x6e33dcf7	// fmul	v23.4s, v7.4s, v19.4s
+	WORD	$0x4e20d680	// fadd	v0.4s, v20.4s, v0.4s
+	WORD	$0x4e21d6a1	// fadd	v1.4s, v21.4s, v1.4s
+	WORD	$0x4e22d6c2	// fadd	v2.4s, v22.4s, v2.4s
+	WORD	$0x4e23d6e3	// fadd	v3.4s, v23.4s, v3.4s
+	SUB	$1, R8
+	CBNZ	R8, lanes_step
+
+lanes_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanes_row
+
+lanes_done:
+	RET
+
+// func f32WsumNEON(out *float32, blk *float32, w *float32, n uintptr)
+// One column block of genericWeightedSumF32: out[c] = Σ_p w[p]·blk[16p+c]
+// for c < 16, each product rounded and added in order of p from zero.
+TEXT ·f32WsumNEON(SB), NOSPLIT, $0-32
+	MOVD	out+0(FP), R0
+	MOVD	blk+8(FP), R1
+	MOVD	w+16(FP), R2
+	MOVD	n+24(FP), R3
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R3, wsum_store
+
+wsum_step:
+	VLD1R.P	4(R2), [V20.S4]
+	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x6e24de90	// fmul	v16.4s, v20.4s, v4.4s
+	WORD	$0x6e25de91	// fmul	v17.4s, v20.4s, v5.4s
+	WORD	$0x6e26de92	// fmul	v18.4s, v20.4s, v6.4s
+	WORD	$0x6e27de93	// fmul	v19.4s, v20.4s, v7.4s
+	WORD	$0x4e20d600	// fadd	v0.4s, v16.4s, v0.4s
+	WORD	$0x4e21d621	// fadd	v1.4s, v17.4s, v1.4s
+	WORD	$0x4e22d642	// fadd	v2.4s, v18.4s, v2.4s
+	WORD	$0x4e23d663	// fadd	v3.4s, v19.4s, v3.4s
+	SUB	$1, R3
+	CBNZ	R3, wsum_step
+
+wsum_store:
+	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
+	RET

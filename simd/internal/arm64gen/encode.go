@@ -39,6 +39,10 @@ var simdOps = map[string]simdOp{
 	"MUL": {"mul", 0x4E209C00, true, "v%d.16b, v%d.16b, v%d.16b"},
 	// UHADD: 0 Q=1 1 01110 size=00 1 Rm 00000 1 Rn Rd (.16B, (a+b)>>1 without overflow).
 	"UHADD": {"uhadd", 0x6E200400, true, "v%d.16b, v%d.16b, v%d.16b"},
+	// FMUL (vector): 0 Q=1 1 01110 0 sz=0 1 Rm 11011 1 Rn Rd (.4S, rounded).
+	"FMUL": {"fmul", 0x6E20DC00, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FADD (vector): 0 Q=1 0 01110 0 sz=0 1 Rm 11010 1 Rn Rd (.4S, rounded).
+	"FADD": {"fadd", 0x4E20D400, true, "v%d.4s, v%d.4s, v%d.4s"},
 }
 
 // encode returns the instruction word of op with destination d and sources n

@@ -27,6 +27,11 @@ var golden = []struct {
 	{"SADALP", 1, 2, 0, [4]byte{0x41, 0x68, 0x60, 0x4e}, "sadalp\tv1.4s, v2.8h"},
 	{"MUL", 1, 2, 3, [4]byte{0x41, 0x9c, 0x23, 0x4e}, "mul\tv1.16b, v2.16b, v3.16b"},
 	{"UHADD", 1, 2, 3, [4]byte{0x41, 0x04, 0x23, 0x6e}, "uhadd\tv1.16b, v2.16b, v3.16b"},
+	// GNU as (binutils-aarch64-linux-gnu 2.40) and objdump -d.
+	{"FMUL", 1, 2, 3, [4]byte{0x41, 0xdc, 0x23, 0x6e}, "fmul\tv1.4s, v2.4s, v3.4s"},
+	{"FMUL", 31, 30, 29, [4]byte{0xdf, 0xdf, 0x3d, 0x6e}, "fmul\tv31.4s, v30.4s, v29.4s"},
+	{"FADD", 1, 2, 3, [4]byte{0x41, 0xd4, 0x23, 0x4e}, "fadd\tv1.4s, v2.4s, v3.4s"},
+	{"FADD", 31, 30, 29, [4]byte{0xdf, 0xd7, 0x3d, 0x4e}, "fadd\tv31.4s, v30.4s, v29.4s"},
 }
 
 func TestEncodeGolden(t *testing.T) {

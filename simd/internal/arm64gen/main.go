@@ -437,7 +437,94 @@ func generate() []byte {
 			log.Fatal(err)
 		}
 	}
+	buf.WriteString(floatKernels())
 	return buf.Bytes()
+}
+
+// floatKernels are the float32 kernels of float_arm64.go: the generic
+// tier's arithmetic, each product rounded (FMUL) before it is added (FADD)
+// in the same order, four lanes at a time, so their results are generic's
+// bit for bit. The Go assembler has FMLA but no vector FMUL or FADD (and
+// FMLA would round once, not twice).
+func floatKernels() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	op := func(name string, d, n, m int) { w("\t%s", asm(name, d, n, m)) }
+	w(`
+// func f32LanesNEON(lanes *float32, w *float32, stride uintptr, x *float32, steps uintptr, rows uintptr)
+// For each of rows rows (stride bytes apart) the 16 lane sums of
+// GenericMatVecF32 over steps·16 columns: lane c%%16 += w[c]·x[c], in order
+// of c, into lanes[16·row..].
+TEXT ·f32LanesNEON(SB), NOSPLIT, $0-48
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	steps+32(FP), R4
+	MOVD	rows+40(FP), R5
+	CBZ	R5, lanes_done
+
+lanes_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	MOVD	R4, R8
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R8, lanes_store
+
+lanes_step:
+	VLD1.P	64(R6), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]`)
+	for i := 0; i < 4; i++ {
+		op("FMUL", 20+i, 4+i, 16+i) // w·x, rounded
+	}
+	for i := 0; i < 4; i++ {
+		op("FADD", i, 20+i, i) // + lane
+	}
+	w(`	SUB	$1, R8
+	CBNZ	R8, lanes_step
+
+lanes_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanes_row
+
+lanes_done:
+	RET
+
+// func f32WsumNEON(out *float32, blk *float32, w *float32, n uintptr)
+// One column block of genericWeightedSumF32: out[c] = Σ_p w[p]·blk[16p+c]
+// for c < 16, each product rounded and added in order of p from zero.
+TEXT ·f32WsumNEON(SB), NOSPLIT, $0-32
+	MOVD	out+0(FP), R0
+	MOVD	blk+8(FP), R1
+	MOVD	w+16(FP), R2
+	MOVD	n+24(FP), R3
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R3, wsum_store
+
+wsum_step:
+	VLD1R.P	4(R2), [V20.S4]
+	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]`)
+	for i := 0; i < 4; i++ {
+		op("FMUL", 16+i, 20, 4+i) // w[p]·v, rounded
+	}
+	for i := 0; i < 4; i++ {
+		op("FADD", i, 16+i, i) // + out
+	}
+	w(`	SUB	$1, R3
+	CBNZ	R3, wsum_step
+
+wsum_store:
+	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
+	RET`)
+	return b.String()
 }
 
 func main() {
