@@ -241,9 +241,9 @@ func Exp32(x float32) float32 {
 // positive and a small σ keeps its relative precision). Where σ(x) ≥
 // 2^-125 it is within 2 ulp of the exact value (SiLU32 within 3; measured
 // over [-100, 100]); below -87.3 Exp32 flushes e to 0, so σ is 0. NaN
-// gives x itself. Every operation is rounded to
-// float32 on its own, so the bits are the same on every CPU and in the
-// vector loops (SiLU, SiLUGate, MLGRUStep).
+// gives x itself. Every operation is rounded to float32 on its own, so
+// the bits are the same on every CPU and in the vector loops (SiLU,
+// SiLUGate, MLGRUStep).
 func Sigmoid32(x float32) float32 {
 	if x != x {
 		return x
