@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -630,54 +629,5 @@ func TestKernelTiersAgree(t *testing.T) {
 			t.Fatalf("tier %s: logits differ", tier)
 		}
 		m.Close()
-	}
-}
-
-// Argmax gives the first index of the largest value, as one pass does:
-// ties to the lowest index (−0 and +0 tie), NaNs never chosen unless x[0]
-// is NaN; every length, the largest value in every lane.
-func TestArgmax(t *testing.T) {
-	onePass := func(x []float32) int {
-		best := 0
-		for i, v := range x {
-			if v > x[best] {
-				best = i
-			}
-		}
-		return best
-	}
-	rng := rand.New(rand.NewPCG(3, 3))
-	nan := float32(math.NaN())
-	negZero := float32(math.Copysign(0, -1))
-	for n := 0; n < 40; n++ {
-		for trial := 0; trial < 200; trial++ {
-			x := make([]float32, n)
-			for i := range x {
-				switch rng.IntN(8) {
-				case 0:
-					x[i] = nan
-				case 1:
-					x[i] = negZero
-				case 2:
-					x[i] = 0
-				default:
-					x[i] = float32(rng.IntN(5)) // many ties
-				}
-			}
-			if got, want := Argmax(x), onePass(x); got != want {
-				t.Fatalf("Argmax(%v) = %d, want %d", x, got, want)
-			}
-		}
-	}
-	big := make([]float32, 128256)
-	for i := range big {
-		big[i] = float32(rng.NormFloat64())
-	}
-	for _, at := range []int{0, 1, 2, 3, 4, 77, 128252, 128255} {
-		x := slices.Clone(big)
-		x[at] = 100
-		if got := Argmax(x); got != at {
-			t.Fatalf("largest at %d: Argmax %d", at, got)
-		}
 	}
 }
