@@ -145,18 +145,97 @@ func BenchmarkArgmax(b *testing.B) {
 	for i := range x {
 		x[i] = float32((i*7919)%10007) / 10007
 	}
-	for _, vec := range []bool{normVec, false} {
+	for _, vec := range []bool{argmaxLanes, false} {
 		name := "go"
 		if vec {
 			name = "vector"
 		}
 		b.Run(name, func(b *testing.B) {
-			old := normVec
-			normVec = vec
-			defer func() { normVec = old }()
+			old := argmaxLanes
+			argmaxLanes = vec
+			defer func() { argmaxLanes = old }()
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
 				Argmax(x)
+			}
+		})
+	}
+}
+
+// BenchmarkTokenHelpers is the float work around the matrix products of
+// one decoded BitNet b1.58 2B4T token (30 layers; d 2560, FFN 6912, 20
+// query heads of 128 over 5 KV heads, attention over 257 positions): the
+// norms, activation quantization, dequantization, RoPE, softmax, ReLU²·up
+// and residual adds, once with the vector loops this CPU has and once with
+// the Go loops. One op is one token; the calls run on one thread.
+func BenchmarkTokenHelpers(b *testing.B) {
+	const (
+		layers, d, ffn, heads, kvHeads, hd, pos = 30, 2560, 6912, 20, 5, 128, 257
+	)
+	rng := func(n int, seed uint32) []float32 {
+		x := make([]float32, n)
+		s := seed*2654435761 + 1
+		for i := range x {
+			s = s*1664525 + 1013904223
+			x[i] = float32(int32(s>>8)-1<<23) / float32(1<<21)
+		}
+		return x
+	}
+	x, w, up := rng(ffn, 1), rng(ffn, 2), rng(ffn, 3)
+	scores := rng(heads*pos, 4)
+	qk := rng((heads+kvHeads)*hd, 5)
+	cos, sin := make([]float32, hd/2), make([]float32, hd/2)
+	RoPETable(cos, sin, pos, 500000)
+	y := make([]float32, 2*ffn)
+	q := make([]int8, ffn)
+	acc := make([]int32, 2*ffn)
+	for i := range acc {
+		acc[i] = int32(i*7919%20001) - 10000
+	}
+	rowScale := []float32{0.75}
+	norm := func(n int) {
+		RMSNorm(y[:n], x[:n], w[:n], 1e-5)
+		QuantizeActivations(q[:n], y[:n])
+	}
+	dequant := func(n int) { Dequantize(y[:n], acc[:n], rowScale, 41.5) }
+	layer := func() {
+		norm(d) // pre-norm, q/k/v input
+		dequant(d + 2*kvHeads*hd)
+		for h := 0; h < heads+kvHeads; h++ {
+			RoPERotateHalf(qk[h*hd:(h+1)*hd], cos, sin)
+		}
+		for h := 0; h < heads; h++ {
+			SoftmaxScaled(scores[h*pos:(h+1)*pos], 0.088388346)
+		}
+		norm(d) // attention sub-norm, o input
+		dequant(d)
+		AddTo(x[:d], y[:d])
+		norm(d) // FFN pre-norm, gate/up input
+		dequant(2 * ffn)
+		ReLUSquaredGate(y[:ffn], y[:ffn], up)
+		norm(ffn) // FFN sub-norm, down input
+		dequant(d)
+		AddTo(x[:d], y[:d])
+	}
+	for _, vec := range []bool{true, false} {
+		name := "go"
+		if vec {
+			name = "vector"
+			if !normVec && quantVec.Load() == nil {
+				continue
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			oldNorm, oldQuant := normVec, quantVec.Load()
+			if !vec {
+				normVec = false
+				quantVec.Store(nil)
+			}
+			defer func() { normVec = oldNorm; quantVec.Store(oldQuant) }()
+			for b.Loop() {
+				for range layers {
+					layer()
+				}
 			}
 		})
 	}

@@ -2,6 +2,8 @@
 
 package simd
 
+import "github.com/klauspost/cpuid/v2"
+
 // The float32 products of attention (scores against the keys, weighted sums
 // of the values) and of float heads on the NEON tiers: the generic kernels'
 // arithmetic four lanes at a time (f32LanesNEON, f32WsumNEON in
@@ -62,5 +64,90 @@ func weightedSumF32NEON(dst []float32, ldd, cols int, v []float32, ldb int, w []
 	}
 	if full < cols {
 		genericWeightedSumF32(dst, ldd, full, cols, v, ldb, w, ldw, n, nq)
+	}
+}
+
+// The element loops of float.go (normVec, sigmoidVec) and quant.go
+// (quantNEON) on
+// NEON, from vecKernels in simd/internal/arm64gen: each performs the Go
+// loop's float operations one by one, in its order, so that the results
+// are the Go loops' bit for bit. n is a multiple of 16.
+
+//go:noescape
+func quantAbsMaxNEON(x *float32, n int) uint32
+
+//go:noescape
+func quantizeNEON(dst *int8, x *float32, n int, scale float32) int32
+
+//go:noescape
+func dequantRowsNEON(dst *float32, acc *int32, s *float32, n int, inv float32)
+
+//go:noescape
+func dequantOneNEON(dst *float32, acc *int32, n int, s float32, inv float32)
+
+//go:noescape
+func sumSquaresNEON(x *float32, n int, s *[8]float64)
+
+//go:noescape
+func sumLanesNEON(x *float32, n int, s *[8]float64)
+
+//go:noescape
+func maxNEON(x *float32, n int) float32
+
+//go:noescape
+func expScaledNEON(dst *float32, x *float32, n int, m float32, scale float32)
+
+//go:noescape
+func scaleNEON(dst *float32, x *float32, n int, inv float32)
+
+//go:noescape
+func scaleWeightNEON(dst *float32, x *float32, w *float32, n int, inv float32)
+
+//go:noescape
+func reluSqGateNEON(dst *float32, gate *float32, up *float32, n int)
+
+//go:noescape
+func addToNEON(dst *float32, x *float32, n int)
+
+//go:noescape
+func ropeNEON(x *float32, cos *float32, sin *float32, h int, n int)
+
+//go:noescape
+func siluNEON(dst *float32, x *float32, n int)
+
+//go:noescape
+func siluGateNEON(dst *float32, gate *float32, up *float32, n int)
+
+//go:noescape
+func mlgruNEON(h *float32, ig *float32, fg *float32, n int)
+
+//go:noescape
+func mlgruLBNEON(h *float32, ig *float32, fg *float32, lb *float32, n int)
+
+func sumSquaresVec(x *float32, n int, s *[8]float64)        { sumSquaresNEON(x, n, s) }
+func scaleVec(dst, x *float32, n int, inv float32)          { scaleNEON(dst, x, n, inv) }
+func scaleWeightVec(dst, x, w *float32, n int, inv float32) { scaleWeightNEON(dst, x, w, n, inv) }
+func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesNEON(x, n, s) }
+func maxVec(x *float32, n int) float32                      { return maxNEON(x, n) }
+func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledNEON(dst, x, n, m, scale) }
+func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateNEON(dst, gate, up, n) }
+func addToVec(dst, x *float32, n int)                       { addToNEON(dst, x, n) }
+func ropeVec(x, cos, sin *float32, h, n int)                { ropeNEON(x, cos, sin, h, n) }
+func siluVec(dst, x *float32, n int)                        { siluNEON(dst, x, n) }
+func siluGateVec(dst, gate, up *float32, n int)             { siluGateNEON(dst, gate, up, n) }
+func mlgruVec(h, ig, fg *float32, n int)                    { mlgruNEON(h, ig, fg, n) }
+func mlgruLBVec(h, ig, fg, lb *float32, n int)              { mlgruLBNEON(h, ig, fg, lb, n) }
+
+// quantNEON is the NEON form of the loops of QuantizeActivations and
+// Dequantize.
+var quantNEON = quantKernels{"neon", quantAbsMaxNEON, quantizeNEON, dequantRowsNEON, dequantOneNEON}
+
+func init() {
+	// Advanced SIMD is part of every AArch64 CPU that Linux and Go run on;
+	// checked all the same, as the kernel tiers are.
+	if cpuid.CPU.Supports(cpuid.ASIMD) {
+		quantVecAll = append(quantVecAll, &quantNEON)
+		quantVec.Store(&quantNEON)
+		normVec, sigmoidVec = true, true
 	}
 }

@@ -1688,3 +1688,1286 @@ wsum_step:
 wsum_store:
 	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
 	RET
+
+// The element loops of float_arm64.go (see vecKernels in the generator):
+// n is a multiple of 16 in each.
+
+// func quantAbsMaxNEON(x *float32, n int) uint32
+// The bits of max |x[i]| over the finite x[i] (0 if none): the sign bit
+// cleared, lanes not below +Inf's bits (Inf, NaN) zeroed, then an
+// unsigned maximum, which orders non-negative floats as their values.
+TEXT ·quantAbsMaxNEON(SB), NOSPLIT, $0-20
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	MOVW	$0x7fffffff, R15
+	VDUP	R15, V30.S4
+	MOVW	$0x7f800000, R15
+	VDUP	R15, V31.S4
+	CBZ	R1, absmax_reduce
+
+absmax_loop:
+	VLD1.P	64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VAND	V30.B16, V4.B16, V4.B16
+	WORD	$0x6ea437e8	// cmhi	v8.4s, v31.4s, v4.4s
+	VAND	V8.B16, V4.B16, V4.B16
+	VUMAX	V4.S4, V0.S4, V0.S4
+	VAND	V30.B16, V5.B16, V5.B16
+	WORD	$0x6ea537e9	// cmhi	v9.4s, v31.4s, v5.4s
+	VAND	V9.B16, V5.B16, V5.B16
+	VUMAX	V5.S4, V1.S4, V1.S4
+	VAND	V30.B16, V6.B16, V6.B16
+	WORD	$0x6ea637ea	// cmhi	v10.4s, v31.4s, v6.4s
+	VAND	V10.B16, V6.B16, V6.B16
+	VUMAX	V6.S4, V2.S4, V2.S4
+	VAND	V30.B16, V7.B16, V7.B16
+	WORD	$0x6ea737eb	// cmhi	v11.4s, v31.4s, v7.4s
+	VAND	V11.B16, V7.B16, V7.B16
+	VUMAX	V7.S4, V3.S4, V3.S4
+	SUBS	$16, R1, R1
+	BNE	absmax_loop
+
+absmax_reduce:
+	VUMAX	V1.S4, V0.S4, V0.S4
+	VUMAX	V3.S4, V2.S4, V2.S4
+	VUMAX	V2.S4, V0.S4, V0.S4
+	VEXT	$8, V0.B16, V0.B16, V1.B16
+	VUMAX	V1.S4, V0.S4, V0.S4
+	VEXT	$4, V0.B16, V0.B16, V1.B16
+	VUMAX	V1.S4, V0.S4, V0.S4
+	VMOV	V0.S[0], R2
+	MOVW	R2, ret+16(FP)
+	RET
+
+// func quantizeNEON(dst *int8, x *float32, n int, scale float32) int32
+// dst[i] = the code of x[i]·scale (FCVTNS: to nearest, ties to even,
+// saturating, NaN to 0; two saturating narrowings clamp to [-128, 127]),
+// returning the sum of the codes.
+TEXT ·quantizeNEON(SB), NOSPLIT, $0-36
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	FMOVS	scale+24(FP), F31
+	VDUP	V31.S[0], V31.S4
+	VEOR	V30.B16, V30.B16, V30.B16
+	CBZ	R2, quant_done
+
+quant_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD	$0x6e3fdc00	// fmul	v0.4s, v0.4s, v31.4s
+	WORD	$0x6e3fdc21	// fmul	v1.4s, v1.4s, v31.4s
+	WORD	$0x6e3fdc42	// fmul	v2.4s, v2.4s, v31.4s
+	WORD	$0x6e3fdc63	// fmul	v3.4s, v3.4s, v31.4s
+	WORD	$0x4e21a800	// fcvtns	v0.4s, v0.4s
+	WORD	$0x4e21a821	// fcvtns	v1.4s, v1.4s
+	WORD	$0x4e21a842	// fcvtns	v2.4s, v2.4s
+	WORD	$0x4e21a863	// fcvtns	v3.4s, v3.4s
+	WORD	$0x0e614804	// sqxtn	v4.4h, v0.4s
+	WORD	$0x4e614824	// sqxtn2	v4.8h, v1.4s
+	WORD	$0x0e614845	// sqxtn	v5.4h, v2.4s
+	WORD	$0x4e614865	// sqxtn2	v5.8h, v3.4s
+	WORD	$0x0e214886	// sqxtn	v6.8b, v4.8h
+	WORD	$0x4e2148a6	// sqxtn2	v6.16b, v5.8h
+	VST1.P	[V6.B16], 16(R0)
+	WORD	$0x4e2028c7	// saddlp	v7.8h, v6.16b
+	WORD	$0x4e6068fe	// sadalp	v30.4s, v7.8h
+	SUBS	$16, R2, R2
+	BNE	quant_loop
+
+quant_done:
+	VADDV	V30.S4, V30
+	VMOV	V30.S[0], R3
+	MOVW	R3, ret+32(FP)
+	RET
+
+// func dequantRowsNEON(dst *float32, acc *int32, s *float32, n int, inv float32)
+TEXT ·dequantRowsNEON(SB), NOSPLIT, $0-36
+	MOVD	dst+0(FP), R0
+	MOVD	acc+8(FP), R1
+	MOVD	s+16(FP), R2
+	MOVD	n+24(FP), R3
+	FMOVS	inv+32(FP), F30
+	VDUP	V30.S[0], V30.S4
+	CBZ	R3, dequantRows_done
+
+dequantRows_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P	64(R2), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e21d800	// scvtf	v0.4s, v0.4s
+	WORD	$0x4e21d821	// scvtf	v1.4s, v1.4s
+	WORD	$0x4e21d842	// scvtf	v2.4s, v2.4s
+	WORD	$0x4e21d863	// scvtf	v3.4s, v3.4s
+	WORD	$0x6e24dc00	// fmul	v0.4s, v0.4s, v4.4s
+	WORD	$0x6e25dc21	// fmul	v1.4s, v1.4s, v5.4s
+	WORD	$0x6e26dc42	// fmul	v2.4s, v2.4s, v6.4s
+	WORD	$0x6e27dc63	// fmul	v3.4s, v3.4s, v7.4s
+	WORD	$0x6e3edc00	// fmul	v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21	// fmul	v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42	// fmul	v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63	// fmul	v3.4s, v3.4s, v30.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS	$16, R3, R3
+	BNE	dequantRows_loop
+
+dequantRows_done:
+	RET
+
+// func dequantOneNEON(dst *float32, acc *int32, n int, s float32, inv float32)
+TEXT ·dequantOneNEON(SB), NOSPLIT, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	acc+8(FP), R1
+	MOVD	n+16(FP), R3
+	FMOVS	s+24(FP), F31
+	VDUP	V31.S[0], V31.S4
+	FMOVS	inv+28(FP), F30
+	VDUP	V30.S[0], V30.S4
+	CBZ	R3, dequantOne_done
+
+dequantOne_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD	$0x4e21d800	// scvtf	v0.4s, v0.4s
+	WORD	$0x4e21d821	// scvtf	v1.4s, v1.4s
+	WORD	$0x4e21d842	// scvtf	v2.4s, v2.4s
+	WORD	$0x4e21d863	// scvtf	v3.4s, v3.4s
+	WORD	$0x6e3fdc00	// fmul	v0.4s, v0.4s, v31.4s
+	WORD	$0x6e3fdc21	// fmul	v1.4s, v1.4s, v31.4s
+	WORD	$0x6e3fdc42	// fmul	v2.4s, v2.4s, v31.4s
+	WORD	$0x6e3fdc63	// fmul	v3.4s, v3.4s, v31.4s
+	WORD	$0x6e3edc00	// fmul	v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21	// fmul	v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42	// fmul	v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63	// fmul	v3.4s, v3.4s, v30.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS	$16, R3, R3
+	BNE	dequantOne_loop
+
+dequantOne_done:
+	RET
+
+// func sumSquaresNEON(x *float32, n int, s *[8]float64)
+TEXT ·sumSquaresNEON(SB), NOSPLIT, $0-24
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	s+16(FP), R2
+	VLD1	(R2), [V0.D2, V1.D2, V2.D2, V3.D2]
+	CBZ	R1, ssq_done
+
+ssq_loop:
+	VLD1.P	64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x0e617888	// fcvtl	v8.2d, v4.2s
+	WORD	$0x4e617889	// fcvtl2	v9.2d, v4.4s
+	WORD	$0x0e6178aa	// fcvtl	v10.2d, v5.2s
+	WORD	$0x4e6178ab	// fcvtl2	v11.2d, v5.4s
+	WORD	$0x6e68dd08	// fmul	v8.2d, v8.2d, v8.2d
+	WORD	$0x6e69dd29	// fmul	v9.2d, v9.2d, v9.2d
+	WORD	$0x6e6add4a	// fmul	v10.2d, v10.2d, v10.2d
+	WORD	$0x6e6bdd6b	// fmul	v11.2d, v11.2d, v11.2d
+	WORD	$0x4e68d400	// fadd	v0.2d, v0.2d, v8.2d
+	WORD	$0x4e69d421	// fadd	v1.2d, v1.2d, v9.2d
+	WORD	$0x4e6ad442	// fadd	v2.2d, v2.2d, v10.2d
+	WORD	$0x4e6bd463	// fadd	v3.2d, v3.2d, v11.2d
+	WORD	$0x0e6178c8	// fcvtl	v8.2d, v6.2s
+	WORD	$0x4e6178c9	// fcvtl2	v9.2d, v6.4s
+	WORD	$0x0e6178ea	// fcvtl	v10.2d, v7.2s
+	WORD	$0x4e6178eb	// fcvtl2	v11.2d, v7.4s
+	WORD	$0x6e68dd08	// fmul	v8.2d, v8.2d, v8.2d
+	WORD	$0x6e69dd29	// fmul	v9.2d, v9.2d, v9.2d
+	WORD	$0x6e6add4a	// fmul	v10.2d, v10.2d, v10.2d
+	WORD	$0x6e6bdd6b	// fmul	v11.2d, v11.2d, v11.2d
+	WORD	$0x4e68d400	// fadd	v0.2d, v0.2d, v8.2d
+	WORD	$0x4e69d421	// fadd	v1.2d, v1.2d, v9.2d
+	WORD	$0x4e6ad442	// fadd	v2.2d, v2.2d, v10.2d
+	WORD	$0x4e6bd463	// fadd	v3.2d, v3.2d, v11.2d
+	SUBS	$16, R1, R1
+	BNE	ssq_loop
+
+ssq_done:
+	VST1	[V0.D2, V1.D2, V2.D2, V3.D2], (R2)
+	RET
+
+// func sumLanesNEON(x *float32, n int, s *[8]float64)
+TEXT ·sumLanesNEON(SB), NOSPLIT, $0-24
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	s+16(FP), R2
+	VLD1	(R2), [V0.D2, V1.D2, V2.D2, V3.D2]
+	CBZ	R1, suml_done
+
+suml_loop:
+	VLD1.P	64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x0e617888	// fcvtl	v8.2d, v4.2s
+	WORD	$0x4e617889	// fcvtl2	v9.2d, v4.4s
+	WORD	$0x0e6178aa	// fcvtl	v10.2d, v5.2s
+	WORD	$0x4e6178ab	// fcvtl2	v11.2d, v5.4s
+	WORD	$0x4e68d400	// fadd	v0.2d, v0.2d, v8.2d
+	WORD	$0x4e69d421	// fadd	v1.2d, v1.2d, v9.2d
+	WORD	$0x4e6ad442	// fadd	v2.2d, v2.2d, v10.2d
+	WORD	$0x4e6bd463	// fadd	v3.2d, v3.2d, v11.2d
+	WORD	$0x0e6178c8	// fcvtl	v8.2d, v6.2s
+	WORD	$0x4e6178c9	// fcvtl2	v9.2d, v6.4s
+	WORD	$0x0e6178ea	// fcvtl	v10.2d, v7.2s
+	WORD	$0x4e6178eb	// fcvtl2	v11.2d, v7.4s
+	WORD	$0x4e68d400	// fadd	v0.2d, v0.2d, v8.2d
+	WORD	$0x4e69d421	// fadd	v1.2d, v1.2d, v9.2d
+	WORD	$0x4e6ad442	// fadd	v2.2d, v2.2d, v10.2d
+	WORD	$0x4e6bd463	// fadd	v3.2d, v3.2d, v11.2d
+	SUBS	$16, R1, R1
+	BNE	suml_loop
+
+suml_done:
+	VST1	[V0.D2, V1.D2, V2.D2, V3.D2], (R2)
+	RET
+
+// func maxNEON(x *float32, n int) float32
+// The largest x[i] (x without NaN, n > 0).
+TEXT ·maxNEON(SB), NOSPLIT, $0-20
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	VLD1.P	64(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	SUBS	$16, R1, R1
+	BEQ	max_reduce
+
+max_loop:
+	VLD1.P	64(R0), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e24f400	// fmax	v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25f421	// fmax	v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26f442	// fmax	v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27f463	// fmax	v3.4s, v3.4s, v7.4s
+	SUBS	$16, R1, R1
+	BNE	max_loop
+
+max_reduce:
+	WORD	$0x4e21f400	// fmax	v0.4s, v0.4s, v1.4s
+	WORD	$0x4e23f442	// fmax	v2.4s, v2.4s, v3.4s
+	WORD	$0x4e22f400	// fmax	v0.4s, v0.4s, v2.4s
+	VEXT	$8, V0.B16, V0.B16, V1.B16
+	WORD	$0x4e21f400	// fmax	v0.4s, v0.4s, v1.4s
+	VEXT	$4, V0.B16, V0.B16, V1.B16
+	WORD	$0x4e21f400	// fmax	v0.4s, v0.4s, v1.4s
+	FMOVS	F0, ret+16(FP)
+	RET
+
+// func expScaledNEON(dst *float32, x *float32, n int, m float32, scale float32)
+// dst[i] = Exp32((x[i]-m)·scale), the steps of Exp32 one by one; the floor
+// of t is FCVTMS (Exp32 truncates and corrects: the same integer).
+TEXT ·expScaledNEON(SB), NOSPLIT, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	FMOVS	m+24(FP), F0
+	FMOVS	scale+28(FP), F1
+	VDUP	V0.S[0], V0.S4
+	VDUP	V1.S[0], V1.S4
+	MOVW	$0x3fb8aa3b, R15
+	VDUP	R15, V2.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V3.S4
+	MOVW	$0x3f318000, R15
+	VDUP	R15, V4.S4
+	MOVW	$0xb95e8083, R15
+	VDUP	R15, V5.S4
+	MOVW	$0x39506967, R15
+	VDUP	R15, V6.S4
+	MOVW	$0x3ab743ce, R15
+	VDUP	R15, V7.S4
+	MOVW	$0x3c088908, R15
+	VDUP	R15, V8.S4
+	MOVW	$0x3d2aa9c1, R15
+	VDUP	R15, V9.S4
+	MOVW	$0x3e2aaaaa, R15
+	VDUP	R15, V10.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V11.S4
+	MOVW	$0x3f800000, R15
+	VDUP	R15, V12.S4
+	MOVW	$0xc2ae999a, R15
+	VDUP	R15, V13.S4
+	MOVW	$0x00000001, R15
+	VDUP	R15, V14.S4
+	MOVW	$0x0000007f, R15
+	VDUP	R15, V15.S4
+	VEOR	V16.B16, V16.B16, V16.B16
+	CBZ	R2, exp_done
+
+exp_loop:
+	VLD1.P	16(R1), [V17.S4]
+	VLD1.P	16(R1), [V22.S4]
+	WORD	$0x4ea0d631	// fsub	v17.4s, v17.4s, v0.4s
+	WORD	$0x4ea0d6d6	// fsub	v22.4s, v22.4s, v0.4s
+	WORD	$0x6e21de31	// fmul	v17.4s, v17.4s, v1.4s
+	WORD	$0x6e21ded6	// fmul	v22.4s, v22.4s, v1.4s
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	VST1.P	[V18.S4], 16(R0)
+	VST1.P	[V23.S4], 16(R0)
+	VLD1.P	16(R1), [V17.S4]
+	VLD1.P	16(R1), [V22.S4]
+	WORD	$0x4ea0d631	// fsub	v17.4s, v17.4s, v0.4s
+	WORD	$0x4ea0d6d6	// fsub	v22.4s, v22.4s, v0.4s
+	WORD	$0x6e21de31	// fmul	v17.4s, v17.4s, v1.4s
+	WORD	$0x6e21ded6	// fmul	v22.4s, v22.4s, v1.4s
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	VST1.P	[V18.S4], 16(R0)
+	VST1.P	[V23.S4], 16(R0)
+	SUBS	$16, R2, R2
+	BNE	exp_loop
+
+exp_done:
+	RET
+
+// func scaleNEON(dst *float32, x *float32, n int, inv float32)
+TEXT ·scaleNEON(SB), NOSPLIT, $0-28
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R3
+	FMOVS	inv+24(FP), F31
+	VDUP	V31.S[0], V31.S4
+	CBZ	R3, scale_done
+
+scale_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	WORD	$0x6e3fdc00	// fmul	v0.4s, v0.4s, v31.4s
+	WORD	$0x6e3fdc21	// fmul	v1.4s, v1.4s, v31.4s
+	WORD	$0x6e3fdc42	// fmul	v2.4s, v2.4s, v31.4s
+	WORD	$0x6e3fdc63	// fmul	v3.4s, v3.4s, v31.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS	$16, R3, R3
+	BNE	scale_loop
+
+scale_done:
+	RET
+
+// func scaleWeightNEON(dst *float32, x *float32, w *float32, n int, inv float32)
+TEXT ·scaleWeightNEON(SB), NOSPLIT, $0-36
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	w+16(FP), R2
+	MOVD	n+24(FP), R3
+	FMOVS	inv+32(FP), F31
+	VDUP	V31.S[0], V31.S4
+	CBZ	R3, scalew_done
+
+scalew_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P	64(R2), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x6e3fdc00	// fmul	v0.4s, v0.4s, v31.4s
+	WORD	$0x6e3fdc21	// fmul	v1.4s, v1.4s, v31.4s
+	WORD	$0x6e3fdc42	// fmul	v2.4s, v2.4s, v31.4s
+	WORD	$0x6e3fdc63	// fmul	v3.4s, v3.4s, v31.4s
+	WORD	$0x6e24dc00	// fmul	v0.4s, v0.4s, v4.4s
+	WORD	$0x6e25dc21	// fmul	v1.4s, v1.4s, v5.4s
+	WORD	$0x6e26dc42	// fmul	v2.4s, v2.4s, v6.4s
+	WORD	$0x6e27dc63	// fmul	v3.4s, v3.4s, v7.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS	$16, R3, R3
+	BNE	scalew_loop
+
+scalew_done:
+	RET
+
+// func reluSqGateNEON(dst *float32, gate *float32, up *float32, n int)
+// dst[i] = r·r·up[i], r = gate[i] with its bits cleared when its sign bit
+// is set.
+TEXT ·reluSqGateNEON(SB), NOSPLIT, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	gate+8(FP), R1
+	MOVD	up+16(FP), R2
+	MOVD	n+24(FP), R3
+	VEOR	V16.B16, V16.B16, V16.B16
+	CBZ	R3, rsg_done
+
+rsg_loop:
+	VLD1.P	64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P	64(R2), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4ea0a808	// cmlt	v8.4s, v0.4s, #0
+	VBSL	V0.B16, V16.B16, V8.B16
+	WORD	$0x4ea0a829	// cmlt	v9.4s, v1.4s, #0
+	VBSL	V1.B16, V16.B16, V9.B16
+	WORD	$0x4ea0a84a	// cmlt	v10.4s, v2.4s, #0
+	VBSL	V2.B16, V16.B16, V10.B16
+	WORD	$0x4ea0a86b	// cmlt	v11.4s, v3.4s, #0
+	VBSL	V3.B16, V16.B16, V11.B16
+	WORD	$0x6e28dd08	// fmul	v8.4s, v8.4s, v8.4s
+	WORD	$0x6e29dd29	// fmul	v9.4s, v9.4s, v9.4s
+	WORD	$0x6e2add4a	// fmul	v10.4s, v10.4s, v10.4s
+	WORD	$0x6e2bdd6b	// fmul	v11.4s, v11.4s, v11.4s
+	WORD	$0x6e28dc88	// fmul	v8.4s, v4.4s, v8.4s
+	WORD	$0x6e29dca9	// fmul	v9.4s, v5.4s, v9.4s
+	WORD	$0x6e2adcca	// fmul	v10.4s, v6.4s, v10.4s
+	WORD	$0x6e2bdceb	// fmul	v11.4s, v7.4s, v11.4s
+	VST1.P	[V8.S4, V9.S4, V10.S4, V11.S4], 64(R0)
+	SUBS	$16, R3, R3
+	BNE	rsg_loop
+
+rsg_done:
+	RET
+
+// func addToNEON(dst *float32, x *float32, n int)
+// dst[i] += x[i].
+TEXT ·addToNEON(SB), NOSPLIT, $0-24
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	CBZ	R2, add_done
+
+add_loop:
+	VLD1	(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]
+	WORD	$0x4e24d400	// fadd	v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421	// fadd	v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442	// fadd	v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463	// fadd	v3.4s, v3.4s, v7.4s
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS	$16, R2, R2
+	BNE	add_loop
+
+add_done:
+	RET
+
+// func ropeNEON(x *float32, cos *float32, sin *float32, h int, n int)
+// x[i], x[i+h] = x[i]·cos[i] - x[i+h]·sin[i], x[i+h]·cos[i] + x[i]·sin[i].
+TEXT ·ropeNEON(SB), NOSPLIT, $0-40
+	MOVD	x+0(FP), R0
+	MOVD	cos+8(FP), R1
+	MOVD	sin+16(FP), R2
+	MOVD	h+24(FP), R3
+	MOVD	n+32(FP), R4
+	ADD	R3<<2, R0, R3
+	CBZ	R4, rope_done
+
+rope_loop:
+	VLD1	(R0), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1	(R3), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VLD1.P	64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1.P	64(R2), [V12.S4, V13.S4, V14.S4, V15.S4]
+	WORD	$0x6e28dc10	// fmul	v16.4s, v0.4s, v8.4s
+	WORD	$0x6e2cdc94	// fmul	v20.4s, v4.4s, v12.4s
+	WORD	$0x4eb4d610	// fsub	v16.4s, v16.4s, v20.4s
+	WORD	$0x6e28dc98	// fmul	v24.4s, v4.4s, v8.4s
+	WORD	$0x6e2cdc14	// fmul	v20.4s, v0.4s, v12.4s
+	WORD	$0x4e34d718	// fadd	v24.4s, v24.4s, v20.4s
+	WORD	$0x6e29dc31	// fmul	v17.4s, v1.4s, v9.4s
+	WORD	$0x6e2ddcb5	// fmul	v21.4s, v5.4s, v13.4s
+	WORD	$0x4eb5d631	// fsub	v17.4s, v17.4s, v21.4s
+	WORD	$0x6e29dcb9	// fmul	v25.4s, v5.4s, v9.4s
+	WORD	$0x6e2ddc35	// fmul	v21.4s, v1.4s, v13.4s
+	WORD	$0x4e35d739	// fadd	v25.4s, v25.4s, v21.4s
+	WORD	$0x6e2adc52	// fmul	v18.4s, v2.4s, v10.4s
+	WORD	$0x6e2edcd6	// fmul	v22.4s, v6.4s, v14.4s
+	WORD	$0x4eb6d652	// fsub	v18.4s, v18.4s, v22.4s
+	WORD	$0x6e2adcda	// fmul	v26.4s, v6.4s, v10.4s
+	WORD	$0x6e2edc56	// fmul	v22.4s, v2.4s, v14.4s
+	WORD	$0x4e36d75a	// fadd	v26.4s, v26.4s, v22.4s
+	WORD	$0x6e2bdc73	// fmul	v19.4s, v3.4s, v11.4s
+	WORD	$0x6e2fdcf7	// fmul	v23.4s, v7.4s, v15.4s
+	WORD	$0x4eb7d673	// fsub	v19.4s, v19.4s, v23.4s
+	WORD	$0x6e2bdcfb	// fmul	v27.4s, v7.4s, v11.4s
+	WORD	$0x6e2fdc77	// fmul	v23.4s, v3.4s, v15.4s
+	WORD	$0x4e37d77b	// fadd	v27.4s, v27.4s, v23.4s
+	VST1.P	[V16.S4, V17.S4, V18.S4, V19.S4], 64(R0)
+	VST1.P	[V24.S4, V25.S4, V26.S4, V27.S4], 64(R3)
+	SUBS	$16, R4, R4
+	BNE	rope_loop
+
+rope_done:
+	RET
+
+// func siluNEON(dst *float32, x *float32, n int)
+// dst[i] = SiLU32(x[i]).
+TEXT ·siluNEON(SB), NOSPLIT, $0-24
+	MOVD	dst+0(FP), R0
+	MOVD	x+8(FP), R1
+	MOVD	n+16(FP), R2
+	MOVW	$0x3fb8aa3b, R15
+	VDUP	R15, V2.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V3.S4
+	MOVW	$0x3f318000, R15
+	VDUP	R15, V4.S4
+	MOVW	$0xb95e8083, R15
+	VDUP	R15, V5.S4
+	MOVW	$0x39506967, R15
+	VDUP	R15, V6.S4
+	MOVW	$0x3ab743ce, R15
+	VDUP	R15, V7.S4
+	MOVW	$0x3c088908, R15
+	VDUP	R15, V8.S4
+	MOVW	$0x3d2aa9c1, R15
+	VDUP	R15, V9.S4
+	MOVW	$0x3e2aaaaa, R15
+	VDUP	R15, V10.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V11.S4
+	MOVW	$0x3f800000, R15
+	VDUP	R15, V12.S4
+	MOVW	$0xc2ae999a, R15
+	VDUP	R15, V13.S4
+	MOVW	$0x00000001, R15
+	VDUP	R15, V14.S4
+	MOVW	$0x0000007f, R15
+	VDUP	R15, V15.S4
+	VEOR	V16.B16, V16.B16, V16.B16
+	MOVW	$0x80000000, R15
+	VDUP	R15, V0.S4
+	CBZ	R2, silu_done
+
+silu_loop:
+	VLD1.P	32(R1), [V27.S4, V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e32df74	// fmul	v20.4s, v27.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V20.B16, V27.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VST1.P	[V21.S4], 16(R0)
+	VST1.P	[V26.S4], 16(R0)
+	VLD1.P	32(R1), [V27.S4, V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e32df74	// fmul	v20.4s, v27.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V20.B16, V27.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VST1.P	[V21.S4], 16(R0)
+	VST1.P	[V26.S4], 16(R0)
+	SUBS	$16, R2, R2
+	BNE	silu_loop
+
+silu_done:
+	RET
+
+// func siluGateNEON(dst *float32, gate *float32, up *float32, n int)
+// dst[i] = SiLU32(gate[i])·up[i].
+TEXT ·siluGateNEON(SB), NOSPLIT, $0-32
+	MOVD	dst+0(FP), R0
+	MOVD	gate+8(FP), R1
+	MOVD	up+16(FP), R3
+	MOVD	n+24(FP), R2
+	MOVW	$0x3fb8aa3b, R15
+	VDUP	R15, V2.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V3.S4
+	MOVW	$0x3f318000, R15
+	VDUP	R15, V4.S4
+	MOVW	$0xb95e8083, R15
+	VDUP	R15, V5.S4
+	MOVW	$0x39506967, R15
+	VDUP	R15, V6.S4
+	MOVW	$0x3ab743ce, R15
+	VDUP	R15, V7.S4
+	MOVW	$0x3c088908, R15
+	VDUP	R15, V8.S4
+	MOVW	$0x3d2aa9c1, R15
+	VDUP	R15, V9.S4
+	MOVW	$0x3e2aaaaa, R15
+	VDUP	R15, V10.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V11.S4
+	MOVW	$0x3f800000, R15
+	VDUP	R15, V12.S4
+	MOVW	$0xc2ae999a, R15
+	VDUP	R15, V13.S4
+	MOVW	$0x00000001, R15
+	VDUP	R15, V14.S4
+	MOVW	$0x0000007f, R15
+	VDUP	R15, V15.S4
+	VEOR	V16.B16, V16.B16, V16.B16
+	MOVW	$0x80000000, R15
+	VDUP	R15, V0.S4
+	CBZ	R2, silug_done
+
+silug_loop:
+	VLD1.P	32(R1), [V27.S4, V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e32df74	// fmul	v20.4s, v27.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V20.B16, V27.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VLD1.P	32(R3), [V29.S4, V30.S4]
+	WORD	$0x6e3ddeb5	// fmul	v21.4s, v21.4s, v29.4s
+	WORD	$0x6e3edf5a	// fmul	v26.4s, v26.4s, v30.4s
+	VST1.P	[V21.S4], 16(R0)
+	VST1.P	[V26.S4], 16(R0)
+	VLD1.P	32(R1), [V27.S4, V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e32df74	// fmul	v20.4s, v27.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V20.B16, V27.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VLD1.P	32(R3), [V29.S4, V30.S4]
+	WORD	$0x6e3ddeb5	// fmul	v21.4s, v21.4s, v29.4s
+	WORD	$0x6e3edf5a	// fmul	v26.4s, v26.4s, v30.4s
+	VST1.P	[V21.S4], 16(R0)
+	VST1.P	[V26.S4], 16(R0)
+	SUBS	$16, R2, R2
+	BNE	silug_loop
+
+silug_done:
+	RET
+
+// func mlgruNEON(h *float32, ig *float32, fg *float32, n int)
+// f = Sigmoid32(fg[i]) (raised to lb[i] + (1-lb[i])·f with bounds), h[i] = f·h[i] + SiLU32(ig[i])·(1-f).
+TEXT ·mlgruNEON(SB), NOSPLIT, $0-32
+	MOVD	h+0(FP), R0
+	MOVD	ig+8(FP), R1
+	MOVD	fg+16(FP), R3
+	MOVD	n+24(FP), R2
+	MOVW	$0x3fb8aa3b, R15
+	VDUP	R15, V2.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V3.S4
+	MOVW	$0x3f318000, R15
+	VDUP	R15, V4.S4
+	MOVW	$0xb95e8083, R15
+	VDUP	R15, V5.S4
+	MOVW	$0x39506967, R15
+	VDUP	R15, V6.S4
+	MOVW	$0x3ab743ce, R15
+	VDUP	R15, V7.S4
+	MOVW	$0x3c088908, R15
+	VDUP	R15, V8.S4
+	MOVW	$0x3d2aa9c1, R15
+	VDUP	R15, V9.S4
+	MOVW	$0x3e2aaaaa, R15
+	VDUP	R15, V10.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V11.S4
+	MOVW	$0x3f800000, R15
+	VDUP	R15, V12.S4
+	MOVW	$0xc2ae999a, R15
+	VDUP	R15, V13.S4
+	MOVW	$0x00000001, R15
+	VDUP	R15, V14.S4
+	MOVW	$0x0000007f, R15
+	VDUP	R15, V15.S4
+	VEOR	V16.B16, V16.B16, V16.B16
+	MOVW	$0x80000000, R15
+	VDUP	R15, V0.S4
+	CBZ	R2, mlgru_done
+
+mlgru_loop:
+	VLD1.P	16(R3), [V27.S4]
+	VLD1.P	16(R1), [V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V18.B16, V12.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VLD1	(R0), [V29.S4]
+	WORD	$0x4eb5d59e	// fsub	v30.4s, v12.4s, v21.4s
+	WORD	$0x6e3edf5e	// fmul	v30.4s, v26.4s, v30.4s
+	WORD	$0x6e3ddebf	// fmul	v31.4s, v21.4s, v29.4s
+	WORD	$0x4e3ed7ff	// fadd	v31.4s, v31.4s, v30.4s
+	VST1.P	[V31.S4], 16(R0)
+	SUBS	$4, R2, R2
+	BNE	mlgru_loop
+
+mlgru_done:
+	RET
+
+// func mlgruLBNEON(h *float32, ig *float32, fg *float32, lb *float32, n int)
+// f = Sigmoid32(fg[i]) (raised to lb[i] + (1-lb[i])·f with bounds), h[i] = f·h[i] + SiLU32(ig[i])·(1-f).
+TEXT ·mlgruLBNEON(SB), NOSPLIT, $0-40
+	MOVD	h+0(FP), R0
+	MOVD	ig+8(FP), R1
+	MOVD	fg+16(FP), R3
+	MOVD	lb+24(FP), R4
+	MOVD	n+32(FP), R2
+	MOVW	$0x3fb8aa3b, R15
+	VDUP	R15, V2.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V3.S4
+	MOVW	$0x3f318000, R15
+	VDUP	R15, V4.S4
+	MOVW	$0xb95e8083, R15
+	VDUP	R15, V5.S4
+	MOVW	$0x39506967, R15
+	VDUP	R15, V6.S4
+	MOVW	$0x3ab743ce, R15
+	VDUP	R15, V7.S4
+	MOVW	$0x3c088908, R15
+	VDUP	R15, V8.S4
+	MOVW	$0x3d2aa9c1, R15
+	VDUP	R15, V9.S4
+	MOVW	$0x3e2aaaaa, R15
+	VDUP	R15, V10.S4
+	MOVW	$0x3f000000, R15
+	VDUP	R15, V11.S4
+	MOVW	$0x3f800000, R15
+	VDUP	R15, V12.S4
+	MOVW	$0xc2ae999a, R15
+	VDUP	R15, V13.S4
+	MOVW	$0x00000001, R15
+	VDUP	R15, V14.S4
+	MOVW	$0x0000007f, R15
+	VDUP	R15, V15.S4
+	VEOR	V16.B16, V16.B16, V16.B16
+	MOVW	$0x80000000, R15
+	VDUP	R15, V0.S4
+	CBZ	R2, mlgrulb_done
+
+mlgrulb_loop:
+	VLD1.P	16(R3), [V27.S4]
+	VLD1.P	16(R1), [V28.S4]
+	VORR	V0.B16, V27.B16, V17.B16
+	VORR	V0.B16, V28.B16, V22.B16
+	WORD	$0x6e22de32	// fmul	v18.4s, v17.4s, v2.4s
+	WORD	$0x6e22ded7	// fmul	v23.4s, v22.4s, v2.4s
+	WORD	$0x4ea3d652	// fsub	v18.4s, v18.4s, v3.4s
+	WORD	$0x4ea3d6f7	// fsub	v23.4s, v23.4s, v3.4s
+	WORD	$0x4e21ba52	// fcvtms	v18.4s, v18.4s
+	WORD	$0x4e21baf7	// fcvtms	v23.4s, v23.4s
+	VADD	V14.S4, V18.S4, V18.S4
+	VADD	V14.S4, V23.S4, V23.S4
+	WORD	$0x4e21da53	// scvtf	v19.4s, v18.4s
+	WORD	$0x4e21daf8	// scvtf	v24.4s, v23.4s
+	VADD	V15.S4, V18.S4, V18.S4
+	VADD	V15.S4, V23.S4, V23.S4
+	VSHL	$23, V18.S4, V18.S4
+	VSHL	$23, V23.S4, V23.S4
+	WORD	$0x6e24de74	// fmul	v20.4s, v19.4s, v4.4s
+	WORD	$0x6e24df19	// fmul	v25.4s, v24.4s, v4.4s
+	WORD	$0x4eb4d635	// fsub	v21.4s, v17.4s, v20.4s
+	WORD	$0x4eb9d6da	// fsub	v26.4s, v22.4s, v25.4s
+	WORD	$0x6e25de74	// fmul	v20.4s, v19.4s, v5.4s
+	WORD	$0x6e25df19	// fmul	v25.4s, v24.4s, v5.4s
+	WORD	$0x4eb4d6b5	// fsub	v21.4s, v21.4s, v20.4s
+	WORD	$0x4eb9d75a	// fsub	v26.4s, v26.4s, v25.4s
+	WORD	$0x6e35deb3	// fmul	v19.4s, v21.4s, v21.4s
+	WORD	$0x6e3adf58	// fmul	v24.4s, v26.4s, v26.4s
+	WORD	$0x6e35dcd4	// fmul	v20.4s, v6.4s, v21.4s
+	WORD	$0x6e3adcd9	// fmul	v25.4s, v6.4s, v26.4s
+	WORD	$0x4e27d694	// fadd	v20.4s, v20.4s, v7.4s
+	WORD	$0x4e27d739	// fadd	v25.4s, v25.4s, v7.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e28d694	// fadd	v20.4s, v20.4s, v8.4s
+	WORD	$0x4e28d739	// fadd	v25.4s, v25.4s, v8.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e29d694	// fadd	v20.4s, v20.4s, v9.4s
+	WORD	$0x4e29d739	// fadd	v25.4s, v25.4s, v9.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2ad694	// fadd	v20.4s, v20.4s, v10.4s
+	WORD	$0x4e2ad739	// fadd	v25.4s, v25.4s, v10.4s
+	WORD	$0x6e35de94	// fmul	v20.4s, v20.4s, v21.4s
+	WORD	$0x6e3adf39	// fmul	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2bd694	// fadd	v20.4s, v20.4s, v11.4s
+	WORD	$0x4e2bd739	// fadd	v25.4s, v25.4s, v11.4s
+	WORD	$0x6e33de94	// fmul	v20.4s, v20.4s, v19.4s
+	WORD	$0x6e38df39	// fmul	v25.4s, v25.4s, v24.4s
+	WORD	$0x4e35d694	// fadd	v20.4s, v20.4s, v21.4s
+	WORD	$0x4e3ad739	// fadd	v25.4s, v25.4s, v26.4s
+	WORD	$0x4e2cd694	// fadd	v20.4s, v20.4s, v12.4s
+	WORD	$0x4e2cd739	// fadd	v25.4s, v25.4s, v12.4s
+	WORD	$0x6e32de94	// fmul	v20.4s, v20.4s, v18.4s
+	WORD	$0x6e37df39	// fmul	v25.4s, v25.4s, v23.4s
+	WORD	$0x6e2de632	// fcmge	v18.4s, v17.4s, v13.4s
+	WORD	$0x6e2de6d7	// fcmge	v23.4s, v22.4s, v13.4s
+	WORD	$0x4e31e633	// fcmeq	v19.4s, v17.4s, v17.4s
+	WORD	$0x4e36e6d8	// fcmeq	v24.4s, v22.4s, v22.4s
+	VBSL	V17.B16, V16.B16, V19.B16
+	VBSL	V22.B16, V16.B16, V24.B16
+	VBSL	V19.B16, V20.B16, V18.B16
+	VBSL	V24.B16, V25.B16, V23.B16
+	WORD	$0x4e32d593	// fadd	v19.4s, v12.4s, v18.4s
+	WORD	$0x6e30e775	// fcmge	v21.4s, v27.4s, v16.4s
+	VBSL	V18.B16, V12.B16, V21.B16
+	WORD	$0x6e33feb4	// fdiv	v20.4s, v21.4s, v19.4s
+	WORD	$0x4e3be775	// fcmeq	v21.4s, v27.4s, v27.4s
+	VBSL	V27.B16, V20.B16, V21.B16
+	WORD	$0x4e37d598	// fadd	v24.4s, v12.4s, v23.4s
+	WORD	$0x6e37df99	// fmul	v25.4s, v28.4s, v23.4s
+	WORD	$0x6e30e79a	// fcmge	v26.4s, v28.4s, v16.4s
+	VBSL	V25.B16, V28.B16, V26.B16
+	WORD	$0x6e38ff59	// fdiv	v25.4s, v26.4s, v24.4s
+	WORD	$0x4e3ce79a	// fcmeq	v26.4s, v28.4s, v28.4s
+	VBSL	V28.B16, V25.B16, V26.B16
+	VLD1.P	16(R4), [V29.S4]
+	WORD	$0x4ebdd59e	// fsub	v30.4s, v12.4s, v29.4s
+	WORD	$0x6e35dfde	// fmul	v30.4s, v30.4s, v21.4s
+	WORD	$0x4e3ed7b5	// fadd	v21.4s, v29.4s, v30.4s
+	VLD1	(R0), [V29.S4]
+	WORD	$0x4eb5d59e	// fsub	v30.4s, v12.4s, v21.4s
+	WORD	$0x6e3edf5e	// fmul	v30.4s, v26.4s, v30.4s
+	WORD	$0x6e3ddebf	// fmul	v31.4s, v21.4s, v29.4s
+	WORD	$0x4e3ed7ff	// fadd	v31.4s, v31.4s, v30.4s
+	VST1.P	[V31.S4], 16(R0)
+	SUBS	$4, R2, R2
+	BNE	mlgrulb_loop
+
+mlgrulb_done:
+	RET

@@ -43,6 +43,43 @@ var simdOps = map[string]simdOp{
 	"FMUL": {"fmul", 0x6E20DC00, true, "v%d.4s, v%d.4s, v%d.4s"},
 	// FADD (vector): 0 Q=1 0 01110 0 sz=0 1 Rm 11010 1 Rn Rd (.4S, rounded).
 	"FADD": {"fadd", 0x4E20D400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// The float32 helpers (vecKernels): three-same forms with sz=0 (.4S)
+	// or sz=1 (.2D) ...
+	// FSUB (vector): 0 Q=1 0 01110 1 sz=0 1 Rm 11010 1 Rn Rd.
+	"FSUB": {"fsub", 0x4EA0D400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FDIV (vector): 0 Q=1 1 01110 0 sz=0 1 Rm 11111 1 Rn Rd (correctly rounded).
+	"FDIV": {"fdiv", 0x6E20FC00, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FMAX (vector): 0 Q=1 0 01110 0 sz=0 1 Rm 11110 1 Rn Rd.
+	"FMAX": {"fmax", 0x4E20F400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FCMGE, FCMEQ (register): 0 Q=1 U 01110 0 sz=0 1 Rm 11100 1 Rn Rd, U=1 and U=0.
+	"FCMGE": {"fcmge", 0x6E20E400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	"FCMEQ": {"fcmeq", 0x4E20E400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// CMHI (register): 0 Q=1 1 01110 size=10 1 Rm 0011 0 1 Rn Rd (unsigned >).
+	"CMHI": {"cmhi", 0x6EA03400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FMUL, FADD (vector) on .2D: sz=1.
+	"FMUL_2D": {"fmul", 0x6E60DC00, true, "v%d.2d, v%d.2d, v%d.2d"},
+	"FADD_2D": {"fadd", 0x4E60D400, true, "v%d.2d, v%d.2d, v%d.2d"},
+	// ... and two-register miscellaneous forms.
+	// CMLT (zero): 0 Q=1 0 01110 size=10 10000 01010 10 Rn Rd (signed < 0).
+	"CMLT": {"cmlt", 0x4EA0A800, false, "v%d.4s, v%d.4s, #0"},
+	// FCVTNS, FCVTMS (vector): 0 Q=1 0 01110 0 sz=0 10000 1101x 10 Rn Rd
+	// (to int32, to nearest with ties to even / toward -∞, saturating).
+	"FCVTNS": {"fcvtns", 0x4E21A800, false, "v%d.4s, v%d.4s"},
+	"FCVTMS": {"fcvtms", 0x4E21B800, false, "v%d.4s, v%d.4s"},
+	// SCVTF (vector, integer): 0 Q=1 0 01110 0 sz=0 10000 11101 10 Rn Rd.
+	"SCVTF": {"scvtf", 0x4E21D800, false, "v%d.4s, v%d.4s"},
+	// SQXTN, SQXTN2: 0 Q 0 01110 size 10000 10100 10 Rn Rd (signed
+	// saturating narrow into the low, Q=0, or the high half, Q=1).
+	"SQXTN_4S":  {"sqxtn", 0x0E614800, false, "v%d.4h, v%d.4s"},
+	"SQXTN2_4S": {"sqxtn2", 0x4E614800, false, "v%d.8h, v%d.4s"},
+	"SQXTN_8H":  {"sqxtn", 0x0E214800, false, "v%d.8b, v%d.8h"},
+	"SQXTN2_8H": {"sqxtn2", 0x4E214800, false, "v%d.16b, v%d.8h"},
+	// SADDLP: 0 Q=1 0 01110 size=00 10000 00010 10 Rn Rd (.16B pairs into .8H).
+	"SADDLP": {"saddlp", 0x4E202800, false, "v%d.8h, v%d.16b"},
+	// FCVTL, FCVTL2: 0 Q 0 01110 0 sz=1 10000 10111 10 Rn Rd (the low or
+	// high two floats of Rn widened to .2D, exactly).
+	"FCVTL":  {"fcvtl", 0x0E617800, false, "v%d.2d, v%d.2s"},
+	"FCVTL2": {"fcvtl2", 0x4E617800, false, "v%d.2d, v%d.4s"},
 }
 
 // encode returns the instruction word of op with destination d and sources n

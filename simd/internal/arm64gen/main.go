@@ -438,6 +438,7 @@ func generate() []byte {
 		}
 	}
 	buf.WriteString(floatKernels())
+	buf.WriteString(vecKernels())
 	return buf.Bytes()
 }
 
