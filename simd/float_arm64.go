@@ -17,6 +17,12 @@ import "github.com/klauspost/cpuid/v2"
 //go:noescape
 func f32LanesNEON(lanes *float32, w *float32, stride uintptr, x *float32, steps uintptr, rows uintptr)
 
+// f32Lanes4NEON is f32LanesNEON for four inputs ldx bytes apart, each row
+// read once: 64 lane sums a row, 16 for each input in turn.
+//
+//go:noescape
+func f32Lanes4NEON(lanes *float32, w *float32, stride uintptr, x *float32, ldx uintptr, steps uintptr, rows uintptr)
+
 // f32WsumNEON sets out[c] = Σ_{p<n} w[p]·blk[16p+c] for c < 16, in the
 // order of genericWeightedSumF32 (n > 0).
 //
@@ -43,6 +49,35 @@ func matVecF32NEON(dst []float32, w []float32, stride int, x []float32) {
 		for i := 0; i < n; i++ {
 			row := w[(r0+i)*stride : (r0+i)*stride+len(x)]
 			dst[r0+i] = tailF32(reduceLanes((*[FloatLanes]float32)(lanes[i*FloatLanes:])), row[main:], x[main:])
+		}
+	}
+}
+
+// matVecF32x4NEON is matVecF32NEON for four inputs (MatVecF32x4, which
+// checks the arguments): the lane sums from f32Lanes4NEON, which reads
+// each row (a position's key, for the query heads of a KV head) once for
+// the four; reduction and tails as in matVecF32NEON, so each result is its
+// bits.
+func matVecF32x4NEON(dst []float32, ldd, rows int, w []float32, stride int, x []float32, ldx, k int) {
+	main := k &^ (FloatLanes - 1)
+	if main == 0 || rows == 0 {
+		for q := 0; q < 4; q++ {
+			GenericMatVecF32(dst[q*ldd:q*ldd+rows], w, stride, x[q*ldx:q*ldx+k])
+		}
+		return
+	}
+	const perRow = 4 * FloatLanes
+	var lanes [neonLaneRows / 4 * perRow]float32
+	for r0 := 0; r0 < rows; r0 += neonLaneRows / 4 {
+		n := min(neonLaneRows/4, rows-r0)
+		f32Lanes4NEON(&lanes[0], &w[r0*stride], uintptr(4*stride), &x[0], uintptr(4*ldx), uintptr(main/FloatLanes), uintptr(n))
+		for i := 0; i < n; i++ {
+			row := w[(r0+i)*stride : (r0+i)*stride+k]
+			for q := 0; q < 4; q++ {
+				xq := x[q*ldx : q*ldx+k]
+				l := (*[FloatLanes]float32)(lanes[i*perRow+q*FloatLanes:])
+				dst[q*ldd+r0+i] = tailF32(reduceLanes(l), row[main:], xq[main:])
+			}
 		}
 	}
 }

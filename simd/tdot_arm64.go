@@ -125,6 +125,7 @@ func (k arm64Kernels) impl(tier Tier) Impl {
 			matVecI8(k, dst, w, stride, x)
 		},
 		MatVecF32:      matVecF32NEON,
+		MatVecF32x4:    matVecF32x4NEON,
 		WeightedSumF32: weightedSumF32NEON,
 	}
 }

@@ -1689,6 +1689,98 @@ wsum_store:
 	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
 	RET
 
+// func f32Lanes4NEON(lanes *float32, w *float32, stride uintptr, x *float32, ldx uintptr, steps uintptr, rows uintptr)
+// f32LanesNEON for four inputs (ldx bytes apart) at once, each row read
+// once: for each row the 16 lane sums of input 0, then of inputs 1, 2, 3
+// (64 floats a row), each lane summed as in f32LanesNEON.
+TEXT ·f32Lanes4NEON(SB), NOSPLIT, $0-56
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	ldx+32(FP), R11
+	MOVD	steps+40(FP), R4
+	MOVD	rows+48(FP), R5
+	CBZ	R5, lanes4_done
+
+lanes4_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	ADD	R11, R7, R8
+	ADD	R11, R8, R9
+	ADD	R11, R9, R10
+	MOVD	R4, R12
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	VEOR	V4.B16, V4.B16, V4.B16
+	VEOR	V5.B16, V5.B16, V5.B16
+	VEOR	V6.B16, V6.B16, V6.B16
+	VEOR	V7.B16, V7.B16, V7.B16
+	VEOR	V8.B16, V8.B16, V8.B16
+	VEOR	V9.B16, V9.B16, V9.B16
+	VEOR	V10.B16, V10.B16, V10.B16
+	VEOR	V11.B16, V11.B16, V11.B16
+	VEOR	V12.B16, V12.B16, V12.B16
+	VEOR	V13.B16, V13.B16, V13.B16
+	VEOR	V14.B16, V14.B16, V14.B16
+	VEOR	V15.B16, V15.B16, V15.B16
+	CBZ	R12, lanes4_store
+
+lanes4_step:
+	VLD1.P	64(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P	64(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
+	WORD	$0x6e34de18	// fmul	v24.4s, v16.4s, v20.4s
+	WORD	$0x6e35de39	// fmul	v25.4s, v17.4s, v21.4s
+	WORD	$0x6e36de5a	// fmul	v26.4s, v18.4s, v22.4s
+	WORD	$0x6e37de7b	// fmul	v27.4s, v19.4s, v23.4s
+	WORD	$0x4e20d700	// fadd	v0.4s, v24.4s, v0.4s
+	WORD	$0x4e21d721	// fadd	v1.4s, v25.4s, v1.4s
+	WORD	$0x4e22d742	// fadd	v2.4s, v26.4s, v2.4s
+	WORD	$0x4e23d763	// fadd	v3.4s, v27.4s, v3.4s
+	VLD1.P	64(R8), [V20.S4, V21.S4, V22.S4, V23.S4]
+	WORD	$0x6e34de18	// fmul	v24.4s, v16.4s, v20.4s
+	WORD	$0x6e35de39	// fmul	v25.4s, v17.4s, v21.4s
+	WORD	$0x6e36de5a	// fmul	v26.4s, v18.4s, v22.4s
+	WORD	$0x6e37de7b	// fmul	v27.4s, v19.4s, v23.4s
+	WORD	$0x4e24d704	// fadd	v4.4s, v24.4s, v4.4s
+	WORD	$0x4e25d725	// fadd	v5.4s, v25.4s, v5.4s
+	WORD	$0x4e26d746	// fadd	v6.4s, v26.4s, v6.4s
+	WORD	$0x4e27d767	// fadd	v7.4s, v27.4s, v7.4s
+	VLD1.P	64(R9), [V20.S4, V21.S4, V22.S4, V23.S4]
+	WORD	$0x6e34de18	// fmul	v24.4s, v16.4s, v20.4s
+	WORD	$0x6e35de39	// fmul	v25.4s, v17.4s, v21.4s
+	WORD	$0x6e36de5a	// fmul	v26.4s, v18.4s, v22.4s
+	WORD	$0x6e37de7b	// fmul	v27.4s, v19.4s, v23.4s
+	WORD	$0x4e28d708	// fadd	v8.4s, v24.4s, v8.4s
+	WORD	$0x4e29d729	// fadd	v9.4s, v25.4s, v9.4s
+	WORD	$0x4e2ad74a	// fadd	v10.4s, v26.4s, v10.4s
+	WORD	$0x4e2bd76b	// fadd	v11.4s, v27.4s, v11.4s
+	VLD1.P	64(R10), [V20.S4, V21.S4, V22.S4, V23.S4]
+	WORD	$0x6e34de18	// fmul	v24.4s, v16.4s, v20.4s
+	WORD	$0x6e35de39	// fmul	v25.4s, v17.4s, v21.4s
+	WORD	$0x6e36de5a	// fmul	v26.4s, v18.4s, v22.4s
+	WORD	$0x6e37de7b	// fmul	v27.4s, v19.4s, v23.4s
+	WORD	$0x4e2cd70c	// fadd	v12.4s, v24.4s, v12.4s
+	WORD	$0x4e2dd72d	// fadd	v13.4s, v25.4s, v13.4s
+	WORD	$0x4e2ed74e	// fadd	v14.4s, v26.4s, v14.4s
+	WORD	$0x4e2fd76f	// fadd	v15.4s, v27.4s, v15.4s
+	SUB	$1, R12
+	CBNZ	R12, lanes4_step
+
+lanes4_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	VST1.P	[V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+	VST1.P	[V8.S4, V9.S4, V10.S4, V11.S4], 64(R0)
+	VST1.P	[V12.S4, V13.S4, V14.S4, V15.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanes4_row
+
+lanes4_done:
+	RET
+
 // The element loops of float_arm64.go (see vecKernels in the generator):
 // n is a multiple of 16 in each.
 

@@ -524,6 +524,58 @@ wsum_step:
 
 wsum_store:
 	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
+	RET
+
+// func f32Lanes4NEON(lanes *float32, w *float32, stride uintptr, x *float32, ldx uintptr, steps uintptr, rows uintptr)
+// f32LanesNEON for four inputs (ldx bytes apart) at once, each row read
+// once: for each row the 16 lane sums of input 0, then of inputs 1, 2, 3
+// (64 floats a row), each lane summed as in f32LanesNEON.
+TEXT ·f32Lanes4NEON(SB), NOSPLIT, $0-56
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	ldx+32(FP), R11
+	MOVD	steps+40(FP), R4
+	MOVD	rows+48(FP), R5
+	CBZ	R5, lanes4_done
+
+lanes4_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	ADD	R11, R7, R8
+	ADD	R11, R8, R9
+	ADD	R11, R9, R10
+	MOVD	R4, R12`)
+	for i := 0; i < 16; i++ {
+		w("\tVEOR\tV%d.B16, V%d.B16, V%d.B16", i, i, i)
+	}
+	w(`	CBZ	R12, lanes4_store
+
+lanes4_step:
+	VLD1.P	64(R6), [V16.S4, V17.S4, V18.S4, V19.S4]`)
+	for q := 0; q < 4; q++ {
+		w("\tVLD1.P\t64(R%d), [V20.S4, V21.S4, V22.S4, V23.S4]", 7+q)
+		for i := 0; i < 4; i++ {
+			op("FMUL", 24+i, 16+i, 20+i) // w·x, rounded
+		}
+		for i := 0; i < 4; i++ {
+			op("FADD", 4*q+i, 24+i, 4*q+i) // + lane
+		}
+	}
+	w(`	SUB	$1, R12
+	CBNZ	R12, lanes4_step
+
+lanes4_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	VST1.P	[V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+	VST1.P	[V8.S4, V9.S4, V10.S4, V11.S4], 64(R0)
+	VST1.P	[V12.S4, V13.S4, V14.S4, V15.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanes4_row
+
+lanes4_done:
 	RET`)
 	return b.String()
 }
