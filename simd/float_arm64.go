@@ -23,6 +23,20 @@ func f32LanesNEON(lanes *float32, w *float32, stride uintptr, x *float32, steps 
 //go:noescape
 func f32Lanes4NEON(lanes *float32, w *float32, stride uintptr, x *float32, ldx uintptr, steps uintptr, rows uintptr)
 
+// f16LanesNEON and bf16LanesNEON are f32LanesNEON for binary16 and
+// bfloat16 rows, each weight widened exactly before its product.
+//
+//go:noescape
+func f16LanesNEON(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
+
+//go:noescape
+func bf16LanesNEON(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
+
+// f16WsumNEON is f32WsumNEON over a block of binary16 values.
+//
+//go:noescape
+func f16WsumNEON(out *float32, blk *uint16, w *float32, n uintptr)
+
 // f32WsumNEON sets out[c] = Σ_{p<n} w[p]·blk[16p+c] for c < 16, in the
 // order of genericWeightedSumF32 (n > 0).
 //
@@ -79,6 +93,68 @@ func matVecF32x4NEON(dst []float32, ldd, rows int, w []float32, stride int, x []
 				dst[q*ldd+r0+i] = tailF32(reduceLanes(l), row[main:], xq[main:])
 			}
 		}
+	}
+}
+
+// matVec16NEON is GenericMatVecF16 (bf false) or GenericMatVecBF16 (bf
+// true) with the lane sums from f16LanesNEON or bf16LanesNEON: the same
+// products in the same order, so the same bits.
+func matVec16NEON(fn string, bf bool, dst []float32, w []uint16, stride int, x []float32) {
+	checkFloatArgs(fn, len(dst), len(w), stride, len(x))
+	main := len(x) &^ (FloatLanes - 1)
+	if main == 0 || len(dst) == 0 {
+		if bf {
+			GenericMatVecBF16(dst, w, stride, x)
+		} else {
+			GenericMatVecF16(dst, w, stride, x)
+		}
+		return
+	}
+	var lanes [neonLaneRows * FloatLanes]float32
+	for r0 := 0; r0 < len(dst); r0 += neonLaneRows {
+		n := min(neonLaneRows, len(dst)-r0)
+		if bf {
+			bf16LanesNEON(&lanes[0], &w[r0*stride], uintptr(2*stride), &x[0], uintptr(main/FloatLanes), uintptr(n))
+		} else {
+			f16LanesNEON(&lanes[0], &w[r0*stride], uintptr(2*stride), &x[0], uintptr(main/FloatLanes), uintptr(n))
+		}
+		for i := 0; i < n; i++ {
+			row := w[(r0+i)*stride : (r0+i)*stride+len(x)]
+			s := reduceLanes((*[FloatLanes]float32)(lanes[i*FloatLanes:]))
+			if bf {
+				dst[r0+i] = tailBF16(s, row[main:], x[main:])
+			} else {
+				dst[r0+i] = tailF16(s, row[main:], x[main:])
+			}
+		}
+	}
+}
+
+func matVecF16NEON(dst []float32, w []uint16, stride int, x []float32) {
+	matVec16NEON("MatVecF16", false, dst, w, stride, x)
+}
+
+func matVecBF16NEON(dst []float32, w []uint16, stride int, x []float32) {
+	matVec16NEON("MatVecBF16", true, dst, w, stride, x)
+}
+
+// weightedSumF16NEON is GenericWeightedSumF16 with the whole column blocks
+// from f16WsumNEON (arguments checked by WeightedSumF16).
+func weightedSumF16NEON(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
+	full := cols &^ (WeightedSumBlock - 1)
+	if n > 0 {
+		for q := 0; q < nq; q++ {
+			for b := 0; b < full; b += WeightedSumBlock {
+				f16WsumNEON(&dst[q*ldd+b], &v[b/WeightedSumBlock*ldb], &w[q*ldw], uintptr(n))
+			}
+		}
+	} else {
+		for q := 0; q < nq; q++ {
+			clear(dst[q*ldd : q*ldd+full])
+		}
+	}
+	if full < cols {
+		genericWeightedSumF16(dst, ldd, full, cols, v, ldb, w, ldw, n, nq)
 	}
 }
 

@@ -126,6 +126,9 @@ func (k arm64Kernels) impl(tier Tier) Impl {
 		},
 		MatVecF32:      matVecF32NEON,
 		MatVecF32x4:    matVecF32x4NEON,
+		MatVecF16:      matVecF16NEON,
+		MatVecBF16:     matVecBF16NEON,
+		WeightedSumF16: weightedSumF16NEON,
 		WeightedSumF32: weightedSumF32NEON,
 	}
 }

@@ -1781,6 +1781,140 @@ lanes4_store:
 lanes4_done:
 	RET
 
+// func f16LanesNEON(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
+// f32LanesNEON for binary16 weights, each widened exactly before its product.
+TEXT ·f16LanesNEON(SB), NOSPLIT, $0-48
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	steps+32(FP), R4
+	MOVD	rows+40(FP), R5
+	VEOR	V31.B16, V31.B16, V31.B16
+	CBZ	R5, lanesh_done
+
+lanesh_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	MOVD	R4, R8
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R8, lanesh_store
+
+lanesh_step:
+	VLD1.P	32(R6), [V24.H8, V25.H8]
+	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	WORD	$0x0e217b04	// fcvtl	v4.4s, v24.4h
+	WORD	$0x4e217b05	// fcvtl2	v5.4s, v24.8h
+	WORD	$0x0e217b26	// fcvtl	v6.4s, v25.4h
+	WORD	$0x4e217b27	// fcvtl2	v7.4s, v25.8h
+	WORD	$0x6e30dc94	// fmul	v20.4s, v4.4s, v16.4s
+	WORD	$0x6e31dcb5	// fmul	v21.4s, v5.4s, v17.4s
+	WORD	$0x6e32dcd6	// fmul	v22.4s, v6.4s, v18.4s
+	WORD	$0x6e33dcf7	// fmul	v23.4s, v7.4s, v19.4s
+	WORD	$0x4e20d680	// fadd	v0.4s, v20.4s, v0.4s
+	WORD	$0x4e21d6a1	// fadd	v1.4s, v21.4s, v1.4s
+	WORD	$0x4e22d6c2	// fadd	v2.4s, v22.4s, v2.4s
+	WORD	$0x4e23d6e3	// fadd	v3.4s, v23.4s, v3.4s
+	SUB	$1, R8
+	CBNZ	R8, lanesh_step
+
+lanesh_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanesh_row
+
+lanesh_done:
+	RET
+
+// func bf16LanesNEON(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
+// f32LanesNEON for bfloat16 weights, each widened exactly before its product.
+TEXT ·bf16LanesNEON(SB), NOSPLIT, $0-48
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	steps+32(FP), R4
+	MOVD	rows+40(FP), R5
+	VEOR	V31.B16, V31.B16, V31.B16
+	CBZ	R5, lanesb_done
+
+lanesb_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	MOVD	R4, R8
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R8, lanesb_store
+
+lanesb_step:
+	VLD1.P	32(R6), [V24.H8, V25.H8]
+	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VZIP1	V24.H8, V31.H8, V4.H8
+	VZIP2	V24.H8, V31.H8, V5.H8
+	VZIP1	V25.H8, V31.H8, V6.H8
+	VZIP2	V25.H8, V31.H8, V7.H8
+	WORD	$0x6e30dc94	// fmul	v20.4s, v4.4s, v16.4s
+	WORD	$0x6e31dcb5	// fmul	v21.4s, v5.4s, v17.4s
+	WORD	$0x6e32dcd6	// fmul	v22.4s, v6.4s, v18.4s
+	WORD	$0x6e33dcf7	// fmul	v23.4s, v7.4s, v19.4s
+	WORD	$0x4e20d680	// fadd	v0.4s, v20.4s, v0.4s
+	WORD	$0x4e21d6a1	// fadd	v1.4s, v21.4s, v1.4s
+	WORD	$0x4e22d6c2	// fadd	v2.4s, v22.4s, v2.4s
+	WORD	$0x4e23d6e3	// fadd	v3.4s, v23.4s, v3.4s
+	SUB	$1, R8
+	CBNZ	R8, lanesb_step
+
+lanesb_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, lanesb_row
+
+lanesb_done:
+	RET
+
+// func f16WsumNEON(out *float32, blk *uint16, w *float32, n uintptr)
+// f32WsumNEON over binary16 values, each widened exactly before its
+// product.
+TEXT ·f16WsumNEON(SB), NOSPLIT, $0-32
+	MOVD	out+0(FP), R0
+	MOVD	blk+8(FP), R1
+	MOVD	w+16(FP), R2
+	MOVD	n+24(FP), R3
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R3, wsumh_store
+
+wsumh_step:
+	VLD1R.P	4(R2), [V20.S4]
+	VLD1.P	32(R1), [V24.H8, V25.H8]
+	WORD	$0x0e217b04	// fcvtl	v4.4s, v24.4h
+	WORD	$0x4e217b05	// fcvtl2	v5.4s, v24.8h
+	WORD	$0x0e217b26	// fcvtl	v6.4s, v25.4h
+	WORD	$0x4e217b27	// fcvtl2	v7.4s, v25.8h
+	WORD	$0x6e24de90	// fmul	v16.4s, v20.4s, v4.4s
+	WORD	$0x6e25de91	// fmul	v17.4s, v20.4s, v5.4s
+	WORD	$0x6e26de92	// fmul	v18.4s, v20.4s, v6.4s
+	WORD	$0x6e27de93	// fmul	v19.4s, v20.4s, v7.4s
+	WORD	$0x4e20d600	// fadd	v0.4s, v16.4s, v0.4s
+	WORD	$0x4e21d621	// fadd	v1.4s, v17.4s, v1.4s
+	WORD	$0x4e22d642	// fadd	v2.4s, v18.4s, v2.4s
+	WORD	$0x4e23d663	// fadd	v3.4s, v19.4s, v3.4s
+	SUB	$1, R3
+	CBNZ	R3, wsumh_step
+
+wsumh_store:
+	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
+	RET
+
 // The element loops of float_arm64.go (see vecKernels in the generator):
 // n is a multiple of 16 in each.
 

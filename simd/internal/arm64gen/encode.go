@@ -80,6 +80,10 @@ var simdOps = map[string]simdOp{
 	// high two floats of Rn widened to .2D, exactly).
 	"FCVTL":  {"fcvtl", 0x0E617800, false, "v%d.2d, v%d.2s"},
 	"FCVTL2": {"fcvtl2", 0x4E617800, false, "v%d.2d, v%d.4s"},
+	// The same with sz=0: four binary16 values widened to .4S (exact; a
+	// NaN keeps its payload and is made quiet).
+	"FCVTL_4H":  {"fcvtl", 0x0E217800, false, "v%d.4s, v%d.4h"},
+	"FCVTL2_8H": {"fcvtl2", 0x4E217800, false, "v%d.4s, v%d.8h"},
 }
 
 // encode returns the instruction word of op with destination d and sources n

@@ -53,6 +53,9 @@ var golden = []struct {
 	{"SQXTN2_8H", 1, 2, 0, [4]byte{0x41, 0x48, 0x21, 0x4e}, "sqxtn2\tv1.16b, v2.8h"},
 	{"SADDLP", 1, 2, 0, [4]byte{0x41, 0x28, 0x20, 0x4e}, "saddlp\tv1.8h, v2.16b"},
 	{"FCVTL", 1, 2, 0, [4]byte{0x41, 0x78, 0x61, 0x0e}, "fcvtl\tv1.2d, v2.2s"},
+	{"FCVTL_4H", 1, 2, 0, [4]byte{0x41, 0x78, 0x21, 0x0e}, "fcvtl\tv1.4s, v2.4h"},
+	{"FCVTL_4H", 31, 30, 0, [4]byte{0xdf, 0x7b, 0x21, 0x0e}, "fcvtl\tv31.4s, v30.4h"},
+	{"FCVTL2_8H", 1, 2, 0, [4]byte{0x41, 0x78, 0x21, 0x4e}, "fcvtl2\tv1.4s, v2.8h"},
 	{"FCVTL2", 1, 2, 0, [4]byte{0x41, 0x78, 0x61, 0x4e}, "fcvtl2\tv1.2d, v2.4s"},
 }
 

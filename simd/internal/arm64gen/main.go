@@ -577,6 +577,103 @@ lanes4_store:
 
 lanes4_done:
 	RET`)
+
+	// f16 and bf16 rows: 16 weights (32 bytes) a step widened to four .4S
+	// (FCVTL for binary16, exact; bfloat16 is its bits moved up 16, a ZIP
+	// with zeros), then f32LanesNEON's products and sums.
+	for _, bf := range []bool{false, true} {
+		name, what, lbl := "f16LanesNEON", "binary16", "lanesh"
+		if bf {
+			name, what, lbl = "bf16LanesNEON", "bfloat16", "lanesb"
+		}
+		w(`
+// func %s(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
+// f32LanesNEON for %s weights, each widened exactly before its product.
+TEXT ·%s(SB), NOSPLIT, $0-48
+	MOVD	lanes+0(FP), R0
+	MOVD	w+8(FP), R1
+	MOVD	stride+16(FP), R2
+	MOVD	x+24(FP), R3
+	MOVD	steps+32(FP), R4
+	MOVD	rows+40(FP), R5
+	VEOR	V31.B16, V31.B16, V31.B16
+	CBZ	R5, %s_done
+
+%s_row:
+	MOVD	R1, R6
+	MOVD	R3, R7
+	MOVD	R4, R8
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R8, %s_store
+
+%s_step:
+	VLD1.P	32(R6), [V24.H8, V25.H8]
+	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]`, name, what, name, lbl, lbl, lbl, lbl)
+		for i := 0; i < 2; i++ {
+			if bf {
+				w("\tVZIP1\tV%d.H8, V31.H8, V%d.H8", 24+i, 4+2*i)
+				w("\tVZIP2\tV%d.H8, V31.H8, V%d.H8", 24+i, 5+2*i)
+			} else {
+				op("FCVTL_4H", 4+2*i, 24+i, 0)
+				op("FCVTL2_8H", 5+2*i, 24+i, 0)
+			}
+		}
+		for i := 0; i < 4; i++ {
+			op("FMUL", 20+i, 4+i, 16+i) // w·x, rounded
+		}
+		for i := 0; i < 4; i++ {
+			op("FADD", i, 20+i, i) // + lane
+		}
+		w(`	SUB	$1, R8
+	CBNZ	R8, %s_step
+
+%s_store:
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	ADD	R2, R1, R1
+	SUB	$1, R5
+	CBNZ	R5, %s_row
+
+%s_done:
+	RET`, lbl, lbl, lbl, lbl)
+	}
+
+	w(`
+// func f16WsumNEON(out *float32, blk *uint16, w *float32, n uintptr)
+// f32WsumNEON over binary16 values, each widened exactly before its
+// product.
+TEXT ·f16WsumNEON(SB), NOSPLIT, $0-32
+	MOVD	out+0(FP), R0
+	MOVD	blk+8(FP), R1
+	MOVD	w+16(FP), R2
+	MOVD	n+24(FP), R3
+	VEOR	V0.B16, V0.B16, V0.B16
+	VEOR	V1.B16, V1.B16, V1.B16
+	VEOR	V2.B16, V2.B16, V2.B16
+	VEOR	V3.B16, V3.B16, V3.B16
+	CBZ	R3, wsumh_store
+
+wsumh_step:
+	VLD1R.P	4(R2), [V20.S4]
+	VLD1.P	32(R1), [V24.H8, V25.H8]`)
+	for i := 0; i < 2; i++ {
+		op("FCVTL_4H", 4+2*i, 24+i, 0)
+		op("FCVTL2_8H", 5+2*i, 24+i, 0)
+	}
+	for i := 0; i < 4; i++ {
+		op("FMUL", 16+i, 20, 4+i) // w[p]·v, rounded
+	}
+	for i := 0; i < 4; i++ {
+		op("FADD", i, 16+i, i) // + out
+	}
+	w(`	SUB	$1, R3
+	CBNZ	R3, wsumh_step
+
+wsumh_store:
+	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
+	RET`)
 	return b.String()
 }
 
