@@ -35,7 +35,7 @@ unit: ## go test ./... with the SIMD tiers this CPU has
 purego: ## go test ./... with the generic (pure Go) kernels forced
 	$(GO) test -count=1 -tags purego ./...
 
-arm64: ## the arm64 tiers under qemu-aarch64-static (NEON and NEON+dotprod)
+arm64: ## the arm64 tiers and the SDK on them under qemu-aarch64-static (NEON and NEON+dotprod)
 	scripts/test-arm64.sh
 
 fuzz-smoke: ## every fuzz target for $(FUZZ_COUNT) inputs (seed corpus included)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests the simd package's arm64 tiers on any host through qemu-user.
+# Tests the simd package's arm64 tiers, and the SDK on them, on any host
+# through qemu-user.
 #
 # The test binary is cross-compiled once and run twice: QEMU_CPU=cortex-a72
 # (Armv8.0 NEON, no dotprod: qemu raises SIGILL on SDOT, so the NEON tier is
@@ -46,3 +47,21 @@ run neon cortex-a72 generic,neon "$tmp/simd.test" "$@"
 run dotprod neoverse-n1 generic,neon,dotprod "$tmp/simd.test" "$@"
 run purego neoverse-n1 generic "$tmp/simd-purego.test" "$@"
 echo "== arm64 simd tests passed"
+
+# The SDK on the emulated CPUs: the whole suite with NEON+dotprod (the
+# language models against their float64 references, prefill against
+# decode, ...), and on both CPUs the check that every tier's logits are
+# the generic tier's (which on arm64 holds for the attention models too,
+# so it exercises the NEON float kernels end to end).
+echo "== build sdk tests for linux/arm64"
+GOOS=linux GOARCH=arm64 go test -c -o "$tmp/sdk.test" ./sdk
+start=$SECONDS
+echo "== sdk: QEMU_CPU=neoverse-n1, whole suite"
+(cd sdk && QEMU_CPU=neoverse-n1 BAREWIRE_SIMD_DISABLE= "$QEMU" "$tmp/sdk.test" -test.count=1)
+for cpu in cortex-a72 neoverse-n1; do
+	echo "== sdk: QEMU_CPU=$cpu, tiers against generic"
+	(cd sdk && QEMU_CPU=$cpu BAREWIRE_SIMD_DISABLE= "$QEMU" "$tmp/sdk.test" -test.count=1 -test.run '^TestKernelTiersAgree$' -test.v) |
+		grep -E 'pairs equal|^(--- |ok|PASS|FAIL)'
+done
+echo "== sdk: $((SECONDS - start))s"
+echo "== arm64 sdk tests passed"
