@@ -2,8 +2,12 @@ package sdk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -603,23 +607,19 @@ func TestMMFreeLowerBounds(t *testing.T) {
 	}
 }
 
-// Every kernel tier of this machine gives the generic tier's logits, in
-// prefill and in decode: for the MatMul-free LM on every CPU, and for the
-// BitNet variants (attention over f32 and f16 KV caches) where the tiers'
-// float kernels round each product as the generic ones do, which is every
-// arm64 tier (scripts/test-arm64.sh runs this test under qemu). The amd64
-// tiers fuse the float kernels' multiply-adds (simd/float16.go), so there
-// attention's logits differ from generic's in the last bits and only the
-// MatMul-free LM is compared.
-func TestKernelTiersAgree(t *testing.T) {
-	type model struct {
-		ref lmRef
-		kv  string // "" for no attention
-	}
-	models := []model{{ref: mmfreeRefs(t)[0]}}
-	// A 2B4T-like shape wide enough for every float kernel's vector part:
-	// heads of 32 (two steps of 16 lanes, two value blocks), four query
-	// heads per KV head (MatVecF32x4), an f32 head and an int8 one.
+// tierModel is a model of TestKernelTiersAgree and TestGenericLogitsGolden,
+// with the KV cache to run it with ("" for no attention).
+type tierModel struct {
+	ref lmRef
+	kv  string
+}
+
+// tierModels are the MatMul-free reference model and a 2B4T-like shape wide
+// enough for every float kernel's vector part: heads of 32 (two steps of
+// 16 lanes, two value blocks), four query heads per KV head
+// (MatVecF32x4), an f32 head and an int8 one, f32 and f16 KV caches.
+func tierModels(t *testing.T) []tierModel {
+	models := []tierModel{{ref: mmfreeRefs(t)[0]}}
 	cfg := reference.BitNetConfig{Name: "tiers-2B4T", Vocab: 80, Dim: 256, Layers: 2, Heads: 8, KVHeads: 2, HeadDim: 32,
 		FFN: 320, Eps: 1e-5, SubNorms: true, TiedOutput: true, RopeTheta: 500000, Act: reference.ActReLU2}
 	ref, err := reference.RandomBitNet(cfg, 5)
@@ -628,52 +628,94 @@ func TestKernelTiersAgree(t *testing.T) {
 	}
 	for _, int8Head := range []bool{false, true} {
 		r := lmRef{name: fmt.Sprintf("%s int8 head %v", cfg.Name, int8Head), path: writeRefBitNet(t, ref, int8Head)}
-		models = append(models, model{r, KVFloat32}, model{r, KVFloat16})
+		models = append(models, tierModel{r, KVFloat32}, tierModel{r, KVFloat16})
 	}
+	return models
+}
+
+// tierLogits returns the logits of a 40-token prefill and four decoded
+// tokens after it, with impl's kernels.
+func tierLogits(t *testing.T, md tierModel, impl simd.Impl) []float32 {
+	m, err := Open(md.ref.path, WithKernels(impl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Tier() != impl.Tier {
+		t.Fatalf("model runs %s, asked for %s", m.Tier(), impl.Tier)
+	}
+	var opts []SessionOption
+	if md.kv != "" {
+		opts = append(opts, WithKVCache(md.kv))
+	}
+	s, err := m.NewSession(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Forward(context.Background(), testPrompt(40, 64, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Clone(l)
+	for tok := range 4 {
+		l, err := s.Forward(context.Background(), []int{3 + tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l...)
+	}
+	return got
+}
+
+// Every kernel tier of this machine gives the generic tier's logits, in
+// prefill and in decode: for the MatMul-free LM on every CPU, and for the
+// BitNet shape (attention over f32 and f16 KV caches) where the tiers'
+// float kernels round each product as the generic ones do, which is every
+// arm64 tier (scripts/test-arm64.sh runs this test under qemu). The amd64
+// tiers fuse the float kernels' multiply-adds (simd/float16.go), so there
+// attention's logits differ from generic's in the last bits and only the
+// MatMul-free LM is compared.
+func TestKernelTiersAgree(t *testing.T) {
 	compared := 0
-	for _, md := range models {
-		var want []float32
+	for _, md := range tierModels(t) {
+		want := tierLogits(t, md, simd.Generic)
 		for _, tier := range simd.Tiers() {
 			impl, ok := simd.ImplFor(tier)
-			if !ok || md.kv != "" && runtime.GOARCH == "amd64" && tier != simd.TierGeneric {
+			if !ok || tier == simd.TierGeneric || md.kv != "" && runtime.GOARCH == "amd64" {
 				continue
 			}
-			m, err := Open(md.ref.path, WithKernels(impl))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var opts []SessionOption
-			if md.kv != "" {
-				opts = append(opts, WithKVCache(md.kv))
-			}
-			s, err := m.NewSession(opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := s.Forward(context.Background(), testPrompt(40, 64, 4))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := slices.Clone(l)
-			for tok := range 4 { // decode after the prefill
-				l, err := s.Forward(context.Background(), []int{3 + tok})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, l...)
-			}
-			if m.Tier() != tier {
-				t.Fatalf("model runs %s, asked for %s", m.Tier(), tier)
-			}
-			if want == nil {
-				want = got
-			} else if !slices.Equal(got, want) {
+			if !slices.Equal(tierLogits(t, md, impl), want) {
 				t.Fatalf("%s kv %q, tier %s: logits differ from the generic tier's", md.ref.name, md.kv, tier)
-			} else {
-				compared++
 			}
-			m.Close()
+			compared++
 		}
 	}
 	t.Logf("%d model × tier pairs equal to the generic tier's logits", compared)
+}
+
+// The generic tier's logits are the same bits on every CPU and build: its
+// kernels are Go, every float helper's vector loop (AVX-512, NEON) gives
+// its Go loop's bits, and the Go loops round every operation explicitly, so
+// amd64, amd64 with purego and arm64 under qemu (scripts/test-arm64.sh)
+// must all hash to these values. A change of the arithmetic changes them
+// on purpose; anything else that does is a bug of one architecture's loops.
+func TestGenericLogitsGolden(t *testing.T) {
+	golden := map[string]string{
+		"mmfree kv ":                        "13ec473dba0bce39",
+		"tiers-2B4T int8 head false kv f32": "3d525ccdf704419b",
+		"tiers-2B4T int8 head false kv f16": "7f6b627cf5824245",
+		"tiers-2B4T int8 head true kv f32":  "951f2ff0311ad2a7",
+		"tiers-2B4T int8 head true kv f16":  "a0f32fe188c86069",
+	}
+	for _, md := range tierModels(t) {
+		h := sha256.New()
+		for _, v := range tierLogits(t, md, simd.Generic) {
+			binary.Write(h, binary.LittleEndian, math.Float32bits(v))
+		}
+		key := md.ref.name + " kv " + md.kv
+		got := hex.EncodeToString(h.Sum(nil))[:16]
+		if want, ok := golden[key]; !ok || got != want {
+			t.Errorf("%s: generic logits hash to %s, want %s", key, got, want)
+		}
+	}
 }
