@@ -3,7 +3,7 @@
 // Command peak measures how many 512-bit instructions of the kinds the
 // ternary kernels use this core retires per second, and from that the
 // most ternary weights per second any kernel built on them can reach on
-// one thread (docs/PERFORMANCE.md, "The in-cache ceiling"). It needs
+// one thread (docs/PERFORMANCE.md, under the in-cache goals). It needs
 // AVX-512 VNNI and AVX-512 BW.
 //
 //	go run ./simd/internal/peak
@@ -23,6 +23,9 @@ func andDpbusd(n int)
 func shufb(n int)
 func srlw(n int)
 func maddubsw(n int)
+func mulhuw(n int)
+func dpwssd(n int)
+func addB(n int)
 
 func main() {
 	if !cpuid.CPU.Supports(cpuid.AVX512BW, cpuid.AVX512VNNI) {
@@ -42,6 +45,9 @@ func main() {
 		{"VPSHUFB", shufb, 16},
 		{"VPSRLW", srlw, 16},
 		{"VPMADDUBSW", maddubsw, 16},
+		{"VPMULHUW", mulhuw, 16},
+		{"VPDPWSSD", dpwssd, 16},
+		{"VPADDB", addB, 16},
 	}
 	best := make([]float64, len(ks))
 	for range 5 { // best of five, interleaved
@@ -60,4 +66,7 @@ func main() {
 	fmt.Printf("clock implied by VPADDD at two per cycle: %.2f GHz\n", clock)
 	fmt.Printf("i2b128 decode ceiling, one VPANDD and one VPDPBUSD per 64 weights: %.0f G weights/s\n", best[2]*64)
 	fmt.Printf("with the masking free (VPDPBUSD alone): %.0f G weights/s\n", best[1]*64)
+	// t5b160: per 64 bytes (320 weights) two VPMULHUW and two VPDPWSSD
+	// per base-3 digit and two operations to split the bytes into words.
+	fmt.Printf("t5b160 decode ceiling, 22 of these per 320 weights: %.0f G weights/s\n", min(best[6], best[7])*320/22)
 }
