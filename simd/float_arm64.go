@@ -138,34 +138,27 @@ func matVecBF16NEON(dst []float32, w []uint16, stride int, x []float32) {
 	matVec16NEON("MatVecBF16", true, dst, w, stride, x)
 }
 
-// weightedSumF16NEON is GenericWeightedSumF16 with the whole column blocks
-// from f16WsumNEON (arguments checked by WeightedSumF16).
-func weightedSumF16NEON(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
-	full := cols &^ (WeightedSumBlock - 1)
-	if n > 0 {
-		for q := 0; q < nq; q++ {
-			for b := 0; b < full; b += WeightedSumBlock {
-				f16WsumNEON(&dst[q*ldd+b], &v[b/WeightedSumBlock*ldb], &w[q*ldw], uintptr(n))
-			}
-		}
-	} else {
-		for q := 0; q < nq; q++ {
-			clear(dst[q*ldd : q*ldd+full])
-		}
-	}
-	if full < cols {
-		genericWeightedSumF16(dst, ldd, full, cols, v, ldb, w, ldw, n, nq)
-	}
+// weightedSumF32NEON and weightedSumF16NEON are GenericWeightedSumF32 and
+// GenericWeightedSumF16 with the whole column blocks from f32WsumNEON and
+// f16WsumNEON (arguments checked by WeightedSumF32 and WeightedSumF16).
+func weightedSumF32NEON(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
+	weightedSumNEON(f32WsumNEON, genericWeightedSumF32, dst, ldd, cols, v, ldb, w, ldw, n, nq)
 }
 
-// weightedSumF32NEON is GenericWeightedSumF32 with the whole column blocks
-// from f32WsumNEON (arguments checked by WeightedSumF32).
-func weightedSumF32NEON(dst []float32, ldd, cols int, v []float32, ldb int, w []float32, ldw, n, nq int) {
+func weightedSumF16NEON(dst []float32, ldd, cols int, v []uint16, ldb int, w []float32, ldw, n, nq int) {
+	weightedSumNEON(f16WsumNEON, genericWeightedSumF16, dst, ldd, cols, v, ldb, w, ldw, n, nq)
+}
+
+// weightedSumNEON runs block over the whole column blocks and the generic
+// loop from c0 over the rest.
+func weightedSumNEON[T float32 | uint16](block func(out *float32, blk *T, w *float32, n uintptr),
+	generic func(dst []float32, ldd, c0, cols int, v []T, ldb int, w []float32, ldw, n, nq int),
+	dst []float32, ldd, cols int, v []T, ldb int, w []float32, ldw, n, nq int) {
 	full := cols &^ (WeightedSumBlock - 1)
 	if n > 0 {
 		for q := 0; q < nq; q++ {
 			for b := 0; b < full; b += WeightedSumBlock {
-				f32WsumNEON(&dst[q*ldd+b], &v[b/WeightedSumBlock*ldb], &w[q*ldw], uintptr(n))
+				block(&dst[q*ldd+b], &v[b/WeightedSumBlock*ldb], &w[q*ldw], uintptr(n))
 			}
 		}
 	} else {
@@ -174,7 +167,7 @@ func weightedSumF32NEON(dst []float32, ldd, cols int, v []float32, ldb int, w []
 		}
 	}
 	if full < cols {
-		genericWeightedSumF32(dst, ldd, full, cols, v, ldb, w, ldw, n, nq)
+		generic(dst, ldd, full, cols, v, ldb, w, ldw, n, nq)
 	}
 }
 

@@ -1790,7 +1790,6 @@ TEXT ·f16LanesNEON(SB), NOSPLIT, $0-48
 	MOVD	x+24(FP), R3
 	MOVD	steps+32(FP), R4
 	MOVD	rows+40(FP), R5
-	VEOR	V31.B16, V31.B16, V31.B16
 	CBZ	R5, lanesh_done
 
 lanesh_row:

@@ -451,81 +451,9 @@ func floatKernels() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	op := func(name string, d, n, m int) { w("\t%s", asm(name, d, n, m)) }
+	lanesKernel(w, op, "f32")
+	wsumKernel(w, op, "f32")
 	w(`
-// func f32LanesNEON(lanes *float32, w *float32, stride uintptr, x *float32, steps uintptr, rows uintptr)
-// For each of rows rows (stride bytes apart) the 16 lane sums of
-// GenericMatVecF32 over steps·16 columns: lane c%%16 += w[c]·x[c], in order
-// of c, into lanes[16·row..].
-TEXT ·f32LanesNEON(SB), NOSPLIT, $0-48
-	MOVD	lanes+0(FP), R0
-	MOVD	w+8(FP), R1
-	MOVD	stride+16(FP), R2
-	MOVD	x+24(FP), R3
-	MOVD	steps+32(FP), R4
-	MOVD	rows+40(FP), R5
-	CBZ	R5, lanes_done
-
-lanes_row:
-	MOVD	R1, R6
-	MOVD	R3, R7
-	MOVD	R4, R8
-	VEOR	V0.B16, V0.B16, V0.B16
-	VEOR	V1.B16, V1.B16, V1.B16
-	VEOR	V2.B16, V2.B16, V2.B16
-	VEOR	V3.B16, V3.B16, V3.B16
-	CBZ	R8, lanes_store
-
-lanes_step:
-	VLD1.P	64(R6), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]`)
-	for i := 0; i < 4; i++ {
-		op("FMUL", 20+i, 4+i, 16+i) // w·x, rounded
-	}
-	for i := 0; i < 4; i++ {
-		op("FADD", i, 20+i, i) // + lane
-	}
-	w(`	SUB	$1, R8
-	CBNZ	R8, lanes_step
-
-lanes_store:
-	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	ADD	R2, R1, R1
-	SUB	$1, R5
-	CBNZ	R5, lanes_row
-
-lanes_done:
-	RET
-
-// func f32WsumNEON(out *float32, blk *float32, w *float32, n uintptr)
-// One column block of genericWeightedSumF32: out[c] = Σ_p w[p]·blk[16p+c]
-// for c < 16, each product rounded and added in order of p from zero.
-TEXT ·f32WsumNEON(SB), NOSPLIT, $0-32
-	MOVD	out+0(FP), R0
-	MOVD	blk+8(FP), R1
-	MOVD	w+16(FP), R2
-	MOVD	n+24(FP), R3
-	VEOR	V0.B16, V0.B16, V0.B16
-	VEOR	V1.B16, V1.B16, V1.B16
-	VEOR	V2.B16, V2.B16, V2.B16
-	VEOR	V3.B16, V3.B16, V3.B16
-	CBZ	R3, wsum_store
-
-wsum_step:
-	VLD1R.P	4(R2), [V20.S4]
-	VLD1.P	64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]`)
-	for i := 0; i < 4; i++ {
-		op("FMUL", 16+i, 20, 4+i) // w[p]·v, rounded
-	}
-	for i := 0; i < 4; i++ {
-		op("FADD", i, 16+i, i) // + out
-	}
-	w(`	SUB	$1, R3
-	CBNZ	R3, wsum_step
-
-wsum_store:
-	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
-	RET
-
 // func f32Lanes4NEON(lanes *float32, w *float32, stride uintptr, x *float32, ldx uintptr, steps uintptr, rows uintptr)
 // f32LanesNEON for four inputs (ldx bytes apart) at once, each row read
 // once: for each row the 16 lane sums of input 0, then of inputs 1, 2, 3
@@ -577,29 +505,57 @@ lanes4_store:
 
 lanes4_done:
 	RET`)
+	lanesKernel(w, op, "f16")
+	lanesKernel(w, op, "bf16")
+	wsumKernel(w, op, "f16")
+	return b.String()
+}
 
-	// f16 and bf16 rows: 16 weights (32 bytes) a step widened to four .4S
-	// (FCVTL for binary16, exact; bfloat16 is its bits moved up 16, a ZIP
-	// with zeros), then f32LanesNEON's products and sums.
-	for _, bf := range []bool{false, true} {
-		name, what, lbl := "f16LanesNEON", "binary16", "lanesh"
-		if bf {
-			name, what, lbl = "bf16LanesNEON", "bfloat16", "lanesb"
+// widen16 emits the widening of the 16 values of kind ("f16" or "bf16")
+// in V24, V25 to four .4S in V4-V7: FCVTL for binary16 (exact), and for
+// bfloat16 its bits moved up 16 by a ZIP with zeros (V31).
+func widen16(w func(string, ...any), op func(string, int, int, int), kind string) {
+	for i := 0; i < 2; i++ {
+		if kind == "bf16" {
+			w("\tVZIP1\tV%d.H8, V31.H8, V%d.H8", 24+i, 4+2*i)
+			w("\tVZIP2\tV%d.H8, V31.H8, V%d.H8", 24+i, 5+2*i)
+		} else {
+			op("FCVTL_4H", 4+2*i, 24+i, 0)
+			op("FCVTL2_8H", 5+2*i, 24+i, 0)
 		}
-		w(`
-// func %s(lanes *float32, w *uint16, stride uintptr, x *float32, steps uintptr, rows uintptr)
-// f32LanesNEON for %s weights, each widened exactly before its product.
-TEXT ·%s(SB), NOSPLIT, $0-48
+	}
+}
+
+// lanesKernel emits f32LanesNEON, f16LanesNEON or bf16LanesNEON: for
+// each of rows rows (stride bytes apart) the 16 lane sums of the generic
+// mat-vec over steps·16 columns, lane c%16 += w[c]·x[c] in order of c,
+// into lanes[16·row..]; f16 and bf16 weights are widened exactly first.
+func lanesKernel(w func(string, ...any), op func(string, int, int, int), kind string) {
+	name, wtype, lbl, wbytes := kind+"LanesNEON", "float32", map[string]string{"f32": "lanes", "f16": "lanesh", "bf16": "lanesb"}[kind], 64
+	if kind != "f32" {
+		wtype, wbytes = "uint16", 32
+	}
+	w("\n// func %s(lanes *float32, w *%s, stride uintptr, x *float32, steps uintptr, rows uintptr)", name, wtype)
+	if kind == "f32" {
+		w(`// For each of rows rows (stride bytes apart) the 16 lane sums of
+// GenericMatVecF32 over steps·16 columns: lane c%%16 += w[c]·x[c], in order
+// of c, into lanes[16·row..].`)
+	} else {
+		w("// f32LanesNEON for %s weights, each widened exactly before its product.", map[string]string{"f16": "binary16", "bf16": "bfloat16"}[kind])
+	}
+	w(`TEXT ·%s(SB), NOSPLIT, $0-48
 	MOVD	lanes+0(FP), R0
 	MOVD	w+8(FP), R1
 	MOVD	stride+16(FP), R2
 	MOVD	x+24(FP), R3
 	MOVD	steps+32(FP), R4
-	MOVD	rows+40(FP), R5
-	VEOR	V31.B16, V31.B16, V31.B16
-	CBZ	R5, %s_done
+	MOVD	rows+40(FP), R5`, name)
+	if kind == "bf16" {
+		w("\tVEOR\tV31.B16, V31.B16, V31.B16")
+	}
+	w(`	CBZ	R5, %[1]s_done
 
-%s_row:
+%[1]s_row:
 	MOVD	R1, R6
 	MOVD	R3, R7
 	MOVD	R4, R8
@@ -607,44 +563,54 @@ TEXT ·%s(SB), NOSPLIT, $0-48
 	VEOR	V1.B16, V1.B16, V1.B16
 	VEOR	V2.B16, V2.B16, V2.B16
 	VEOR	V3.B16, V3.B16, V3.B16
-	CBZ	R8, %s_store
+	CBZ	R8, %[1]s_store
 
-%s_step:
-	VLD1.P	32(R6), [V24.H8, V25.H8]
-	VLD1.P	64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]`, name, what, name, lbl, lbl, lbl, lbl)
-		for i := 0; i < 2; i++ {
-			if bf {
-				w("\tVZIP1\tV%d.H8, V31.H8, V%d.H8", 24+i, 4+2*i)
-				w("\tVZIP2\tV%d.H8, V31.H8, V%d.H8", 24+i, 5+2*i)
-			} else {
-				op("FCVTL_4H", 4+2*i, 24+i, 0)
-				op("FCVTL2_8H", 5+2*i, 24+i, 0)
-			}
-		}
-		for i := 0; i < 4; i++ {
-			op("FMUL", 20+i, 4+i, 16+i) // w·x, rounded
-		}
-		for i := 0; i < 4; i++ {
-			op("FADD", i, 20+i, i) // + lane
-		}
-		w(`	SUB	$1, R8
-	CBNZ	R8, %s_step
+%[1]s_step:`, lbl)
+	if kind == "f32" {
+		w("\tVLD1.P\t64(R6), [V4.S4, V5.S4, V6.S4, V7.S4]")
+	} else {
+		w("\tVLD1.P\t%d(R6), [V24.H8, V25.H8]", wbytes)
+	}
+	w("\tVLD1.P\t64(R7), [V16.S4, V17.S4, V18.S4, V19.S4]")
+	if kind != "f32" {
+		widen16(w, op, kind)
+	}
+	for i := 0; i < 4; i++ {
+		op("FMUL", 20+i, 4+i, 16+i) // w·x, rounded
+	}
+	for i := 0; i < 4; i++ {
+		op("FADD", i, 20+i, i) // + lane
+	}
+	w(`	SUB	$1, R8
+	CBNZ	R8, %[1]s_step
 
-%s_store:
+%[1]s_store:
 	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
 	ADD	R2, R1, R1
 	SUB	$1, R5
-	CBNZ	R5, %s_row
+	CBNZ	R5, %[1]s_row
 
-%s_done:
-	RET`, lbl, lbl, lbl, lbl)
+%[1]s_done:
+	RET`, lbl)
+}
+
+// wsumKernel emits f32WsumNEON or f16WsumNEON: one column block of the
+// generic weighted sum, out[c] = Σ_p w[p]·blk[16p+c] for c < 16, each
+// product rounded and added in order of p from zero (f16 values widened
+// exactly first).
+func wsumKernel(w func(string, ...any), op func(string, int, int, int), kind string) {
+	name, vtype, lbl := kind+"WsumNEON", "float32", "wsum"
+	if kind == "f16" {
+		vtype, lbl = "uint16", "wsumh"
 	}
-
-	w(`
-// func f16WsumNEON(out *float32, blk *uint16, w *float32, n uintptr)
-// f32WsumNEON over binary16 values, each widened exactly before its
-// product.
-TEXT ·f16WsumNEON(SB), NOSPLIT, $0-32
+	w("\n// func %s(out *float32, blk *%s, w *float32, n uintptr)", name, vtype)
+	if kind == "f32" {
+		w(`// One column block of genericWeightedSumF32: out[c] = Σ_p w[p]·blk[16p+c]
+// for c < 16, each product rounded and added in order of p from zero.`)
+	} else {
+		w("// f32WsumNEON over binary16 values, each widened exactly before its\n// product.")
+	}
+	w(`TEXT ·%[1]s(SB), NOSPLIT, $0-32
 	MOVD	out+0(FP), R0
 	MOVD	blk+8(FP), R1
 	MOVD	w+16(FP), R2
@@ -653,14 +619,15 @@ TEXT ·f16WsumNEON(SB), NOSPLIT, $0-32
 	VEOR	V1.B16, V1.B16, V1.B16
 	VEOR	V2.B16, V2.B16, V2.B16
 	VEOR	V3.B16, V3.B16, V3.B16
-	CBZ	R3, wsumh_store
+	CBZ	R3, %[2]s_store
 
-wsumh_step:
-	VLD1R.P	4(R2), [V20.S4]
-	VLD1.P	32(R1), [V24.H8, V25.H8]`)
-	for i := 0; i < 2; i++ {
-		op("FCVTL_4H", 4+2*i, 24+i, 0)
-		op("FCVTL2_8H", 5+2*i, 24+i, 0)
+%[2]s_step:
+	VLD1R.P	4(R2), [V20.S4]`, name, lbl)
+	if kind == "f32" {
+		w("\tVLD1.P\t64(R1), [V4.S4, V5.S4, V6.S4, V7.S4]")
+	} else {
+		w("\tVLD1.P\t32(R1), [V24.H8, V25.H8]")
+		widen16(w, op, kind)
 	}
 	for i := 0; i < 4; i++ {
 		op("FMUL", 16+i, 20, 4+i) // w[p]·v, rounded
@@ -669,12 +636,11 @@ wsumh_step:
 		op("FADD", i, 16+i, i) // + out
 	}
 	w(`	SUB	$1, R3
-	CBNZ	R3, wsumh_step
+	CBNZ	R3, %[1]s_step
 
-wsumh_store:
+%[1]s_store:
 	VST1	[V0.S4, V1.S4, V2.S4, V3.S4], (R0)
-	RET`)
-	return b.String()
+	RET`, lbl)
 }
 
 func main() {
