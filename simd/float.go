@@ -6,10 +6,10 @@ import (
 )
 
 // Float helpers for the non-matrix parts of a layer. Each is a Go loop that
-// defines its result; where the CPU has AVX-512 or NEON (normVec,
-// sigmoidVec) the long ones run as vector loops that give the Go loop's
-// bits (and QuantizeActivations and Dequantize also with AVX2,
-// quantKernels in quant.go): a decode step spends its time
+// defines its result; where the CPU has AVX-512 or NEON (normVec) the
+// long ones run as vector loops that give the Go loop's bits (and
+// QuantizeActivations and Dequantize also with AVX2, quantKernels in
+// quant.go): a decode step spends its time
 // streaming weights, but what runs between the kernel calls runs on one
 // thread, once per token and layer, and a small model's token is short.
 // All are allocation-free.
@@ -81,29 +81,21 @@ func sumSquares(x []float32) (s [8]float64) {
 }
 
 // normVec says whether the vector loops of RMSNorm, SoftmaxScaled,
-// ReLUSquaredGate, AddTo and RoPERotateHalf (sumSquaresVec, sumLanesVec,
-// maxVec, expScaledVec, scaleVec, scaleWeightVec, reluSqGateVec, addToVec
-// and ropeVec in the architecture's file, n a multiple of 16; each gives
-// the Go loop's bits) run on this CPU (AVX-512 or NEON); sigmoidVec, those
-// of SiLU, SiLUGate and MLGRUStep (siluVec, siluGateVec, mlgruVec,
-// mlgruLBVec: AVX-512), and argmaxLanes Argmax's (argmaxVec: AVX-512). The
-// architecture file's init sets them. The loops are called directly, not
-// through function values, so that their pointer arguments stay on the
-// stack.
-var normVec, sigmoidVec, argmaxLanes bool
+// ReLUSquaredGate, SiLU, SiLUGate, MLGRUStep, AddTo and RoPERotateHalf
+// (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec,
+// scaleWeightVec, reluSqGateVec, siluVec, siluGateVec, mlgruVec,
+// mlgruLBVec, addToVec and ropeVec in the architecture's file, n a
+// multiple of 16; each gives the Go loop's bits) run on this CPU
+// (AVX-512 or NEON), and argmaxLanes whether Argmax's does (argmaxVec:
+// AVX-512). The architecture file's init sets them. The loops are called
+// directly, not through function values, so that their pointer arguments
+// stay on the stack.
+var normVec, argmaxLanes bool
 
 // vecLen is how many of n elements the vector loops take: n rounded down
 // to 16, or none without them.
 func vecLen(n int) int {
 	if normVec {
-		return n &^ 15
-	}
-	return 0
-}
-
-// sigmoidLen is vecLen for the loops of sigmoidVec.
-func sigmoidLen(n int) int {
-	if sigmoidVec {
 		return n &^ 15
 	}
 	return 0
@@ -287,7 +279,7 @@ func SiLU32(x float32) float32 {
 func SiLU(dst, x []float32) {
 	checkLen("SiLU", len(x), len(dst))
 	dst = dst[:len(x)]
-	main := sigmoidLen(len(x))
+	main := vecLen(len(x))
 	if main > 0 {
 		siluVec(&dst[0], &x[0], main)
 	}
@@ -321,7 +313,7 @@ func Mul(dst, a, b []float32) {
 func SiLUGate(dst, gate, up []float32) {
 	checkLen("SiLUGate", len(gate), len(dst), len(up))
 	dst, up = dst[:len(gate)], up[:len(gate)]
-	main := sigmoidLen(len(gate))
+	main := vecLen(len(gate))
 	if main > 0 {
 		siluGateVec(&dst[0], &gate[0], &up[0], main)
 	}
@@ -348,7 +340,7 @@ func MLGRUStep(h, ig, fg, lb []float32) {
 		lb = lb[:len(h)]
 	}
 	ig, fg = ig[:len(h)], fg[:len(h)]
-	main := sigmoidLen(len(h))
+	main := vecLen(len(h))
 	if main > 0 {
 		if lb != nil {
 			mlgruLBVec(&h[0], &ig[0], &fg[0], &lb[0], main)

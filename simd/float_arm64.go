@@ -171,8 +171,7 @@ func weightedSumNEON[T float32 | uint16](block func(out *float32, blk *T, w *flo
 	}
 }
 
-// The element loops of float.go (normVec, sigmoidVec) and quant.go
-// (quantNEON) on
+// The element loops of float.go (normVec) and quant.go (quantNEON) on
 // NEON, from vecKernels in simd/internal/arm64gen: each performs the Go
 // loop's float operations one by one, in its order, so that the results
 // are the Go loops' bit for bit. n is a multiple of 16.
@@ -252,6 +251,6 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.ASIMD) {
 		quantVecAll = append(quantVecAll, &quantNEON)
 		quantVec.Store(&quantNEON)
-		normVec, sigmoidVec = true, true
+		normVec = true
 	}
 }

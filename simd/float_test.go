@@ -467,9 +467,6 @@ func TestElementwiseVector(t *testing.T) {
 		return -1
 	}
 	for _, n := range lengths {
-		if !sigmoidVec { // no vector loops of these on this CPU
-			break
-		}
 		g, u, h, lb := elementInputs(rng, n), elementInputs(rng, n), elementInputs(rng, n), elementInputs(rng, n)
 		type result struct{ silu, gate, overG, overU, h, hLB []float32 }
 		compute := func() result {
@@ -484,9 +481,9 @@ func TestElementwiseVector(t *testing.T) {
 			return r
 		}
 		vec := compute()
-		sigmoidVec = false
+		normVec = false
 		scalar := compute()
-		sigmoidVec = true
+		normVec = true
 		for _, c := range []struct {
 			name   string
 			got, w []float32

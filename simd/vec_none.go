@@ -2,8 +2,7 @@
 
 package simd
 
-// The loops of normVec and sigmoidVec: none in this build (both stay
-// false).
+// The loops of normVec: none in this build (normVec stays false).
 func sumSquaresVec(x *float32, n int, s *[8]float64)        { panic("simd: no vector loops") }
 func scaleVec(dst, x *float32, n int, inv float32)          { panic("simd: no vector loops") }
 func scaleWeightVec(dst, x, w *float32, n int, inv float32) { panic("simd: no vector loops") }
