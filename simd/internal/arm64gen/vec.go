@@ -432,17 +432,24 @@ rope_done:
 	// for a NaN x. V0 holds the sign bit of every lane; x stays in V27
 	// (chain 0) and V28 (chain 1).
 	xs := []int{27, 28}
-	siluOf := func() {
+	// sigmoidChains leaves in each chain's d the SiLU32 (silu[i]) or the
+	// Sigmoid32 of its x.
+	sigmoidChains := func(silu ...bool) {
 		for i, c := range chains {
 			w("\tVORR\tV0.B16, V%d.B16, V%d.B16", xs[i], c.y) // -|x|
 		}
 		expChains()
 		for i, c := range chains {
 			x := xs[i]
-			op("FADD", c.b, 12, c.a)                            // d = 1+e
-			op("FMUL", c.c, x, c.a)                             // x·e
-			op("FCMGE", c.d, x, 16)                             // x >= 0
-			w("\tVBSL\tV%d.B16, V%d.B16, V%d.B16", c.c, x, c.d) // x there
+			op("FADD", c.b, 12, c.a) // d = 1+e
+			if silu[i] {
+				op("FMUL", c.c, x, c.a)                             // x·e
+				op("FCMGE", c.d, x, 16)                             // x >= 0
+				w("\tVBSL\tV%d.B16, V%d.B16, V%d.B16", c.c, x, c.d) // x there
+			} else {
+				op("FCMGE", c.d, x, 16)
+				w("\tVBSL\tV%d.B16, V12.B16, V%d.B16", c.a, c.d) // 1 there, else e
+			}
 			op("FDIV", c.c, c.d, c.b)                           // /d
 			op("FCMEQ", c.d, x, x)                              // not NaN
 			w("\tVBSL\tV%d.B16, V%d.B16, V%d.B16", x, c.c, c.d) // else x: the result in d
@@ -479,7 +486,7 @@ TEXT ·siluNEON(SB), NOSPLIT, $0-24
 		w("\tCBZ\tR2, %s_done\n\n%s_loop:", lbl, lbl)
 		for half := 0; half < 2; half++ {
 			w("\tVLD1.P\t32(R1), [V27.S4, V28.S4]")
-			siluOf()
+			sigmoidChains(true, true)
 			if gated {
 				w("\tVLD1.P\t32(R3), [V29.S4, V30.S4]")
 				for i, c := range chains {
@@ -512,25 +519,7 @@ TEXT ·siluNEON(SB), NOSPLIT, $0-24
 		w("\tCBZ\tR2, %s_done\n\n%s_loop:", lbl, lbl)
 		w("\tVLD1.P\t16(R3), [V27.S4]") // fg
 		w("\tVLD1.P\t16(R1), [V28.S4]") // ig
-		for i, c := range chains {
-			w("\tVORR\tV0.B16, V%d.B16, V%d.B16", xs[i], c.y)
-		}
-		expChains()
-		for i, c := range chains {
-			x := xs[i]
-			op("FADD", c.b, 12, c.a) // d = 1+e
-			if i == 0 {
-				op("FCMGE", c.d, x, 16)
-				w("\tVBSL\tV%d.B16, V12.B16, V%d.B16", c.a, c.d) // fg >= 0 ? 1 : e
-			} else {
-				op("FMUL", c.c, x, c.a)
-				op("FCMGE", c.d, x, 16)
-				w("\tVBSL\tV%d.B16, V%d.B16, V%d.B16", c.c, x, c.d) // ig >= 0 ? ig : ig·e
-			}
-			op("FDIV", c.c, c.d, c.b)
-			op("FCMEQ", c.d, x, x)
-			w("\tVBSL\tV%d.B16, V%d.B16, V%d.B16", x, c.c, c.d)
-		}
+		sigmoidChains(false, true)      // σ(fg), silu(ig)
 		f, si := chains[0].d, chains[1].d
 		if bounded {
 			w("\tVLD1.P\t16(R4), [V29.S4]") // lb
