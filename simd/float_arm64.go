@@ -4,12 +4,12 @@ package simd
 
 import "github.com/klauspost/cpuid/v2"
 
-// The float32 products of attention (scores against the keys, weighted sums
-// of the values) and of float heads on the NEON tiers: the generic kernels'
-// arithmetic four lanes at a time (f32LanesNEON, f32WsumNEON in
-// tdot_arm64.s), each product rounded before it is added in the generic
-// order, so the results are GenericMatVecF32's and GenericWeightedSumF32's
-// bit for bit.
+// The float products of attention (scores against the keys, weighted sums
+// of the values, f32 or f16 caches) and of float heads (f32, f16, bf16) on
+// the NEON tiers: the generic kernels' arithmetic four lanes at a time
+// (the *LanesNEON and *WsumNEON kernels of tdot_arm64.s), each weight
+// widened exactly and each product rounded before it is added in the
+// generic order, so the results are the generic kernels' bit for bit.
 
 // f32LanesNEON writes, for each of rows rows of w (stride bytes apart), the
 // 16 lane sums of GenericMatVecF32 over steps·16 columns into lanes[16·r:].
