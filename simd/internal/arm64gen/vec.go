@@ -535,5 +535,42 @@ TEXT ·siluNEON(SB), NOSPLIT, $0-24
 		w("\tVST1.P\t[V31.S4], 16(R0)")
 		w("\tSUBS\t$4, R2, R2\n\tBNE\t%s_loop\n\n%s_done:\n\tRET", lbl, lbl)
 	}
+	readStreamKernels(w)
 	return b.String()
+}
+
+// readStreamKernels emits the read loops of MeasureReadBandwidth on arm64:
+// eight concurrent sequential streams of 64-byte NEON loads, with software
+// prefetch 1 KiB ahead (as the amd64 loops prefetch) and without.
+func readStreamKernels(w func(string, ...any)) {
+	ptrs := []int{0, 4, 5, 6, 7, 8, 9, 10} // stream s reads from R<ptrs[s]>
+	for _, prefetch := range []bool{true, false} {
+		name, lbl := "readStreamNEON", "rs"
+		if !prefetch {
+			name, lbl = "readStreamNEONnp", "rsnp"
+		}
+		w(`
+// func %s(p *byte, n int)
+// Reads n bytes (a multiple of 512) from p as eight concurrent streams.
+TEXT ·%s(SB), NOSPLIT, $0-16
+	MOVD	p+0(FP), R0
+	MOVD	n+8(FP), R1
+	LSR	$3, R1, R2
+	LSR	$6, R2, R3
+	CBZ	R3, %s_done`, name, name, lbl)
+		for i := 1; i < 8; i++ {
+			w("\tADD\tR2, R%d, R%d", ptrs[i-1], ptrs[i])
+		}
+		w("\tVEOR\tV0.B16, V0.B16, V0.B16\n\n%s_loop:", lbl)
+		for _, r := range ptrs {
+			if prefetch {
+				w("\tPRFM\t1024(R%d), PLDL1KEEP", r)
+			}
+			w("\tVLD1.P\t64(R%d), [V4.B16, V5.B16, V6.B16, V7.B16]", r)
+			for i := 4; i < 8; i++ {
+				w("\tVEOR\tV%d.B16, V0.B16, V0.B16", i)
+			}
+		}
+		w("\tSUBS\t$1, R3, R3\n\tBNE\t%s_loop\n\n%s_done:\n\tRET", lbl, lbl)
+	}
 }
