@@ -4,15 +4,15 @@ package simd
 // index (−0 and +0 tie); a NaN is never chosen unless x[0] is one, which
 // nothing beats; an empty x gives 0. This is greedy decoding's choice from
 // a vocabulary's logits (128256 of them for LLaMA-3 vocabularies), so with
-// AVX-512 the whole multiples of 64 go through a vector loop of 64 running
-// maxima (argmaxVec, argmaxLanes); the answer is the same either way.
+// AVX-512 or NEON the whole multiples of 64 go through a vector loop of 64
+// running maxima (argmaxVec); the answer is the same either way.
 func Argmax(x []float32) int {
 	if len(x) == 0 {
 		return 0
 	}
 	best, v := 0, x[0]
 	i := 0
-	if main := len(x) &^ 63; argmaxLanes && main > 0 {
+	if main := len(x) &^ 63; normVec && main > 0 {
 		// Lane l holds the first largest of the values at i ≡ l (mod
 		// 64), starting from x[0] at index 0.
 		var lv [64]float32

@@ -145,15 +145,15 @@ func BenchmarkArgmax(b *testing.B) {
 	for i := range x {
 		x[i] = float32((i*7919)%10007) / 10007
 	}
-	for _, vec := range []bool{argmaxLanes, false} {
+	for _, vec := range []bool{normVec, false} {
 		name := "go"
 		if vec {
 			name = "vector"
 		}
 		b.Run(name, func(b *testing.B) {
-			old := argmaxLanes
-			argmaxLanes = vec
-			defer func() { argmaxLanes = old }()
+			old := normVec
+			normVec = vec
+			defer func() { normVec = old }()
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
 				Argmax(x)

@@ -81,16 +81,14 @@ func sumSquares(x []float32) (s [8]float64) {
 }
 
 // normVec says whether the vector loops of RMSNorm, SoftmaxScaled,
-// ReLUSquaredGate, SiLU, SiLUGate, MLGRUStep, AddTo and RoPERotateHalf
-// (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec,
+// ReLUSquaredGate, SiLU, SiLUGate, MLGRUStep, AddTo, RoPERotateHalf and
+// Argmax (sumSquaresVec, sumLanesVec, maxVec, expScaledVec, scaleVec,
 // scaleWeightVec, reluSqGateVec, siluVec, siluGateVec, mlgruVec,
-// mlgruLBVec, addToVec and ropeVec in the architecture's file, n a
-// multiple of 16; each gives the Go loop's bits) run on this CPU
-// (AVX-512 or NEON), and argmaxLanes whether Argmax's does (argmaxVec:
-// AVX-512). The architecture file's init sets them. The loops are called
-// directly, not through function values, so that their pointer arguments
-// stay on the stack.
-var normVec, argmaxLanes bool
+// mlgruLBVec, addToVec, ropeVec and argmaxVec in the architecture's file;
+// each gives the Go loop's bits) run on this CPU (AVX-512 or NEON); the
+// architecture file's init sets it. They are called directly, not through
+// function values, so that their pointer arguments stay on the stack.
+var normVec bool
 
 // vecLen is how many of n elements the vector loops take: n rounded down
 // to 16, or none without them.

@@ -171,7 +171,8 @@ func weightedSumNEON[T float32 | uint16](block func(out *float32, blk *T, w *flo
 	}
 }
 
-// The element loops of float.go (normVec) and quant.go (quantNEON) on
+// The element loops of float.go and argmax.go (normVec) and quant.go
+// (quantNEON) on
 // NEON, from vecKernels in simd/internal/arm64gen: each performs the Go
 // loop's float operations one by one, in its order, so that the results
 // are the Go loops' bit for bit. n is a multiple of 16.
@@ -216,6 +217,9 @@ func addToNEON(dst *float32, x *float32, n int)
 func ropeNEON(x *float32, cos *float32, sin *float32, h int, n int)
 
 //go:noescape
+func argmaxNEON(x *float32, n int, bv *[64]float32, bi *[64]int32)
+
+//go:noescape
 func siluNEON(dst *float32, x *float32, n int)
 
 //go:noescape
@@ -227,19 +231,20 @@ func mlgruNEON(h *float32, ig *float32, fg *float32, n int)
 //go:noescape
 func mlgruLBNEON(h *float32, ig *float32, fg *float32, lb *float32, n int)
 
-func sumSquaresVec(x *float32, n int, s *[8]float64)        { sumSquaresNEON(x, n, s) }
-func scaleVec(dst, x *float32, n int, inv float32)          { scaleNEON(dst, x, n, inv) }
-func scaleWeightVec(dst, x, w *float32, n int, inv float32) { scaleWeightNEON(dst, x, w, n, inv) }
-func sumLanesVec(x *float32, n int, s *[8]float64)          { sumLanesNEON(x, n, s) }
-func maxVec(x *float32, n int) float32                      { return maxNEON(x, n) }
-func expScaledVec(dst, x *float32, n int, m, scale float32) { expScaledNEON(dst, x, n, m, scale) }
-func reluSqGateVec(dst, gate, up *float32, n int)           { reluSqGateNEON(dst, gate, up, n) }
-func addToVec(dst, x *float32, n int)                       { addToNEON(dst, x, n) }
-func ropeVec(x, cos, sin *float32, h, n int)                { ropeNEON(x, cos, sin, h, n) }
-func siluVec(dst, x *float32, n int)                        { siluNEON(dst, x, n) }
-func siluGateVec(dst, gate, up *float32, n int)             { siluGateNEON(dst, gate, up, n) }
-func mlgruVec(h, ig, fg *float32, n int)                    { mlgruNEON(h, ig, fg, n) }
-func mlgruLBVec(h, ig, fg, lb *float32, n int)              { mlgruLBNEON(h, ig, fg, lb, n) }
+func sumSquaresVec(x *float32, n int, s *[8]float64)              { sumSquaresNEON(x, n, s) }
+func scaleVec(dst, x *float32, n int, inv float32)                { scaleNEON(dst, x, n, inv) }
+func scaleWeightVec(dst, x, w *float32, n int, inv float32)       { scaleWeightNEON(dst, x, w, n, inv) }
+func sumLanesVec(x *float32, n int, s *[8]float64)                { sumLanesNEON(x, n, s) }
+func maxVec(x *float32, n int) float32                            { return maxNEON(x, n) }
+func expScaledVec(dst, x *float32, n int, m, scale float32)       { expScaledNEON(dst, x, n, m, scale) }
+func reluSqGateVec(dst, gate, up *float32, n int)                 { reluSqGateNEON(dst, gate, up, n) }
+func addToVec(dst, x *float32, n int)                             { addToNEON(dst, x, n) }
+func ropeVec(x, cos, sin *float32, h, n int)                      { ropeNEON(x, cos, sin, h, n) }
+func siluVec(dst, x *float32, n int)                              { siluNEON(dst, x, n) }
+func argmaxVec(x *float32, n int, bv *[64]float32, bi *[64]int32) { argmaxNEON(x, n, bv, bi) }
+func siluGateVec(dst, gate, up *float32, n int)                   { siluGateNEON(dst, gate, up, n) }
+func mlgruVec(h, ig, fg *float32, n int)                          { mlgruNEON(h, ig, fg, n) }
+func mlgruLBVec(h, ig, fg, lb *float32, n int)                    { mlgruLBNEON(h, ig, fg, lb, n) }
 
 // quantNEON is the NEON form of the loops of QuantizeActivations and
 // Dequantize.

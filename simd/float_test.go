@@ -548,11 +548,11 @@ func TestArgmax(t *testing.T) {
 	check := func(x []float32) {
 		t.Helper()
 		want := onePass(x)
-		for _, vec := range []bool{false, argmaxLanes} {
-			old := argmaxLanes
-			argmaxLanes = vec
+		for _, vec := range []bool{false, normVec} {
+			old := normVec
+			normVec = vec
 			got := Argmax(x)
-			argmaxLanes = old
+			normVec = old
 			if got != want {
 				t.Fatalf("vector=%v, n=%d: Argmax = %d, one pass %d", vec, len(x), got, want)
 			}

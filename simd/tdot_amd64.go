@@ -57,7 +57,7 @@ func init() {
 	if cpuid.CPU.Supports(cpuid.AVX512F) {
 		quantVecAll = append(quantVecAll, &quantAVX512)
 		quantVec.Store(&quantAVX512)
-		normVec, argmaxLanes = true, true
+		normVec = true
 	}
 	register(Impl{
 		Tier:      TierAVX2,
@@ -421,7 +421,7 @@ var readStreams = func() []func([]byte) {
 	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4), pick(readStream512np, readStream256np)}
 }()
 
-// The element loops of float.go (normVec, argmaxLanes).
+// The element loops of float.go and argmax.go (normVec).
 func sumSquaresVec(x *float32, n int, s *[8]float64)              { sumSquaresAVX512(x, n, s) }
 func scaleVec(dst, x *float32, n int, inv float32)                { scaleAVX512(dst, x, n, inv) }
 func scaleWeightVec(dst, x, w *float32, n int, inv float32)       { scaleWeightAVX512(dst, x, w, n, inv) }

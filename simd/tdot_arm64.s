@@ -3197,6 +3197,89 @@ mlgrulb_loop:
 mlgrulb_done:
 	RET
 
+// func argmaxNEON(x *float32, n int, bv *[64]float32, bi *[64]int32)
+// Updates the running maxima bv (indices in bi) with x[i], i < n, n a
+// multiple of 64.
+TEXT ·argmaxNEON(SB), NOSPLIT, $0-32
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	bv+16(FP), R2
+	MOVD	bi+24(FP), R3
+	LSR	$6, R1, R1
+	CBZ	R1, amax_done
+	MOVW	$64, R15
+	VDUP	R15, V12.S4
+	MOVW	$0, R6
+
+amax_pass:
+	VLD1	(R2), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1	(R3), [V4.S4, V5.S4, V6.S4, V7.S4]
+	ADD	$0, R6, R7
+	VMOV	R7, V8.S[0]
+	ADD	$1, R7, R7
+	VMOV	R7, V8.S[1]
+	ADD	$1, R7, R7
+	VMOV	R7, V8.S[2]
+	ADD	$1, R7, R7
+	VMOV	R7, V8.S[3]
+	ADD	$4, R6, R7
+	VMOV	R7, V9.S[0]
+	ADD	$1, R7, R7
+	VMOV	R7, V9.S[1]
+	ADD	$1, R7, R7
+	VMOV	R7, V9.S[2]
+	ADD	$1, R7, R7
+	VMOV	R7, V9.S[3]
+	ADD	$8, R6, R7
+	VMOV	R7, V10.S[0]
+	ADD	$1, R7, R7
+	VMOV	R7, V10.S[1]
+	ADD	$1, R7, R7
+	VMOV	R7, V10.S[2]
+	ADD	$1, R7, R7
+	VMOV	R7, V10.S[3]
+	ADD	$12, R6, R7
+	VMOV	R7, V11.S[0]
+	ADD	$1, R7, R7
+	VMOV	R7, V11.S[1]
+	ADD	$1, R7, R7
+	VMOV	R7, V11.S[2]
+	ADD	$1, R7, R7
+	VMOV	R7, V11.S[3]
+	MOVD	R0, R8
+	MOVD	R1, R9
+
+amax_loop:
+	VLD1	(R8), [V16.S4, V17.S4, V18.S4, V19.S4]
+	ADD	$256, R8
+	WORD	$0x6ea0e614	// fcmgt	v20.4s, v16.4s, v0.4s
+	WORD	$0x6ea1e635	// fcmgt	v21.4s, v17.4s, v1.4s
+	WORD	$0x6ea2e656	// fcmgt	v22.4s, v18.4s, v2.4s
+	WORD	$0x6ea3e677	// fcmgt	v23.4s, v19.4s, v3.4s
+	VBIT	V20.B16, V16.B16, V0.B16
+	VBIT	V20.B16, V8.B16, V4.B16
+	VADD	V12.S4, V8.S4, V8.S4
+	VBIT	V21.B16, V17.B16, V1.B16
+	VBIT	V21.B16, V9.B16, V5.B16
+	VADD	V12.S4, V9.S4, V9.S4
+	VBIT	V22.B16, V18.B16, V2.B16
+	VBIT	V22.B16, V10.B16, V6.B16
+	VADD	V12.S4, V10.S4, V10.S4
+	VBIT	V23.B16, V19.B16, V3.B16
+	VBIT	V23.B16, V11.B16, V7.B16
+	VADD	V12.S4, V11.S4, V11.S4
+	SUBS	$1, R9, R9
+	BNE	amax_loop
+	VST1.P	[V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
+	VST1.P	[V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
+	ADD	$64, R0
+	ADD	$16, R6
+	CMP	$64, R6
+	BNE	amax_pass
+
+amax_done:
+	RET
+
 // func readStreamNEON(p *byte, n int)
 // Reads n bytes (a multiple of 512) from p as eight concurrent streams.
 TEXT ·readStreamNEON(SB), NOSPLIT, $0-16

@@ -53,6 +53,8 @@ var simdOps = map[string]simdOp{
 	"FMAX": {"fmax", 0x4E20F400, true, "v%d.4s, v%d.4s, v%d.4s"},
 	// FCMGE, FCMEQ (register): 0 Q=1 U 01110 0 sz=0 1 Rm 11100 1 Rn Rd, U=1 and U=0.
 	"FCMGE": {"fcmge", 0x6E20E400, true, "v%d.4s, v%d.4s, v%d.4s"},
+	// FCMGT (register): 0 Q=1 1 01110 1 sz=0 1 Rm 11100 1 Rn Rd (false for NaN).
+	"FCMGT": {"fcmgt", 0x6EA0E400, true, "v%d.4s, v%d.4s, v%d.4s"},
 	"FCMEQ": {"fcmeq", 0x4E20E400, true, "v%d.4s, v%d.4s, v%d.4s"},
 	// CMHI (register): 0 Q=1 1 01110 size=10 1 Rm 0011 0 1 Rn Rd (unsigned >).
 	"CMHI": {"cmhi", 0x6EA03400, true, "v%d.4s, v%d.4s, v%d.4s"},

@@ -38,6 +38,8 @@ var golden = []struct {
 	{"FDIV", 31, 30, 29, [4]byte{0xdf, 0xff, 0x3d, 0x6e}, "fdiv\tv31.4s, v30.4s, v29.4s"},
 	{"FMAX", 1, 2, 3, [4]byte{0x41, 0xf4, 0x23, 0x4e}, "fmax\tv1.4s, v2.4s, v3.4s"},
 	{"FCMGE", 1, 2, 3, [4]byte{0x41, 0xe4, 0x23, 0x6e}, "fcmge\tv1.4s, v2.4s, v3.4s"},
+	{"FCMGT", 1, 2, 3, [4]byte{0x41, 0xe4, 0xa3, 0x6e}, "fcmgt\tv1.4s, v2.4s, v3.4s"},
+	{"FCMGT", 31, 30, 29, [4]byte{0xdf, 0xe7, 0xbd, 0x6e}, "fcmgt\tv31.4s, v30.4s, v29.4s"},
 	{"FCMEQ", 1, 2, 3, [4]byte{0x41, 0xe4, 0x23, 0x4e}, "fcmeq\tv1.4s, v2.4s, v3.4s"},
 	{"CMHI", 1, 2, 3, [4]byte{0x41, 0x34, 0xa3, 0x6e}, "cmhi\tv1.4s, v2.4s, v3.4s"},
 	{"FMUL_2D", 1, 2, 3, [4]byte{0x41, 0xdc, 0x63, 0x6e}, "fmul\tv1.2d, v2.2d, v3.2d"},

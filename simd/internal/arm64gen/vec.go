@@ -535,6 +535,62 @@ TEXT ·siluNEON(SB), NOSPLIT, $0-24
 		w("\tVST1.P\t[V31.S4], 16(R0)")
 		w("\tSUBS\t$4, R2, R2\n\tBNE\t%s_loop\n\n%s_done:\n\tRET", lbl, lbl)
 	}
+	// Argmax's 64 running maxima, in four passes of 16 lanes (lane l of
+	// pass g holds the values at i ≡ 16g+l mod 64): FCMGT is false for a
+	// NaN and for equal values, as Go's > is, so a lane keeps the first of
+	// its largest values and a NaN never replaces one.
+	w(`
+// func argmaxNEON(x *float32, n int, bv *[64]float32, bi *[64]int32)
+// Updates the running maxima bv (indices in bi) with x[i], i < n, n a
+// multiple of 64.
+TEXT ·argmaxNEON(SB), NOSPLIT, $0-32
+	MOVD	x+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	bv+16(FP), R2
+	MOVD	bi+24(FP), R3
+	LSR	$6, R1, R1
+	CBZ	R1, amax_done
+	MOVW	$64, R15
+	VDUP	R15, V12.S4
+	MOVW	$0, R6
+
+amax_pass:
+	VLD1	(R2), ` + quad(0) + `
+	VLD1	(R3), ` + quad(4))
+	for i := 0; i < 4; i++ { // lane indices 16g+4i .. +3
+		w("\tADD\t$%d, R6, R7", 4*i)
+		for l := 0; l < 4; l++ {
+			w("\tVMOV\tR7, V%d.S[%d]", 8+i, l)
+			if l < 3 {
+				w("\tADD\t$1, R7, R7")
+			}
+		}
+	}
+	w(`	MOVD	R0, R8
+	MOVD	R1, R9
+
+amax_loop:
+	VLD1	(R8), ` + quad(16) + `
+	ADD	$256, R8`)
+	for i := 0; i < 4; i++ {
+		op("FCMGT", 20+i, 16+i, i) // x > bv
+	}
+	for i := 0; i < 4; i++ {
+		w("\tVBIT\tV%d.B16, V%d.B16, V%d.B16", 20+i, 16+i, i)  // bv = x there
+		w("\tVBIT\tV%d.B16, V%d.B16, V%d.B16", 20+i, 8+i, 4+i) // bi = i there
+		w("\tVADD\tV12.S4, V%d.S4, V%d.S4", 8+i, 8+i)
+	}
+	w(`	SUBS	$1, R9, R9
+	BNE	amax_loop
+	VST1.P	` + quad(0) + `, 64(R2)
+	VST1.P	` + quad(4) + `, 64(R3)
+	ADD	$64, R0
+	ADD	$16, R6
+	CMP	$64, R6
+	BNE	amax_pass
+
+amax_done:
+	RET`)
 	readStreamKernels(w)
 	return b.String()
 }
