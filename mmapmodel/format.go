@@ -149,9 +149,11 @@ const (
 	// w+1 (00=-1, 01=0, 10=+1, 11 invalid); padding weights are code 01.
 	LayoutI2B128 = "i2b128"
 	// LayoutT5B160 packs 5 trits per byte: rows padded to a multiple of 160
-	// weights, each block of 160 weights is 32 bytes. The trit order
-	// inside a block belongs to the simd package; the format fixes the size
-	// rule and that every byte is below 3^5 = 243.
+	// weights, each block of 160 weights is 32 bytes; byte j of a block
+	// holds weights j, j+32, j+64, j+96, j+128 as codes c_0..c_4 (w+1),
+	// stored as b = ceil(v·256/243) with v = Σ c_k·3^(4-k) (llama.cpp's
+	// TQ1_0 packing, simd.LayoutT5B160): 243 of the 256 byte values are
+	// encodings; padding weights are code 1.
 	LayoutT5B160 = "t5b160"
 )
 

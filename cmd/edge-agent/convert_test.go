@@ -118,6 +118,37 @@ func TestConvertCommand(t *testing.T) {
 	if code := run([]string{"verify", out}, &stdout, &stderr); code != 0 {
 		t.Fatalf("verify: exit %d: %s", code, stderr.String())
 	}
+
+	// The 1.6-bit form: written, verified (every byte one of the 243
+	// encodings) and run, with the same greedy text as the 2-bit file.
+	out16 := filepath.Join(dir, "m16.bwm")
+	stdout.Reset()
+	if code := run([]string{"convert", ckpt, "-o", out16, "--ternary", "1.6", "--quiet"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--ternary 1.6: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "verified") {
+		t.Errorf("--ternary 1.6 summary lacks \"verified\":\n%s", stdout.String())
+	}
+	if code := run([]string{"verify", out16}, &stdout, &stderr); code != 0 {
+		t.Fatalf("verify t1.6: exit %d: %s", code, stderr.String())
+	}
+	logits := make([][]byte, 2)
+	for i, m := range []string{out, out16} {
+		lf := filepath.Join(dir, fmt.Sprintf("logits%d.jsonl", i))
+		if code := run([]string{"run", "--model", m, "--prompt", "abc", "-n", "4", "--quiet", "--logits", lf}, &stdout, &stderr); code != 0 {
+			t.Fatalf("run %s: exit %d: %s", m, code, stderr.String())
+		}
+		var err error
+		if logits[i], err = os.ReadFile(lf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := bytes.Count(logits[0], []byte("\n")); n < 4 {
+		t.Fatalf("--logits wrote %d lines, want at least 4", n)
+	}
+	if !bytes.Equal(logits[0], logits[1]) {
+		t.Error("the t2 and t1.6 files give different logits")
+	}
 }
 
 func TestConvertCommandErrors(t *testing.T) {
