@@ -1326,7 +1326,14 @@ func i8Z() {
 	SHLL(U8(7), R11L)
 	// Eight streams (eightStreams; rows 0-3 at R14, rows 4-7 at RAX): one
 	// zmm accumulator per row, so unlike the 2-bit kernel eight rows cost
-	// no extra operations.
+	// no extra operations. Unlike the 2-bit kernels it issues no software
+	// prefetch: with one load, one VPXORD and one VPDPBUSD per 64 bytes a
+	// row, a PREFETCHT0 per line was a third of the loop's instructions,
+	// and the hardware streamers keep up with the eight streams alone
+	// (128256×2560, twelve interleaved passes a run, median speed against
+	// the prefetching loop: 1.01–1.09 in seven runs with 2 threads,
+	// 1.04–1.06 in four with 1; prefetching 4 KiB ahead 1.01–1.03, into
+	// L2 0.92–0.94).
 	eightStreams("i8z_rest")
 	Label("i8z_group")
 	zeroZ(0, 1, 2, 3, 4, 5, 6, 7)
@@ -1343,7 +1350,6 @@ func i8Z() {
 		if r >= 4 {
 			b = RAX
 		}
-		PREFETCHT0(quadRow(b, r%4, quadPrefetch))
 		t := zs[20+r]
 		VPXORD(quadRow(b, r%4, 0), Z31, t)
 		vpdpbusd(Z16, t, zs[r])
