@@ -2,7 +2,9 @@
 // (2B4T and 1bitLLM) and the MatMul-free LM as language models, and
 // ternary MLP classifiers. Open maps a model file or release directory
 // (package mmapmodel) and builds its graph over the mapped weights, which
-// are never copied; the kernels of package simd run on a worker pool.
+// the CPU backend never copies (the CUDA backend reads them in place on
+// Jetson and copies them once to a discrete GPU); the kernels of package
+// simd run on a worker pool.
 //
 // A Model is immutable and shared. Classifiers answer Classify from any
 // goroutine. Language models hand out Sessions, each holding one

@@ -95,11 +95,8 @@ func benchKernels(args []string, stdout, stderr io.Writer) error {
 	bigMiB := fs.Int("big-mib", 1024, "size of the past-cache decode cases in MiB (0: skip them)")
 	stat := fs.String("stat", "best", "statistic of the repeated calls: best (like the read-bandwidth figure, best of 5) or median")
 	bwMiB := fs.Int("bw-mib", 0, "buffer for the read-bandwidth measurement in MiB (0: 4× the last-level cache, 256 to 1024)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

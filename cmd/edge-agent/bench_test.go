@@ -47,7 +47,8 @@ func TestBenchModes(t *testing.T) {
 	}{
 		{[]string{"bench"}, 2, "missing mode"},
 		{[]string{"bench", "gpu"}, 2, "unknown mode"},
-		{[]string{"bench", "model"}, -1, "bench model"}, // stub or model benchmark: fails without a model
+		{[]string{"bench", "model"}, 2, "give exactly one of --model and --synthetic"},
+		{[]string{"bench", "model", "--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"bench", "kernels", "--tiers", "sse9"}, 2, "unknown tier"},
 		{[]string{"bench", "kernels", "--filter", "nothing-like-this"}, 2, "matches no case"},
 	} {

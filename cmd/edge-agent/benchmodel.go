@@ -148,7 +148,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	gpuSplit := fs.String("gpu-split", "0", "cuda: share of each ternary matrix's rows on the GPU in decode, the CPU the rest (0: all on the GPU, auto: measured)")
 	rounds := fs.Int("rounds", 4, "decode rounds (at most --tokens), the read bandwidth measured before each and after the last")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the decode rounds to this file (go tool pprof; the bandwidth loops between them show as simd.readStream*)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch *backend {
@@ -161,9 +161,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	if (*model == "") == (*synth == "") || fs.NArg() != 0 {
-		// Exit status 1 rather than 2: bench_test.go fixes it for a bare
-		// "bench model".
-		return fmt.Errorf("bench model: give exactly one of --model and --synthetic\n%s", benchModelUsage)
+		return fmt.Errorf("%w: bench model: give exactly one of --model and --synthetic\n%s", errUsage, benchModelUsage)
 	}
 	if *decodeN < 1 || *prefillN < 1 || *threads < 0 || *bwMiB < 0 || *rounds < 1 {
 		return fmt.Errorf("%w: --tokens, --prefill and --rounds must be positive and --bw-mib not negative", errUsage)

@@ -88,8 +88,8 @@ func TestBenchModelSynthetic(t *testing.T) {
 	if code, _, errs := runCmd(t, "bench", "model", "--synthetic", "gpt-5", "--cache-dir", dir); code != 1 || !strings.Contains(errs, `synthetic model "gpt-5" unknown`) {
 		t.Fatalf("unknown name: %d %q", code, errs)
 	}
-	if code, _, _ := runCmd(t, "bench", "model"); code != 1 {
-		t.Fatal("no model accepted")
+	if code, _, _ := runCmd(t, "bench", "model"); code != 2 {
+		t.Fatalf("no model: exit %d, want 2 (a usage error)", code)
 	}
 }
 

@@ -47,7 +47,7 @@ func runBundle(args []string, stdout, stderr io.Writer) (err error) {
 	expires := fs.Duration("expires", 30*24*time.Hour, "how long the signed metadata stays valid")
 	onlyChanged := fs.String("only-changed", "", "release directory the devices run: leave its components out")
 	publish := fs.String("publish", "", "write a static repository for polling agents into this directory instead of a bundle file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *keys == "" || *model == "" || (*out == "") == (*publish == "") || fs.NArg() != 0 {

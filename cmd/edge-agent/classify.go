@@ -43,7 +43,7 @@ func runClassify(args []string, stdout, stderr io.Writer) (err error) {
 	input := fs.String("input", "", "JSON file of input vectors, or - for standard input")
 	threads := fs.Int("threads", 0, "worker threads (0: one per physical core)")
 	backend := fs.String("backend", "auto", "auto, cpu or cuda")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *model == "" || *input == "" || fs.NArg() != 0 {

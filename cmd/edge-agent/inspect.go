@@ -18,13 +18,13 @@ func init() {
 // parseModelArgs parses flags placed before or after the one MODEL
 // argument (the flag package stops at the first non-flag).
 func parseModelArgs(fs *flag.FlagSet, args []string) (string, error) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
 	var pos []string
 	for fs.NArg() > 0 {
 		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
+		if err := parseFlags(fs, fs.Args()[1:]); err != nil {
 			return "", err
 		}
 	}

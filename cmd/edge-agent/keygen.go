@@ -26,7 +26,7 @@ func runKeygen(args []string, stdout, stderr io.Writer) (err error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, keygenUsage) }
 	out := fs.String("o", "", "directory for the keys and root.json")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" || fs.NArg() != 0 {

@@ -34,6 +34,18 @@ func register(c command) {
 // printed and the exit status is 2.
 var errUsage = errors.New("usage")
 
+// parseFlags parses args into fs; a bad flag (unknown, missing its value or
+// malformed) is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
 // exitError carries an exit status other than 1 (verify uses it).
 type exitError struct {
 	code int

@@ -56,7 +56,7 @@ func runRun(args []string, stdout, stderr io.Writer) (err error) {
 	kvType := fs.String("kv", sdk.KVFloat32, "KV cache element type: f32 or f16 (half the memory)")
 	logits := fs.String("logits", "", "write each position's logits to FILE, one JSON array per line")
 	quiet := fs.Bool("quiet", false, "do not print the speed line on stderr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *model == "" || fs.NArg() != 0 {

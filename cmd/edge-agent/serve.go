@@ -89,7 +89,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	pollURL := fs.String("poll", "", "also poll this TUF repository (a static HTTP server laid out by update.PublishDir) for new releases")
 	pollEvery := fs.Duration("poll-interval", 5*time.Minute, "time between polls of --poll")
 	gpuTelemetry := fs.String("gpu-telemetry", "auto", "auto: export GPU load, clocks, temperatures, power and memory on /metrics when the machine has a source (Jetson sysfs or NVML); off")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *gpuTelemetry != "auto" && *gpuTelemetry != "off" {

@@ -351,6 +351,9 @@ func open(in, from string, o *resolved) (*plan, *container, error) {
 			return nil, nil, fmt.Errorf("%s is a directory, not a GGUF file", in)
 		}
 		f, err := gguf.Open(in)
+		if errors.Is(err, gguf.ErrUnsupported) { // a GGUF this runtime does not read: another version or tensor type (TL1/TL2, K-quants)
+			return nil, nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", ErrInput, err)
 		}

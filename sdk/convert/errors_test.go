@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -91,6 +92,12 @@ func TestCorruptInputs(t *testing.T) {
 			binary.LittleEndian.PutUint16(b[off+64:], ternary.F32ToF16(0.25)) // first block's d
 			return b
 		}, is: ternary.ErrNonUniformScale, substr: []string{"blk.1.ffn_up.weight", "block scales"}},
+		{name: "gguf embedding in Q8_0", file: "m.gguf", data: func() []byte {
+			return patchGGUFType(t, goodBytes, "token_embd.weight", gguf.TypeQ8_0)
+		}, is: ErrUnsupported, substr: []string{"token_embd.weight", "Q8_0"}},
+		{name: "gguf tensor type unknown (bitnet.cpp TL2)", file: "m.gguf", data: func() []byte {
+			return patchGGUFType(t, goodBytes, "blk.1.ffn_up.weight", 39)
+		}, is: ErrUnsupported, substr: []string{"blk.1.ffn_up.weight", "ggml type 39"}},
 		{name: "truncated safetensors", file: "model.safetensors", data: func() []byte { return stBytes[:len(stBytes)-100] },
 			config: bitnetConfigJSON(ref.Config, hfPacked), is: ErrInput, substr: []string{"safetensors"}},
 		{name: "packed code 3", file: "model.safetensors", data: func() []byte {
@@ -158,6 +165,22 @@ func TestCorruptInputs(t *testing.T) {
 			onlyFiles(t, dir, want...)
 		})
 	}
+}
+
+// patchGGUFType returns a copy of a GGUF file with tensor name's type
+// field set to typ (the data region is left as it was).
+func patchGGUFType(t *testing.T, file []byte, name string, typ gguf.GGMLType) []byte {
+	t.Helper()
+	key := binary.LittleEndian.AppendUint64(nil, uint64(len(name)))
+	i := bytes.Index(file, append(key, name...))
+	if i < 0 {
+		t.Fatalf("tensor %s not in the file", name)
+	}
+	p := i + len(key) + len(name)
+	ndims := int(binary.LittleEndian.Uint32(file[p:]))
+	b := append([]byte(nil), file...)
+	binary.LittleEndian.PutUint32(b[p+4+8*ndims:], uint32(typ))
+	return b
 }
 
 // TestGGUFScaleTensor: an optional blk.N.<w>.scale multiplies γ

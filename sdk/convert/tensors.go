@@ -54,7 +54,7 @@ func (t *outTensor) prepareDense(s srcTensor, o *resolved) error {
 		return fmt.Errorf("tensor %s: want shape [%d %d]", s, t.rows, t.cols)
 	}
 	if denseType(s.enc) == 0 {
-		return fmt.Errorf("tensor %s: type %s is not supported for %s (want F32, F16 or BF16)", s, s.typ, t.name)
+		return fmt.Errorf("tensor %s: type %s is not supported for %s (want F32, F16 or BF16): %w", s, s.typ, t.name, ErrUnsupported)
 	}
 	b, err := s.data()
 	if err != nil {
