@@ -10,7 +10,7 @@ import (
 
 // ggufFromSpec writes a byte-level spec as GGUF metadata: normal tokens in
 // byte-to-unicode spelling, merges as "a b".
-func ggufFromSpec(t *testing.T, s bpeSpec) GGUFVocab {
+func ggufFromSpec(t testing.TB, s bpeSpec) GGUFVocab {
 	cfg := s.config(t)
 	v := GGUFVocab{Model: "gpt2", Pre: "llama-bpe", BOS: cfg.BOS, EOS: cfg.EOS, EOT: NoToken, Unknown: NoToken, Padding: cfg.EOS, AddBOS: true}
 	for i, p := range cfg.Tokens {
@@ -112,7 +112,7 @@ func TestFromGGUFSentencePiece(t *testing.T) {
 
 // hfJSONFromSpec writes a byte-level spec as a LLaMA-3 style
 // tokenizer.json; pairs selects the ["a", "b"] merge form.
-func hfJSONFromSpec(t *testing.T, s bpeSpec, pairs bool) map[string]any {
+func hfJSONFromSpec(t testing.TB, s bpeSpec, pairs bool) map[string]any {
 	cfg := s.config(t)
 	vocab := map[string]int{}
 	var added []map[string]any
