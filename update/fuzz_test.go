@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -51,8 +52,15 @@ func FuzzStateFile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted state does not encode: %v", err)
 		}
-		if _, err := DecodeState(enc); err != nil {
+		st2, err := DecodeState(enc)
+		if err != nil {
 			t.Fatalf("re-encoded state refused: %v\n%s", err, enc)
+		}
+		if !reflect.DeepEqual(st, st2) {
+			t.Fatalf("state changed in a round trip:\n%+v\n%+v", st, st2)
+		}
+		if enc2, _ := st2.Encode(); !bytes.Equal(enc, enc2) {
+			t.Fatalf("encoding not stable:\n%s\n%s", enc, enc2)
 		}
 	})
 }

@@ -119,6 +119,9 @@ func DecodeState(data []byte) (*State, error) {
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}
+	if len(st.Bad) == 0 {
+		st.Bad = nil // "bad": [] and no key are the same state
+	}
 	return &st, nil
 }
 

@@ -262,6 +262,7 @@ func FuzzSentencePieceModel(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := FromSentencePieceModel(data)
 		if err != nil {
+			loaderErr(t, err)
 			return
 		}
 		for _, s := range []string{"", "ab ba", "hello world", "\xff日"} {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/speakez/barewire/sdk/train/mnist"
@@ -38,13 +39,22 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 	}
 	opts.Checkpoint = filepath.Join(t.TempDir(), "ck")
 	opts.StopAfter = 5
-	if _, err := TrainMNIST(data, nil, opts); err != nil {
+	part, err := TrainMNIST(data, nil, opts)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if samePars(whole.Params(), part.Params()) {
+		t.Fatal("the interrupted run ended with the whole run's weights")
+	}
 	opts.StopAfter = 0
+	var log strings.Builder
+	opts.Log = &log
 	resumed, err := TrainMNIST(data, nil, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resumed from "+opts.Checkpoint+" at step 5") {
+		t.Fatalf("the second run did not resume at step 5; its log:\n%s", log.String())
 	}
 	a, b := whole.Params(), resumed.Params()
 	for i := range a {
@@ -117,13 +127,22 @@ func TestLMResumeIsExact(t *testing.T) {
 	}
 	opts.Checkpoint = filepath.Join(t.TempDir(), "ck")
 	opts.StopAfter = 3
-	if _, err := TrainLM(c, opts); err != nil {
+	part, err := TrainLM(c, opts)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if samePars(whole.Params(), part.Params()) {
+		t.Fatal("the interrupted run ended with the whole run's weights")
+	}
 	opts.StopAfter = 0
+	var log strings.Builder
+	opts.Log = &log
 	resumed, err := TrainLM(c, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "resumed from "+opts.Checkpoint+" at step 3") {
+		t.Fatalf("the second run did not resume at step 3; its log:\n%s", log.String())
 	}
 	a, b := whole.Params(), resumed.Params()
 	for i := range a {
@@ -131,4 +150,14 @@ func TestLMResumeIsExact(t *testing.T) {
 			t.Fatalf("parameter %s differs after resuming", a[i].Name)
 		}
 	}
+}
+
+// samePars reports whether two parameter lists hold the same weights.
+func samePars(a, b []*Param) bool {
+	for i := range a {
+		if !slices.Equal(a[i].W, b[i].W) {
+			return false
+		}
+	}
+	return true
 }

@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -160,8 +159,14 @@ func TestUpdateFlow(t *testing.T) {
 		t.Fatalf("%d components open, want r1's 3", e.eng.open.Load())
 	}
 	// Re-posting the same release (a later bundle version) is a no-op.
+	_, mbody := e.do("GET", "/metrics", "")
+	swaps := metricValue(string(mbody), "barewire_swaps_total")
 	if resp, body := e.update("r1", releaseSlots(1)); resp.StatusCode != 200 {
 		t.Fatalf("re-apply: %d %s", resp.StatusCode, body)
+	}
+	_, mbody = e.do("GET", "/metrics", "")
+	if got := metricValue(string(mbody), "barewire_swaps_total"); got != swaps || e.srv.live.Current() != "r1" || e.eng.open.Load() != 3 {
+		t.Fatalf("re-applying r1 swapped (swaps %v → %v, current %q, %d components open)", swaps, got, e.srv.live.Current(), e.eng.open.Load())
 	}
 	// A release that fails its test inference is refused, marked bad, and
 	// r1 stays.
@@ -553,10 +558,13 @@ func TestOldFileUnmappedAfterDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	release := resp.Header.Get("X-Barewire-Release")
 	done := make(chan []string)
+	complete := make(chan bool, 1)
 	go func() {
-		ev, _ := readSSE(t, resp.Body)
+		ev, ok := readSSE(t, resp.Body)
 		resp.Body.Close()
+		complete <- ok
 		done <- ev
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -574,7 +582,11 @@ func TestOldFileUnmappedAfterDrain(t *testing.T) {
 	if n, _ := mapsCount(t, oldBlock); n == 0 {
 		t.Fatal("old component force-unmapped on drain timeout")
 	}
+	ok := <-complete
 	events := <-done
+	if !ok || len(events) < 60 {
+		t.Fatalf("pinned stream ended after %d events (want 60 and [DONE]; [DONE] seen: %v)", len(events), ok)
+	}
 	var text strings.Builder
 	for _, ev := range events {
 		var c completion
@@ -584,7 +596,7 @@ func TestOldFileUnmappedAfterDrain(t *testing.T) {
 		}
 		text.WriteString(c.Choices[0].Text)
 	}
-	if err := e.checkResponse("r1", "r1", text.String()); err != nil {
+	if err := e.checkResponse("r1", release, text.String()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Second)
@@ -612,7 +624,10 @@ func TestUpdateConcurrentIsBusy(t *testing.T) {
 	if resp.StatusCode != 409 {
 		t.Fatalf("concurrent update: %d %s", resp.StatusCode, body)
 	}
-	if !errors.Is(ErrBusy, ErrBusy) || e.srv.live.Current() != "r0" {
+	if !strings.Contains(string(body), `"conflict_error"`) || !strings.Contains(string(body), ErrBusy.Error()) {
+		t.Fatalf("concurrent update: body %s does not name the busy conflict", body)
+	}
+	if e.srv.live.Current() != "r0" {
 		t.Fatal("busy update changed the release")
 	}
 }
