@@ -57,15 +57,17 @@ type Token struct {
 
 // generator is the sampler's state, allocated once per session.
 type generator struct {
-	probs  []float32
-	idx    []int32
-	mass   []float64 // nucleus: probability mass per bucket of probBucket
-	blocks []float64 // blockSums: probability mass per block of sumBlock ids
-	pcg    rand.PCG
-	rng    *rand.Rand
-	one    [1]int
-	dec    *tokenizer.StreamDecoder
-	tail   []byte
+	probs   []float32
+	idx     []int32
+	mass    []float64 // nucleus: probability mass per bucket of probBucket
+	blocks  []float64 // blockSums: probability mass per block of sumBlock ids
+	pcg     rand.PCG
+	rng     *rand.Rand
+	one     [1]int
+	dec     *tokenizer.StreamDecoder
+	tail    []byte
+	stops   [][]byte // this call's non-empty stop strings, in stopBuf
+	stopBuf []byte
 }
 
 func (g *generator) init(vocab int) {
@@ -329,8 +331,19 @@ func (s *Session) Generate(ctx context.Context, prompt []int, opts GenerateOptio
 				g.dec = tokenizer.NewStreamDecoder(s.m.tok)
 			}
 			g.dec.Reset()
+			// The stop strings as bytes, copied once a call (into buffers
+			// the session keeps), not once a token.
+			g.stopBuf, g.stops = g.stopBuf[:0], g.stops[:0]
 			for _, st := range opts.StopStrings {
 				maxStop = maxInt(maxStop, len(st))
+				g.stopBuf = append(g.stopBuf, st...)
+			}
+			off := 0
+			for _, st := range opts.StopStrings {
+				if st != "" {
+					g.stops = append(g.stops, g.stopBuf[off:off+len(st)])
+				}
+				off += len(st)
 			}
 			if cap(g.tail) < 2*maxStop+64 {
 				g.tail = make([]byte, 0, 2*maxStop+64)
@@ -346,7 +359,7 @@ func (s *Session) Generate(ctx context.Context, prompt []int, opts GenerateOptio
 			if s.isStop(id, &opts) {
 				return
 			}
-			if maxStop > 0 && s.completesStop(id, &opts, maxStop) {
+			if maxStop > 0 && s.completesStop(id, maxStop) {
 				return
 			}
 			if !yield(Token{ID: id, Pos: s.pos, Logits: s.logits}, nil) {
@@ -373,11 +386,11 @@ func maxInt(a, b int) int {
 
 // completesStop feeds id's text to the rolling tail and reports whether a
 // stop string now appears in it.
-func (s *Session) completesStop(id int, o *GenerateOptions, maxStop int) bool {
+func (s *Session) completesStop(id int, maxStop int) bool {
 	g := &s.gen
 	g.tail = append(g.tail, g.dec.Next(id)...)
-	for _, st := range o.StopStrings {
-		if st != "" && bytes.Contains(g.tail, []byte(st)) {
+	for _, st := range g.stops {
+		if bytes.Contains(g.tail, st) {
 			return true
 		}
 	}

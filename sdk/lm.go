@@ -260,8 +260,9 @@ var ErrSessionInterrupted = errors.New("session interrupted mid-update; call Res
 // and returns the logits of the last one. The slice is the session's and
 // is overwritten by the next call. ctx is checked between layers: a
 // cancelled call returns ctx.Err() within one layer's time. A call
-// cancelled after its first layer leaves the session partly updated: it
-// then answers ErrSessionInterrupted until Reset.
+// cancelled after its first layer (or between two prefill chunks) leaves
+// the session partly updated: it then answers ErrSessionInterrupted until
+// Reset.
 func (s *Session) Forward(ctx context.Context, tokens []int) ([]float32, error) {
 	if len(tokens) == 0 {
 		return nil, fmt.Errorf("Forward of no tokens: %w", ErrInput)
@@ -297,9 +298,13 @@ func (s *Session) forward(ctx context.Context, tokens []int, each func(int, []fl
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	pos0 := s.pos
 	for len(tokens) > 0 {
 		n := min(len(tokens), s.chunk)
 		if err := s.chunkForward(ctx, tokens[:n], each, len(tokens) == n); err != nil {
+			if s.pos != pos0 { // earlier chunks of this call are in the state
+				s.broken = true
+			}
 			return err
 		}
 		tokens = tokens[n:]

@@ -391,6 +391,28 @@ func TestSessionCancelAndErrors(t *testing.T) {
 		t.Fatalf("after an interrupted call: %v", err)
 	}
 	s.trace = nil
+	// Cancellation between two prefill chunks: the first chunk is in the
+	// state, so the session is interrupted too, not silently shorter.
+	s2, err := m.NewSession(WithContextLength(16), WithPrefillChunk(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	defer cancel3()
+	if err := s2.ForwardEach(ctx3, []int{1, 2, 3, 4}, func(pos int, _ []float32) {
+		if pos == 1 { // the end of the first chunk
+			cancel3()
+		}
+	}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancel between chunks: %v", err)
+	}
+	if _, err := s2.Forward(context.Background(), []int{5}); !errors.Is(err, ErrSessionInterrupted) {
+		t.Fatalf("after a call cancelled between chunks: %v (position %d)", err, s2.Pos())
+	}
+	s2.Reset()
+	if _, err := s2.Forward(context.Background(), []int{1, 2, 3, 4}); err != nil || s2.Pos() != 4 {
+		t.Fatalf("after Reset: %v at position %d", err, s2.Pos())
+	}
 	s.Reset()
 	if _, err := s.Forward(context.Background(), make([]int, 17)); !errors.Is(err, ErrContextFull) {
 		t.Fatalf("overflow: %v", err)

@@ -454,7 +454,7 @@ func TestStopStringsNoAllocs(t *testing.T) {
 	gen := func(n int) func() {
 		return func() {
 			s.Reset()
-			o := GenerateOptions{MaxTokens: n, Temperature: 1, Seed: 2, StopStrings: []string{"\x00\x00\x00\x00", "never-generated-text"}}
+			o := GenerateOptions{MaxTokens: n, Temperature: 1, Seed: 2, StopStrings: []string{"\x00\x00\x00\x00", "never-generated-text", "", "a stop string longer than the 32 bytes a conversion keeps on the stack"}}
 			for _, err := range s.Generate(context.Background(), []int{256}, o) {
 				if err != nil {
 					t.Fatal(err)

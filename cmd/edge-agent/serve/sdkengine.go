@@ -147,7 +147,7 @@ func (e *SDKEngine) Complete(ctx context.Context, r *Release, prompt string, p G
 		ids = []int{tk.BOS()}
 	}
 	fin := Finish{Reason: "stop", PromptTokens: len(ids)}
-	if len(ids) >= s.ContextLength() {
+	if n := s.ContextLength(); n > 0 && len(ids) >= n { // 0: a recurrent model, no limit
 		return fin, fmt.Errorf("prompt of %d tokens does not fit the context of %d: %w", len(ids), s.ContextLength(), ErrBadInput)
 	}
 	dec := tokenizer.NewStreamDecoder(tk)

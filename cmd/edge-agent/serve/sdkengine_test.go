@@ -148,6 +148,36 @@ func TestSDKGenerate(t *testing.T) {
 	}
 }
 
+// TestSDKGenerateRecurrent serves a MatMul-free LM, whose sessions have
+// no context limit (ContextLength 0), with a prompt longer than the
+// engine's ContextLength (which only sizes KV caches).
+func TestSDKGenerateRecurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mmfree.bwm")
+	if err := sdk.WriteSynthetic(path, sdk.SyntheticMMFreeTiny, sdk.SyntheticOptions{Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}, ContextLength: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background(), Source{ID: "mmfree", Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	e := &env{t: t, ts: ts}
+	resp, body := e.do("POST", "/v1/completions", `{"prompt":"`+strings.Repeat("a", 100)+`","max_tokens":5,"temperature":0}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var c completion
+	json.Unmarshal(body, &c)
+	if c.SystemFingerprint != "mmfree" || c.Usage == nil || c.Usage.PromptTokens < 100 || c.Usage.CompletionTokens < 1 {
+		t.Fatalf("completion: %s", body)
+	}
+}
+
 // TestSDKGenerateKVF16 serves the same model with binary16 KV caches.
 func TestSDKGenerateKVF16(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tiny.bwm")
