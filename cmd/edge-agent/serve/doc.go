@@ -10,7 +10,8 @@
 // Requests run on a bounded pool of workers (Config.Concurrency) with a
 // bounded queue (429 beyond it); bodies are size-limited (413); malformed
 // JSON is a 400 naming the field; a client that goes away cancels its
-// generation. Admin endpoints need the admin token (constant-time compare)
+// generation, and so does one that stops reading a stream for
+// Config.StreamWriteTimeout (30 s by default). Admin endpoints need the admin token (constant-time compare)
 // on the TCP listener, or come through AdminHandler on a unix socket. Run
 // tells systemd when the first release is serving (READY=1), pets the
 // watchdog, and drains in-flight requests at shutdown.

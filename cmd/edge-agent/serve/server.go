@@ -34,6 +34,9 @@ const (
 	DefaultQueueLimit     = 64
 	DefaultQueueTimeout   = 30 * time.Second
 	DefaultUpdateTimeout  = 10 * time.Minute
+	// DefaultStreamWriteTimeout bounds one write of a streamed response:
+	// a client that stops reading loses its stream (and its slot) then.
+	DefaultStreamWriteTimeout = 30 * time.Second
 )
 
 // Config configures a Server. Engine is required.
@@ -65,7 +68,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// UpdateTimeout bounds opening, warming and checking a new release.
 	UpdateTimeout time.Duration
-	Logger        *slog.Logger
+	// StreamWriteTimeout bounds each write of a streamed (SSE) response:
+	// generation stops, and its slot is freed, when a client does not
+	// take a piece for this long.
+	StreamWriteTimeout time.Duration
+	Logger             *slog.Logger
 	// Notify, when set, receives sd_notify states (STATUS=... after swaps).
 	Notify func(state string)
 	// Telemetry, when set, is read at every scrape of /metrics for the
@@ -126,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.UpdateTimeout <= 0 {
 		cfg.UpdateTimeout = DefaultUpdateTimeout
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -871,6 +881,10 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// Each write has a deadline (where the connection takes one), cleared
+	// when the stream ends: the server sets none of its own, and a
+	// keep-alive connection must not carry this one into its next request.
+	defer rc.SetWriteDeadline(time.Time{})
 	var buf bytes.Buffer
 	send := func(v any) error {
 		buf.Reset()
@@ -879,6 +893,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 			return err
 		}
 		buf.WriteByte('\n')
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) // not every ResponseWriter has one
 		if _, err := w.Write(buf.Bytes()); err != nil {
 			return err
 		}

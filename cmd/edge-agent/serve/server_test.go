@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -420,6 +422,44 @@ func TestClientDisconnectCancels(t *testing.T) {
 	}
 	if n := metricValue(string(body), "barewire_tokens_generated_total"); n >= 2000 || n < 1 {
 		t.Fatalf("%v tokens generated for a client that left after the first", n)
+	}
+}
+
+// TestStalledReaderReleasesSlot: a client that keeps its connection but
+// stops reading a stream loses it once a write waits StreamWriteTimeout;
+// its slot is then free for others.
+func TestStalledReaderReleasesSlot(t *testing.T) {
+	e := newEnv(t, 0, func(c *Config) {
+		c.Concurrency, c.QueueLimit, c.QueueTimeout = 1, 1, 10*time.Second
+		c.StreamWriteTimeout = 100 * time.Millisecond
+		c.Limits.MaxTokens = 1 << 30
+	})
+	conn, err := net.Dial("tcp", e.ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4096) // fill the path quickly
+	}
+	body := `{"prompt":"x","max_tokens":1000000000,"stream":true}`
+	fmt.Fprintf(conn, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	// Never read. The next request waits for the slot, which the stalled
+	// stream frees after its write deadline.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(e.srv.slots) == 0 { // the stream has started
+		if time.Now().After(deadline) {
+			t.Fatal("the streamed request never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	resp, rbody := e.do("POST", "/v1/completions", `{"prompt":"x","max_tokens":2}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("request after a stalled stream: %d %s", resp.StatusCode, rbody)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("waited %v for the slot", waited)
 	}
 }
 
