@@ -73,9 +73,10 @@ type Engine interface {
 	// Info describes the release's model.
 	Info(r *Release) ModelInfo
 	// Complete generates text after prompt, calling emit with each piece
-	// of text as it is produced. An error from emit stops generation and
+	// of text as it is produced (emit does not keep the slice, which the
+	// engine may reuse at once). An error from emit stops generation and
 	// is returned.
-	Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func(text string) error) (Finish, error)
+	Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func(piece []byte) error) (Finish, error)
 	// Classify runs the classifier on one input vector.
 	Classify(ctx context.Context, r *Release, input []float32) (Classification, error)
 }

@@ -27,8 +27,8 @@ func (echoEngine) Check(context.Context, *serve.Release) error { return nil }
 func (echoEngine) Info(*serve.Release) serve.ModelInfo {
 	return serve.ModelInfo{Arch: "echo", Generates: true}
 }
-func (echoEngine) Complete(ctx context.Context, r *serve.Release, prompt string, p serve.GenParams, emit func(string) error) (serve.Finish, error) {
-	return serve.Finish{Reason: "stop", CompletionTokens: 1}, emit(strings.ToUpper(prompt))
+func (echoEngine) Complete(ctx context.Context, r *serve.Release, prompt string, p serve.GenParams, emit func([]byte) error) (serve.Finish, error) {
+	return serve.Finish{Reason: "stop", CompletionTokens: 1}, emit([]byte(strings.ToUpper(prompt)))
 }
 func (echoEngine) Classify(context.Context, *serve.Release, []float32) (serve.Classification, error) {
 	return serve.Classification{}, serve.ErrUnsupported

@@ -130,7 +130,7 @@ func (e *fakeEngine) Check(ctx context.Context, r *Release) error {
 	if e.failCheck != nil && e.failCheck(r.ID()) {
 		return errors.New("canary output wrong")
 	}
-	_, err := e.Complete(ctx, r, "check", GenParams{MaxTokens: 1}, func(string) error { return nil })
+	_, err := e.Complete(ctx, r, "check", GenParams{MaxTokens: 1}, func([]byte) error { return nil })
 	return err
 }
 
@@ -151,7 +151,7 @@ func (e *fakeEngine) read(r *Release, slot string) (string, error) {
 	return c.key, nil
 }
 
-func (e *fakeEngine) Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func(string) error) (Finish, error) {
+func (e *fakeEngine) Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func([]byte) error) (Finish, error) {
 	slots := r.Slots()
 	fin := Finish{Reason: "length", PromptTokens: len(prompt)/4 + 1}
 	var t *time.Timer
@@ -177,7 +177,7 @@ func (e *fakeEngine) Complete(ctx context.Context, r *Release, prompt string, p 
 		if err != nil {
 			return fin, err
 		}
-		if err := emit(slot + "=" + key + ";"); err != nil {
+		if err := emit([]byte(slot + "=" + key + ";")); err != nil {
 			return fin, err
 		}
 		fin.CompletionTokens++

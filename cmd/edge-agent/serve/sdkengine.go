@@ -103,7 +103,7 @@ func (e *SDKEngine) Check(ctx context.Context, r *Release) error {
 		}
 		return nil
 	}
-	_, err := e.Complete(ctx, r, "a", GenParams{MaxTokens: 1}, func(string) error { return nil })
+	_, err := e.Complete(ctx, r, "a", GenParams{MaxTokens: 1}, func([]byte) error { return nil })
 	return err
 }
 
@@ -125,7 +125,7 @@ func (e *SDKEngine) session(c *sdkModel) (*sdk.Session, error) {
 
 // Complete runs one generation on a pooled session (reset first: each
 // request is its own conversation).
-func (e *SDKEngine) Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func(string) error) (Finish, error) {
+func (e *SDKEngine) Complete(ctx context.Context, r *Release, prompt string, p GenParams, emit func([]byte) error) (Finish, error) {
 	c := e.model(r)
 	tk := c.m.Tokenizer()
 	if tk == nil {
@@ -167,13 +167,13 @@ func (e *SDKEngine) Complete(ctx context.Context, r *Release, prompt string, p G
 		}
 		fin.CompletionTokens++
 		if piece := dec.Next(t.ID); len(piece) > 0 {
-			if err := emit(string(piece)); err != nil {
+			if err := emit(piece); err != nil {
 				return fin, err
 			}
 		}
 	}
 	if rest := dec.Flush(); len(rest) > 0 {
-		if err := emit(string(rest)); err != nil {
+		if err := emit(rest); err != nil {
 			return fin, err
 		}
 	}

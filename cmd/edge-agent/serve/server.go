@@ -849,8 +849,9 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 	head := completionResponse{ID: id, Object: object, Created: created, Model: s.cfg.ModelName, SystemFingerprint: rel.ID()}
 	if !stream {
 		var text strings.Builder
-		fin, err := s.cfg.Engine.Complete(ctx, rel, prompt, p, func(piece string) error {
-			text.WriteString(piece)
+		text.Grow(4 * max(0, min(p.MaxTokens, 1024)))
+		fin, err := s.cfg.Engine.Complete(ctx, rel, prompt, p, func(piece []byte) error {
+			text.Write(piece)
 			return nil
 		})
 		s.metrics.tokens.Add(float64(fin.CompletionTokens))
@@ -885,6 +886,13 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 	// when the stream ends: the server sets none of its own, and a
 	// keep-alive connection must not carry this one into its next request.
 	defer rc.SetWriteDeadline(time.Time{})
+	write := func(event []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) // not every ResponseWriter has one
+		if _, err := w.Write(event); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	var buf bytes.Buffer
 	send := func(v any) error {
 		buf.Reset()
@@ -893,11 +901,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 			return err
 		}
 		buf.WriteByte('\n')
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) // not every ResponseWriter has one
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
-		return rc.Flush()
+		return write(buf.Bytes())
 	}
 	chunk := func(text string, reason *string, first bool) any {
 		c := head
@@ -917,17 +921,27 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 			return
 		}
 	}
-	fin, err := s.cfg.Engine.Complete(ctx, rel, prompt, p, func(piece string) error {
-		return send(chunk(piece, nil, false))
+	// The pieces' events: encoded once around a marker, each piece escaped
+	// into the gap (jsonpiece.go), so a token costs no allocation here.
+	frame, err := newPieceFrame(chunk(pieceMarker, nil, false))
+	if err != nil {
+		writeEvent(w, rc, engineError(err).(*RequestError))
+		return
+	}
+	ev := make([]byte, 0, len(frame.pre)+len(frame.post)+256)
+	fin, err := s.cfg.Engine.Complete(ctx, rel, prompt, p, func(piece []byte) error {
+		if len(piece) == 0 {
+			return nil
+		}
+		ev = frame.appendEvent(ev[:0], piece)
+		return write(ev)
 	})
 	s.metrics.tokens.Add(float64(fin.CompletionTokens))
 	if err != nil {
 		if ctx.Err() == nil {
 			// Headers are gone: the error travels as an event, in the
 			// shape of an error response, and [DONE] is not sent.
-			re := engineError(err).(*RequestError)
-			w.Write(append(append([]byte("data: "), errorJSON(re)...), '\n', '\n'))
-			rc.Flush()
+			writeEvent(w, rc, engineError(err).(*RequestError))
 		}
 		return
 	}
@@ -1039,4 +1053,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "release": s.live.Current()})
+}
+
+// writeEvent sends an error in a stream whose headers are gone: an event
+// in the shape of an error response; [DONE] does not follow.
+func writeEvent(w http.ResponseWriter, rc *http.ResponseController, re *RequestError) {
+	w.Write(append(append([]byte("data: "), errorJSON(re)...), '\n', '\n'))
+	rc.Flush()
 }
