@@ -385,6 +385,12 @@ func (p *Pool) run(units int, align int) {
 	}
 	t0 := p.now()
 	if used > 1 {
+		// Should the caller's share panic (and the panic be recovered up
+		// the stack), the workers must be done with this job before the
+		// next one is published: the lock is released as the panic
+		// unwinds, and a late worker would count down the next job's
+		// pending shares. In the normal case they are done already.
+		defer p.awaitShares()
 		p.pending.Store(int32(used - 1))
 		seq := p.state.Load()>>8 + 1
 		p.state.Store(seq<<8 | uint64(used))
@@ -398,13 +404,20 @@ func (p *Pool) run(units int, align int) {
 		p.runShare(0)
 	}
 	t1 := p.now()
-	for n := 1; used > 1 && p.pending.Load() > 0; n++ {
-		if n&63 == 0 {
-			runtime.Gosched()
-		}
+	if used > 1 {
+		p.awaitShares()
 	}
 	if balanced && used > 1 {
 		p.balance(units, used, t0, t1)
+	}
+}
+
+// awaitShares waits until every worker has finished its share of the job.
+func (p *Pool) awaitShares() {
+	for n := 1; p.pending.Load() > 0; n++ {
+		if n&63 == 0 {
+			runtime.Gosched()
+		}
 	}
 }
 

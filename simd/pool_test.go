@@ -429,6 +429,45 @@ func TestPoolRun(t *testing.T) {
 	}
 }
 
+// A panic in the caller's share, recovered by the caller, leaves the pool
+// usable: the next job starts only once the workers are done with the
+// failed one, so none of them counts down the next job's shares.
+func TestPoolCallerPanic(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	slow := func(worker, lo, hi int) {
+		if worker == 0 {
+			panic("caller's share failed")
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	c := &counter{hits: make([]atomic.Int32, 90), workers: make([]atomic.Int32, 3)}
+	for round := 0; round < 3; round++ {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("the caller's panic was lost")
+				}
+			}()
+			p.Run(30, slow)
+		}()
+		for i := range c.hits {
+			c.hits[i].Store(0)
+		}
+		p.Run(90, func(w, lo, hi int) {
+			if w > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			c.visit(w, lo, hi)
+		})
+		for i := range c.hits {
+			if got := c.hits[i].Load(); got != 1 {
+				t.Fatalf("round %d: after a recovered panic, item %d was visited %d times when Run returned", round, i, got)
+			}
+		}
+	}
+}
+
 // Workers spin for a while after a job and then park: jobs must complete
 // whether they find the workers spinning or parked, and Close must stop
 // both.
