@@ -925,7 +925,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 	// into the gap (jsonpiece.go), so a token costs no allocation here.
 	frame, err := newPieceFrame(chunk(pieceMarker, nil, false))
 	if err != nil {
-		writeEvent(w, rc, engineError(err).(*RequestError))
+		writeErrorEvent(w, rc, engineError(err).(*RequestError))
 		return
 	}
 	ev := make([]byte, 0, len(frame.pre)+len(frame.post)+256)
@@ -941,7 +941,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool, pro
 		if ctx.Err() == nil {
 			// Headers are gone: the error travels as an event, in the
 			// shape of an error response, and [DONE] is not sent.
-			writeEvent(w, rc, engineError(err).(*RequestError))
+			writeErrorEvent(w, rc, engineError(err).(*RequestError))
 		}
 		return
 	}
@@ -1055,9 +1055,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "release": s.live.Current()})
 }
 
-// writeEvent sends an error in a stream whose headers are gone: an event
+// writeErrorEvent sends an error in a stream whose headers are gone: an event
 // in the shape of an error response; [DONE] does not follow.
-func writeEvent(w http.ResponseWriter, rc *http.ResponseController, re *RequestError) {
+func writeErrorEvent(w http.ResponseWriter, rc *http.ResponseController, re *RequestError) {
 	w.Write(append(append([]byte("data: "), errorJSON(re)...), '\n', '\n'))
 	rc.Flush()
 }
