@@ -294,12 +294,29 @@ func TestDecodeNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	for _, ref := range slices.Concat(bitnetRefs(t)[:1], bitnetNoSubNormRefs(t), mmfreeRefs(t)) {
-		m, err := Open(ref.path, WithThreads(2))
+	type variant struct {
+		ref     lmRef
+		threads int
+		kv      string
+	}
+	var vs []variant
+	for i, ref := range slices.Concat(bitnetRefs(t), bitnetNoSubNormRefs(t), mmfreeRefs(t)) {
+		vs = append(vs, variant{ref, 2, KVFloat32}, variant{ref, 1 + 2*(i%2), KVFloat32})
+		if strings.HasPrefix(ref.name, "bitnet") {
+			vs = append(vs, variant{ref, 2, KVFloat16})
+		}
+	}
+	for _, v := range vs {
+		ref := v.ref
+		m, err := Open(ref.path, WithThreads(v.threads))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, _ := m.NewSession()
+		s, err := m.NewSession(WithKVCache(v.kv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("%s/t%d/%s", ref.name, v.threads, v.kv)
 		ctx := context.Background()
 		tok := []int{1}
 		if a := testing.AllocsPerRun(50, func() {
@@ -307,7 +324,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 		}); a != 0 {
-			t.Errorf("%s: Forward of one token allocates %v times", ref.name, a)
+			t.Errorf("%s: Forward of one token allocates %v times", name, a)
 		}
 		// Generation: 40 tokens allocate what 1 token does (the
 		// iterator's own setup is per call, not per token), for every
@@ -315,7 +332,8 @@ func TestDecodeNoAllocs(t *testing.T) {
 		for _, o := range []GenerateOptions{
 			{Temperature: 0.8, TopK: 10, TopP: 0.9},
 			{Temperature: 0.8, TopP: 0.9},
-			{Temperature: 1.2},
+			{Temperature: 0.8, TopK: 5},
+			{Temperature: 1.2, StopTokens: []int{63, 62}},
 			{},
 		} {
 			gen := func(n int) func() {
@@ -333,7 +351,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 			a1 := testing.AllocsPerRun(10, gen(1))
 			a40 := testing.AllocsPerRun(10, gen(40))
 			if a40 != a1 {
-				t.Errorf("%s %+v: 1 token allocates %v times, 40 tokens %v: allocation per token", ref.name, o, a1, a40)
+				t.Errorf("%s %+v: 1 token allocates %v times, 40 tokens %v: allocation per token", name, o, a1, a40)
 			}
 		}
 		m.Close()
