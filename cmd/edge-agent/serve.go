@@ -85,6 +85,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 	maxTokens := fs.Int("max-tokens", serve.DefaultLimits.MaxTokens, "largest max_tokens a request may ask")
 	maxBundle := fs.Int64("max-bundle-bytes", serve.DefaultMaxBundleBytes, "largest update bundle accepted")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "alarm when a replaced release is still in use after this long")
+	streamWrite := fs.Duration("stream-write-timeout", serve.DefaultStreamWriteTimeout, "a streamed response whose client takes no piece for this long is ended (its worker freed)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may finish at shutdown")
 	pollURL := fs.String("poll", "", "also poll this TUF repository (a static HTTP server laid out by update.PublishDir) for new releases")
 	pollEvery := fs.Duration("poll-interval", 5*time.Minute, "time between polls of --poll")
@@ -114,7 +115,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer) error {
 		ModelName:   *name,
 		Limits:      serve.Limits{MaxTokens: *maxTokens},
 		Concurrency: *concurrency, QueueLimit: *queue, MaxBundleBytes: *maxBundle,
-		DrainTimeout: *drain, Logger: log,
+		DrainTimeout: *drain, StreamWriteTimeout: *streamWrite, Logger: log,
 		Notify: func(s string) { serve.Notify(s) },
 	}
 	if *tokenFile != "" {
