@@ -134,17 +134,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("BAREWIRE_WRITE_CORPUS") != "1" {
 		t.Skip("set BAREWIRE_WRITE_CORPUS=1 to rewrite testdata/fuzz")
 	}
-	good, _ := newTestRelease("r1", seedsV1).m.Encode()
-	bad := bytes.Replace(good, []byte(`"arch"`), []byte(`"extra":1,"arch"`), 1)
-	corpora := map[string][][]byte{
-		"FuzzReleaseManifest": {good, bad, good[:len(good)/3]},
-		"FuzzStateFile": {
-			[]byte(`{"format":1,"current":"r1","previous":"r0","pending":"r2","pending_attempts":2,"bad":["rx"],"metadata_versions":{"root":1,"timestamp":3,"snapshot":3,"targets":3}}`),
-			[]byte(`{"format":1,"current":"../r1"}`),
-			[]byte(`{"format":1,"pending_attempts":3}`),
-		},
-		"FuzzBundle": bundleSeeds(t, newTestKeys(t)),
-	}
+	corpora := fixedSeeds()
+	corpora["FuzzBundle"] = bundleSeeds(t, newTestKeys(t)) // signed with new keys: differs each time
 	for target, seeds := range corpora {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -154,6 +145,38 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			body := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
 				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// fixedSeeds are the seed corpora that do not depend on random keys.
+func fixedSeeds() map[string][][]byte {
+	good, _ := newTestRelease("r1", seedsV1).m.Encode()
+	bad := bytes.Replace(good, []byte(`"arch"`), []byte(`"extra":1,"arch"`), 1)
+	return map[string][][]byte{
+		"FuzzReleaseManifest": {good, bad, good[:len(good)/3]},
+		"FuzzStateFile": {
+			[]byte(`{"format":1,"current":"r1","previous":"r0","pending":"r2","pending_attempts":2,"bad":["rx"],"metadata_versions":{"root":1,"timestamp":3,"snapshot":3,"targets":3}}`),
+			[]byte(`{"format":1,"current":"../r1"}`),
+			[]byte(`{"format":1,"pending_attempts":3}`),
+		},
+	}
+}
+
+// TestFuzzCorpusIsCurrent: the committed seeds of the manifest and state
+// targets are what fixedSeeds makes (rewrite them with
+// BAREWIRE_WRITE_CORPUS=1 after changing a format).
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	for target, seeds := range fixedSeeds() {
+		for i, s := range seeds {
+			name := filepath.Join("testdata", "fuzz", target, fmt.Sprintf("seed-%02d", i))
+			got, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"; string(got) != want {
+				t.Errorf("%s is stale (rewrite it with BAREWIRE_WRITE_CORPUS=1)", name)
 			}
 		}
 	}

@@ -104,14 +104,8 @@ func FuzzOpenGGUF(f *testing.F) {
 }
 
 // TestWriteFuzzCorpus regenerates the seed corpus when GGUF_WRITE_CORPUS=1.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("GGUF_WRITE_CORPUS") != "1" {
-		t.Skip("set GGUF_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzOpenGGUF")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzOpenGGUF")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+// ggufSeeds returns the seed corpus of FuzzOpenGGUF by file name.
+func ggufSeeds(t *testing.T) map[string][]byte {
 	sample, lay := encodeSample(t)
 	v2 := sampleWriter()
 	v2.Version, v2.Alignment = 2, 64
@@ -157,10 +151,36 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"huge_array":        corrupt(lay.KVOffsets[14]+8+len("tokenizer.ggml.tokens")+8, 0, 0, 0, 0, 0, 0, 0, 1),
 		"bad_type":          corrupt(tensorField(lay, 7, "blk.0.i.weight", 1), 77),
 	}
+	return seeds
+}
+
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("GGUF_WRITE_CORPUS") != "1" {
+		t.Skip("set GGUF_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzOpenGGUF")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzOpenGGUF")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seeds := ggufSeeds(t)
 	for name, d := range seeds {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestFuzzCorpusIsCurrent: the committed seed corpus is what ggufSeeds
+// makes (rewrite it with GGUF_WRITE_CORPUS=1 after changing either).
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	for name, d := range ggufSeeds(t) {
+		got, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzOpenGGUF", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d); string(got) != want {
+			t.Errorf("testdata/fuzz/FuzzOpenGGUF/%s is stale (rewrite it with GGUF_WRITE_CORPUS=1)", name)
 		}
 	}
 }

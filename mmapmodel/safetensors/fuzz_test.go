@@ -56,14 +56,8 @@ func FuzzOpenSafetensors(f *testing.F) {
 }
 
 // TestWriteFuzzCorpus regenerates the seed corpus when ST_WRITE_CORPUS=1.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("ST_WRITE_CORPUS") != "1" {
-		t.Skip("set ST_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzOpenSafetensors")
-	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzOpenSafetensors")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+// stSeeds returns the seed corpus of FuzzOpenSafetensors by file name.
+func stSeeds(t *testing.T) map[string][]byte {
 	sample, err := sampleWriter().Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +73,36 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		"truncated":    sample[:len(sample)-3],
 		"huge_length":  append([]byte{0, 0, 0, 0, 1, 0, 0, 0}, sample[8:]...),
 	}
+	return seeds
+}
+
+func TestWriteFuzzCorpus(t *testing.T) {
+	if os.Getenv("ST_WRITE_CORPUS") != "1" {
+		t.Skip("set ST_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzOpenSafetensors")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzOpenSafetensors")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seeds := stSeeds(t)
 	for name, d := range seeds {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestFuzzCorpusIsCurrent: the committed seed corpus is what stSeeds
+// makes (rewrite it with ST_WRITE_CORPUS=1 after changing either).
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	for name, d := range stSeeds(t) {
+		got, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzOpenSafetensors", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", d); string(got) != want {
+			t.Errorf("testdata/fuzz/FuzzOpenSafetensors/%s is stale (rewrite it with ST_WRITE_CORPUS=1)", name)
 		}
 	}
 }
