@@ -54,7 +54,8 @@
 //  5. At each start: Recover, then BeginAttempt (counts the start of the
 //     pending release before it is mapped), map, warm, health check.
 //  6. Activate: pending becomes current, current becomes previous
-//     (StepStateCurrent). A failed health check marks the release bad; a
+//     (StepStateCurrent). A failed health check marks the release bad (one
+//     interrupted by its context leaves it pending); a
 //     release that crashes the agent on every start runs out of attempts
 //     and Recover rolls it back and marks it bad.
 //  7. GC, once the old release has drained, removes what no release in

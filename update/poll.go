@@ -114,7 +114,10 @@ func (s *Store) Poll(ctx context.Context, client *http.Client, baseURL string, t
 		return m, false, fmt.Errorf("poll: release %q: %w", m.ID, ErrBadRelease)
 	}
 	if m.ID == st.Current || m.ID == st.Pending {
-		return m, false, nil
+		// Nothing to install, but the versions just verified become the
+		// floor: older metadata (naming a release since withdrawn) must
+		// not be accepted later.
+		return m, false, s.recordVersions(vr)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,4 +147,28 @@ func (s *Store) Poll(ctx context.Context, client *http.Client, baseURL string, t
 		return nil, false, err
 	}
 	return m, true, nil
+}
+
+// recordVersions stores the metadata versions of vr (and its rotated root,
+// first) when they move the state's, which they were verified against.
+func (s *Store) recordVersions(vr *verifiedRelease) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.loadState()
+	if err != nil {
+		return err
+	}
+	if st.Versions == vr.versions || st.Versions != vr.seen {
+		return nil // nothing new, or another install moved them meanwhile
+	}
+	if vr.newRoot != nil {
+		if err := s.hook(StepRoot, RootName); err != nil {
+			return err
+		}
+		if err := s.writeAtomic(s.dir, RootName, vr.newRoot, 0o600); err != nil {
+			return err
+		}
+	}
+	st.Versions = vr.versions
+	return s.saveState(StepStatePending, st)
 }

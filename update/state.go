@@ -1,6 +1,7 @@
 package update
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,10 +208,15 @@ func (s *Store) stage(id string, versions *MetadataVersions) error {
 	if versions != nil {
 		st.Versions = *versions
 	}
-	if id == st.Current {
+	switch id {
+	case st.Current:
 		// Nothing to try: the release already runs. Only the versions move.
 		st.Pending, st.Attempts = "", 0
-	} else {
+	case st.Pending:
+		// Staged again (the same bundle re-applied, a poll naming it): its
+		// start attempts so far still count, or a release that crashes the
+		// agent could be retried for ever.
+	default:
 		st.Pending, st.Attempts = id, 0
 	}
 	return s.saveState(StepStatePending, st)
@@ -247,7 +253,10 @@ type HealthCheck func(*ReleaseManifest) error
 
 // Activate makes the pending release current once check passes; the old
 // current becomes previous. If check fails the pending release is dropped
-// and marked bad, current stays, and the error wraps ErrHealth.
+// and marked bad, current stays, and the error wraps ErrHealth. A check
+// that ends because its context was cancelled or ran out of time (a
+// shutdown, an update timeout) says nothing against the release: it stays
+// pending, its attempt counted, and the error wraps the context's.
 func (s *Store) Activate(check HealthCheck) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,6 +274,9 @@ func (s *Store) Activate(check HealthCheck) error {
 	if check != nil {
 		if herr := check(m); herr != nil {
 			id := st.Pending
+			if errors.Is(herr, context.Canceled) || errors.Is(herr, context.DeadlineExceeded) {
+				return fmt.Errorf("release %q: check interrupted: %w", id, herr)
+			}
 			st.markBad(id)
 			st.Pending, st.Attempts = "", 0
 			if err := s.saveState(StepStateRollbk, st); err != nil {

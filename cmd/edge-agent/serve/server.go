@@ -349,8 +349,7 @@ func (s *Server) ApplyBundle(ctx context.Context, path string) (*UpdateResult, e
 
 // applyLocked is ApplyBundle with updateMu held.
 func (s *Server) applyLocked(ctx context.Context, path string) (*UpdateResult, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.UpdateTimeout)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	res := &UpdateResult{Started: time.Now(), Replaced: s.live.Current()}
 	err := s.applyBundle(ctx, path, res)
 	res.Duration = time.Since(res.Started).Seconds()
@@ -375,10 +374,11 @@ func (s *Server) applyBundle(ctx context.Context, path string, res *UpdateResult
 	if m.ID == s.live.Current() {
 		return nil // the bundle only moved metadata versions
 	}
-	if err := s.activatePending(ctx); err != nil {
-		return err
-	}
-	return nil
+	// UpdateTimeout bounds opening, warming and checking, not the install
+	// before them (hashing a large bundle is not the release's fault).
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	defer cancel()
+	return s.activatePending(ctx)
 }
 
 // Poll asks the TUF repository at baseURL (a static HTTP server laid out by
@@ -394,9 +394,9 @@ func (s *Server) Poll(ctx context.Context, client *http.Client, baseURL string) 
 		return "", false, ErrBusy
 	}
 	defer s.updateMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout)
 	defer cancel()
-	m, staged, err := s.cfg.Store.Poll(ctx, client, baseURL, s.cfg.TrustedRoot)
+	m, staged, err := s.cfg.Store.Poll(pctx, client, baseURL, s.cfg.TrustedRoot)
 	if err != nil {
 		s.metrics.updateFailures.WithLabelValues(failureReason(err)).Inc()
 		return "", false, err
@@ -405,7 +405,9 @@ func (s *Server) Poll(ctx context.Context, client *http.Client, baseURL string) 
 		return m.ID, false, nil
 	}
 	res := &UpdateResult{Started: time.Now(), Replaced: s.live.Current(), Release: m.ID}
-	err = s.activatePending(ctx)
+	actx, acancel := context.WithTimeout(ctx, s.cfg.UpdateTimeout) // its own budget, after the download
+	defer acancel()
+	err = s.activatePending(actx)
 	res.Duration = time.Since(res.Started).Seconds()
 	if err != nil {
 		res.Error = err.Error()
