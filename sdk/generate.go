@@ -84,12 +84,19 @@ func (g *generator) init(vocab int) {
 // order of sortByProbability, and the draw walks the kept ids in that order (all
 // ids in id order without either).
 func (g *generator) sample(logits []float32, o *GenerateOptions) int {
-	if o.Temperature <= 0 {
+	inv := 1 / o.Temperature
+	if o.Temperature <= 0 || inv > math.MaxFloat32 {
+		// Greedy, and its limit: a temperature so small that 1/T is not a
+		// float32 would turn the softmax into NaNs.
 		return Argmax(logits)
 	}
 	p := g.probs[:len(logits)]
 	copy(p, logits)
-	simd.SoftmaxScaled(p, 1/o.Temperature)
+	simd.SoftmaxScaled(p, inv)
+	// Logits that are not finite (an overflowing model, a hostile file)
+	// leave NaNs in p, which no draw can use: their mass then is not a
+	// positive finite number, and the token is the greedy one.
+	unusable := func(total float64) bool { return !(total > 0) || math.IsInf(total, 1) }
 	topP := o.TopP > 0 && o.TopP < 1
 	var cand []int32
 	var total float64
@@ -99,13 +106,22 @@ func (g *generator) sample(logits []float32, o *GenerateOptions) int {
 		for _, id := range cand {
 			total += float64(p[id])
 		}
+		if unusable(total) { // a NaN anywhere makes every probability NaN (the softmax's sum)
+			return Argmax(logits)
+		}
 	case topP:
-		total = g.blockSums(p)
+		if total = g.blockSums(p); unusable(total) {
+			return Argmax(logits)
+		}
 		cand = g.nucleus(p, float64(o.TopP)*total)
 	default:
 		// All tokens, in id order: the block holding the draw, then the
 		// id within it.
-		u := g.rng.Float64() * g.blockSums(p)
+		total = g.blockSums(p)
+		if unusable(total) {
+			return Argmax(logits)
+		}
+		u := g.rng.Float64() * total
 		for b, m := range g.blocks {
 			if u >= m && b < len(g.blocks)-1 {
 				u -= m

@@ -443,6 +443,49 @@ func TestSessionCancelAndErrors(t *testing.T) {
 	}
 }
 
+// Logits that are not finite, or a temperature so small that 1/T
+// overflows, fall back to the greedy token in every sampling mode instead
+// of drawing from NaN probabilities (top-p indexed past its buckets then).
+func TestSamplingNonFinite(t *testing.T) {
+	var g generator
+	g.init(600)
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	for _, c := range []struct {
+		name string
+		set  func(l []float32)
+		want int
+	}{
+		{"+Inf", func(l []float32) { l[7] = inf }, 7},
+		{"two +Inf", func(l []float32) { l[9], l[300] = inf, inf }, 9},
+		{"NaN", func(l []float32) { l[5] = nan }, -1},
+		{"-Inf", func(l []float32) { l[2] = -inf }, -2},
+		{"tiny temperature", func([]float32) {}, 123},
+	} {
+		logits := make([]float32, 600)
+		for i := range logits {
+			logits[i] = float32(i%17) * 0.1
+		}
+		logits[123] = 5
+		c.set(logits)
+		for _, o := range []GenerateOptions{{Temperature: 1, TopP: 0.9}, {Temperature: 1, TopK: 20}, {Temperature: 1}, {Temperature: 0.5, TopK: 20, TopP: 0.9}} {
+			if c.name == "tiny temperature" {
+				o.Temperature = 1e-45
+			}
+			id := g.sample(logits, &o)
+			switch {
+			case id < 0 || id >= len(logits):
+				t.Fatalf("%s %+v: id %d", c.name, o, id)
+			case c.want >= 0 && id != c.want:
+				t.Errorf("%s %+v: id %d, want %d (greedy)", c.name, o, id, c.want)
+			case c.want == -1 && id != Argmax(logits):
+				t.Errorf("%s %+v: id %d, want the greedy %d", c.name, o, id, Argmax(logits))
+			case c.want == -2 && id == 2:
+				t.Errorf("%s %+v: drew the -Inf logit", c.name, o)
+			}
+		}
+	}
+}
+
 func TestSampling(t *testing.T) {
 	var g generator
 	g.init(6)

@@ -138,6 +138,14 @@ func TestSDKGenerate(t *testing.T) {
 	if c2.Choices[0].Text != c.Choices[0].Text {
 		t.Fatalf("greedy output differs: %q then %q", c.Choices[0].Text, c2.Choices[0].Text)
 	}
+	// A temperature whose inverse overflows float32 samples greedily (it
+	// used to make NaN probabilities, and top-p indexed past its buckets).
+	resp, body = e.do("POST", "/v1/completions", `{"prompt":"hello","max_tokens":5,"temperature":1e-45,"top_p":0.9}`)
+	var c3 completion
+	json.Unmarshal(body, &c3)
+	if resp.StatusCode != 200 || len(c3.Choices) == 0 || c3.Choices[0].Text != c.Choices[0].Text {
+		t.Fatalf("temperature 1e-45: %d %s, want the greedy text %q", resp.StatusCode, body, c.Choices[0].Text)
+	}
 	resp, body = e.do("POST", "/v1/completions", `{"prompt":"`+strings.Repeat("a", 100)+`","max_tokens":5}`)
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "context") {
 		t.Fatalf("prompt over the context: %d %s", resp.StatusCode, body)
