@@ -91,6 +91,11 @@ type File struct {
 
 // Open maps path read-only and parses it. Close releases the mapping.
 func Open(path string) (*File, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() { // a FIFO would block the open for ever
+		return nil, fmt.Errorf("%w: %s is not a regular file (%v)", ErrFormat, path, st.Mode().Type())
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -182,6 +182,9 @@ func OpenIndex(path string) (_ *Model, err error) {
 }
 
 func readBounded(path string, limit int64) ([]byte, error) {
+	if err := regularFile(path); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -237,4 +240,17 @@ func (m *Model) TensorData(name string) ([]byte, error) {
 		return nil, fmt.Errorf("safetensors: tensor %q: %w", name, ErrNotFound)
 	}
 	return f.TensorData(name)
+}
+
+// regularFile refuses what is not a regular file before it is opened: a
+// FIFO named in an index would block the open for ever.
+func regularFile(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file (%v)", ErrFormat, path, st.Mode().Type())
+	}
+	return nil
 }

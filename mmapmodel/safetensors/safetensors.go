@@ -103,6 +103,9 @@ type File struct {
 
 // Open maps path read-only and parses it. Close releases the mapping.
 func Open(path string) (*File, error) {
+	if err := regularFile(path); err != nil {
+		return nil, err
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err

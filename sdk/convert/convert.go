@@ -187,6 +187,10 @@ func Convert(ctx context.Context, in, out string, opts Options) (*Summary, error
 		return nil, fmt.Errorf("%s: tensor %s is not part of %s as the importer knows it: %w", in, t, p.family, ErrUnknownTensor)
 	}
 
+	if err := p.checkVocab(); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", in, ErrInput, err)
+	}
+
 	// Nothing below depends on the input's validity any more.
 	w := mmapmodel.NewWriter(out, p.arch, p.params)
 	k := &tracker{ctx: ctx, fn: opts.Progress, interval: opts.ProgressInterval, start: start}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/speakez/barewire/sdk/internal/reference"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,6 +166,53 @@ func TestCorruptInputs(t *testing.T) {
 			}
 			onlyFiles(t, dir, want...)
 		})
+	}
+}
+
+// Convert refuses what sdk.Open would refuse in its output: a tokenizer
+// larger than the embedding, head sizes out of range (whose product could
+// wrap), and side files that are not regular files (a FIFO would block).
+func TestConvertRefusesWhatOpenRefuses(t *testing.T) {
+	cfg, err := reference.SmallBitNetConfig("2B4T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Vocab, cfg.Dim, cfg.HeadDim, cfg.FFN = 300, 256, 64, 512 // the tokenizer has more tokens than 300
+	small := exactBitNetConfig(t, cfg, 41)
+	dir := filepath.Join(t.TempDir(), "hf")
+	writeHFDir(t, dir, bitnetConfigJSON(small.Config, hfPacked), bitnetSafetensors(t, small, hfPacked, 0), 1, llama3Mini)
+	_, err = Convert(context.Background(), dir, filepath.Join(dir, "out.bwm"), Options{})
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "more than the model's vocabulary of 300") {
+		t.Errorf("tokenizer larger than the vocabulary: %v", err)
+	}
+	onlyFiles(t, dir, "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+	ref := exactBitNet(t, "2B4T", 42)
+	dir = filepath.Join(t.TempDir(), "hf")
+	c := bitnetConfigJSON(ref.Config, hfPacked)
+	c["head_dim"] = 1<<55 + 2
+	writeHFDir(t, dir, c, bitnetSafetensors(t, ref, hfPacked, 0), 1, "")
+	if _, err := Convert(context.Background(), dir, filepath.Join(dir, "out.bwm"), Options{}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "head_dim") {
+		t.Errorf("head_dim 2^55+2: %v", err)
+	}
+
+	dir = filepath.Join(t.TempDir(), "hf")
+	writeHFDir(t, dir, bitnetConfigJSON(ref.Config, hfPacked), bitnetSafetensors(t, ref, hfPacked, 0), 1, "")
+	if err := syscall.Mkfifo(filepath.Join(dir, "tokenizer.json"), 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Convert(context.Background(), dir, filepath.Join(dir, "out.bwm"), Options{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("tokenizer.json a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Convert blocked on a FIFO tokenizer.json")
 	}
 }
 

@@ -210,7 +210,8 @@ func planGGUF(in string, f *gguf.File, o *resolved) (*plan, *container, error) {
 	if err := ggufTokenizer(f, p, &h.BOS, &h.EOS); err != nil {
 		return fail(err)
 	}
-	if err := checkSizes(c, h.Layers, 9, map[string]int{"block_count": h.Layers, "vocab_size": h.Vocab, "embedding_length": h.Dim, "feed_forward_length": h.FFN, "context_length": h.ContextLength}); err != nil {
+	if err := checkSizes(c, h.Layers, 9, map[string]int{"block_count": h.Layers, "vocab_size": h.Vocab, "embedding_length": h.Dim, "feed_forward_length": h.FFN, "context_length": h.ContextLength,
+		"attention.head_count": h.Heads, "attention.head_count_kv": h.KVHeads, "rope.dimension_count": h.HeadDim}); err != nil {
 		return fail(fmt.Errorf("hyper-parameters from %q keys: %w", arch+".*", err))
 	}
 	if err := h.validate(); err != nil {
@@ -360,7 +361,7 @@ func ggufTokenizer(f *gguf.File, p *plan, bos, eos *int) error {
 	if p.tok, err = tokenizer.Marshal(tk); err != nil {
 		return fmt.Errorf("tokenizer.ggml.*: %w", err)
 	}
-	p.tokDesc = describeTokenizer(tk, "GGUF tokenizer.ggml.model "+model)
+	p.tokDesc, p.tokSize = describeTokenizer(tk, "GGUF tokenizer.ggml.model "+model), tk.VocabSize()
 	*bos, *eos = v.BOS, v.EOS
 	if p.chat, err = optString(f, "tokenizer.chat_template"); err != nil {
 		return err

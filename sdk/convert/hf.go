@@ -54,6 +54,11 @@ type hfConfig struct {
 const maxSideFile = 64 << 20
 
 func readSide(path string) ([]byte, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -238,7 +243,8 @@ func planHFBitNet(cfg *hfConfig, c *container, p *plan, o *resolved, family stri
 	if h.EOS, err = tokenID("eos_token_id", cfg.EOSTokenID, &p.notes); err != nil {
 		return err
 	}
-	if err := checkSizes(c, h.Layers, 9, map[string]int{"num_hidden_layers": h.Layers, "vocab_size": h.Vocab, "hidden_size": h.Dim, "intermediate_size": h.FFN, "max_position_embeddings": h.ContextLength}); err != nil {
+	if err := checkSizes(c, h.Layers, 9, map[string]int{"num_hidden_layers": h.Layers, "vocab_size": h.Vocab, "hidden_size": h.Dim, "intermediate_size": h.FFN, "max_position_embeddings": h.ContextLength,
+		"num_attention_heads": h.Heads, "num_key_value_heads": h.KVHeads, "head_dim": h.HeadDim}); err != nil {
 		return fmt.Errorf("config.json: %w", err)
 	}
 	if err := h.validate(); err != nil {
@@ -420,7 +426,7 @@ func hfTokenizer(dir string, p *plan) error {
 	if p.tok, err = tokenizer.Marshal(tk); err != nil {
 		return fmt.Errorf("%s: %w", from, err)
 	}
-	p.tokDesc = describeTokenizer(tk, from)
+	p.tokDesc, p.tokSize = describeTokenizer(tk, from), tk.VocabSize()
 	b, err := readSide(filepath.Join(dir, "tokenizer_config.json"))
 	if os.IsNotExist(err) {
 		return nil

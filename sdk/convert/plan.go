@@ -50,6 +50,7 @@ type plan struct {
 	tok     []byte // tokenizer.Marshal blob, nil when the input has none
 	chat    string // chat template, "" when absent
 	tokDesc string // tokenizer kind and size for the summary
+	tokSize int    // the tokenizer's vocabulary, 0 when the input has none
 	notes   []string
 	// ignored are source tensors deliberately not converted, with the reason.
 	ignored map[string]string
@@ -204,6 +205,29 @@ func mmfreeLayout(c mmfreeHParams, lb [][]float32) []*outTensor {
 // allocated or multiplied from an absurd value before the tensors' real
 // shapes are compared with it.
 const maxDim = 1 << 24
+
+// checkVocab checks what sdk.Open will: the tokenizer has no more tokens
+// than the embedding has rows, and the special token ids are rows of it.
+func (p *plan) checkVocab() error {
+	vocab := int64(-1)
+	for _, q := range p.params {
+		if q.Key == "vocab_size" && q.Type == mmapmodel.ParamInt {
+			vocab = q.Int
+		}
+	}
+	if vocab < 0 {
+		return nil
+	}
+	if int64(p.tokSize) > vocab {
+		return fmt.Errorf("the tokenizer has %d tokens, more than the model's vocabulary of %d", p.tokSize, vocab)
+	}
+	for _, q := range p.params {
+		if (q.Key == "bos_token_id" || q.Key == "eos_token_id") && q.Type == mmapmodel.ParamInt && (q.Int < 0 || q.Int >= vocab) {
+			return fmt.Errorf("%s = %d is outside the vocabulary of %d", q.Key, q.Int, vocab)
+		}
+	}
+	return nil
+}
 
 // checkSizes refuses sizes beyond maxDim and a layer count the checkpoint
 // cannot hold (each layer has at least perLayer tensors).
