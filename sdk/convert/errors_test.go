@@ -71,6 +71,8 @@ func TestCorruptInputs(t *testing.T) {
 	}
 	st, _ := sf.Tensor("model.layers.0.mlp.down_proj.weight")
 	stOff := int(sf.DataOffset + st.Begin)
+	emb, _ := sf.Tensor("model.embed_tokens.weight")
+	embOff, embType := int(sf.DataOffset+emb.Begin), emb.DType
 	sf.Close()
 
 	for _, c := range []struct {
@@ -107,6 +109,15 @@ func TestCorruptInputs(t *testing.T) {
 			b[stOff+3] |= 0x0c
 			return b
 		}, config: bitnetConfigJSON(ref.Config, hfPacked), is: ErrInput, substr: []string{"model.layers.0.mlp.down_proj.weight", "code 3"}},
+		{name: "f16 head overflow", file: "model.safetensors", data: func() []byte {
+			b := append([]byte(nil), stBytes...)
+			if embType != safetensors.BF16 {
+				t.Fatalf("embedding is %s, the case writes a bf16 value", embType)
+			}
+			binary.LittleEndian.PutUint16(b[embOff+2*5:], 0x4780) // 65536 in bfloat16
+			return b
+		}, config: bitnetConfigJSON(ref.Config, hfPacked), opts: Options{Head: HeadF16}, is: ErrInput,
+			substr: []string{"model.embed_tokens.weight", "binary16"}},
 		{name: "config missing key", file: "model.safetensors", data: func() []byte { return stBytes },
 			config: func() map[string]any { c := bitnetConfigJSON(ref.Config, hfPacked); delete(c, "hidden_size"); return c }(), is: ErrInput, substr: []string{`"hidden_size"`}},
 		{name: "config wrong width", file: "model.safetensors", data: func() []byte { return stBytes },

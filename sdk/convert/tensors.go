@@ -79,6 +79,9 @@ func (t *outTensor) prepareDense(s srcTensor, o *resolved) error {
 			}
 			m = max(m, float32(math.Abs(float64(f))))
 		}
+		if o.head == HeadF16 && m > maxF16 {
+			return fmt.Errorf("tensor %s: row %d holds %v, beyond binary16's largest finite value %v (use the int8 head)", s, r, m, maxF16)
+		}
 		if t.rowScales != nil {
 			t.rowScales[r] = m / 127
 		}
@@ -86,6 +89,10 @@ func (t *outTensor) prepareDense(s srcTensor, o *resolved) error {
 	t.how = fmt.Sprintf("%s → %s", s.typ, o.head)
 	return nil
 }
+
+// maxF16 is binary16's largest finite value: an f16 head would store
+// anything larger as infinity.
+const maxF16 = 65504
 
 func (t *outTensor) prepareTernary(c *container, s srcTensor, o *resolved) error {
 	b, err := s.data()
