@@ -155,14 +155,21 @@ func (s *Server) storeSource(id string) (Source, error) {
 }
 
 // Materialize lays out release m of store st as a release directory
-// (st.Dir()/live/<id>/) and returns its path. An existing complete one is
-// reused; a new one is built under a temporary name and renamed, so a
-// crash leaves either nothing or a complete directory.
+// (st.Dir()/live/<id>/) and returns its path. An existing one is reused
+// when every component file in it is still the store's object (the same
+// inode), and rebuilt otherwise; a new one is built under a temporary
+// name, synced and renamed, so a crash leaves either nothing or a complete
+// directory.
 func Materialize(st *update.Store, m *update.ReleaseManifest) (string, error) {
 	base := filepath.Join(st.Dir(), LiveDir)
 	dir := filepath.Join(base, m.ID)
 	if _, err := os.Stat(filepath.Join(dir, mmapmodel.ManifestName)); err == nil {
-		return dir, nil
+		if linksIntact(st, m, dir) {
+			return dir, nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", err
@@ -216,6 +223,13 @@ func Materialize(st *update.Store, m *update.ReleaseManifest) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if d, err := os.Open(tmp); err == nil { // the links and the manifest's entry, before the name
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return "", err
+		}
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
 	}
@@ -225,6 +239,24 @@ func Materialize(st *update.Store, m *update.ReleaseManifest) (string, error) {
 		d.Close()
 	}
 	return dir, nil
+}
+
+// linksIntact reports whether every component file of release m in dir is
+// the store's object itself (a hard link to the verified inode).
+func linksIntact(st *update.Store, m *update.ReleaseManifest, dir string) bool {
+	for _, slot := range m.SlotNames() {
+		c := m.Slots[slot]
+		name := mmapmodel.ManifestComponent{Slot: slot, SHA256: c.SHA256, Size: c.Length}.FileName()
+		a, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			return false
+		}
+		b, err := os.Stat(st.ObjectPath(c.SHA256))
+		if err != nil || !os.SameFile(a, b) {
+			return false
+		}
+	}
+	return true
 }
 
 // cleanupStore removes what no release in the state needs: the store's
