@@ -201,7 +201,7 @@ func TestConvertRefusesWhatOpenRefuses(t *testing.T) {
 	ref := exactBitNet(t, "2B4T", 42)
 	dir = filepath.Join(t.TempDir(), "hf")
 	c := bitnetConfigJSON(ref.Config, hfPacked)
-	c["head_dim"] = 1<<55 + 2
+	c["head_dim"] = int64(1<<55 + 2)
 	writeHFDir(t, dir, c, bitnetSafetensors(t, ref, hfPacked, 0), 1, "")
 	if _, err := Convert(context.Background(), dir, filepath.Join(dir, "out.bwm"), Options{}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "head_dim") {
 		t.Errorf("head_dim 2^55+2: %v", err)
