@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -93,5 +96,65 @@ func TestPollRecordsVersions(t *testing.T) {
 	defer s3.Close()
 	if _, _, err := f.s.Poll(ctx, s3.Client(), s3.URL, f.k.root); !errors.Is(err, ErrRollback) {
 		t.Fatalf("replayed version-3 metadata: %v, want ErrRollback", err)
+	}
+}
+
+// A rotation of the timestamp and snapshot keys with versions restarted
+// low, whose first install fails after the rotated root was stored (the
+// state write fails): the retry is accepted, because the floors know the
+// keys they were accepted under.
+func TestRotationAfterFailedStateWrite(t *testing.T) {
+	tmp := t.TempDir()
+	keys := filepath.Join(tmp, "keys")
+	exp := time.Now().Add(24 * time.Hour)
+	if err := KeygenExpiring(keys, exp); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.ReadFile(filepath.Join(keys, RootName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failState := false
+	s, err := Open(filepath.Join(tmp, "store"), Options{Hook: func(st Step, name string) error {
+		if failState && st == StepStatePending {
+			return errors.New("injected: the state write fails")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := newTestRelease("r1", seedsV1), newTestRelease("r2", seedsV2)
+	b1 := filepath.Join(tmp, "b1")
+	if err := BuildBundle(keys, *r1.m, r1.writeFiles(t, t.TempDir()), 1000, exp, b1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyBundle(b1, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Activate(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := RotateKeys(keys, exp, metadata.TIMESTAMP, metadata.SNAPSHOT); err != nil {
+		t.Fatal(err)
+	}
+	b2 := filepath.Join(tmp, "b2")
+	if err := BuildBundle(keys, *r2.m, r2.writeFiles(t, t.TempDir()), 3, exp, b2); err != nil {
+		t.Fatal(err)
+	}
+	failState = true
+	if _, err := s.ApplyBundle(b2, root); err == nil {
+		t.Fatal("the injected state-write failure did not fail the install")
+	}
+	failState = false
+	if _, err := s.ApplyBundle(b2, root); err != nil {
+		t.Fatalf("retry after the failed state write: %v", err)
+	}
+	if st, _ := s.State(); st.Pending != "r2" || st.Versions.Timestamp != 3 {
+		t.Fatalf("state after the retry: %+v", st)
+	}
+	// Old metadata, signed by the retired keys, stays refused.
+	if _, err := s.ApplyBundle(b1, root); err == nil {
+		t.Fatal("the bundle signed by the retired keys was accepted")
 	}
 }

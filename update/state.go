@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,13 @@ type MetadataVersions struct {
 	Timestamp int64 `json:"timestamp"`
 	Snapshot  int64 `json:"snapshot"`
 	Targets   int64 `json:"targets"`
+	// Keys identifies the timestamp and snapshot keys (and thresholds) of
+	// the root the versions were accepted under (rolesKeysID). When the
+	// trusted root's keys differ from them, the versions restart
+	// (fast-forward recovery), even if that root was stored by an install
+	// whose state write never happened. Empty in state files written
+	// before it existed.
+	Keys string `json:"keys,omitempty"`
 }
 
 // IsBad reports whether release id was marked bad.
@@ -104,6 +112,9 @@ func (st *State) Validate() error {
 	v := st.Versions
 	if v.Root < 0 || v.Timestamp < 0 || v.Snapshot < 0 || v.Targets < 0 {
 		return fmt.Errorf("state: negative metadata version %+v: %w", v, ErrFormat)
+	}
+	if _, err := hex.DecodeString(v.Keys); err != nil || (v.Keys != "" && len(v.Keys) != 32) {
+		return fmt.Errorf("state: metadata_versions.keys %q is not 32 hex digits: %w", v.Keys, ErrFormat)
 	}
 	return nil
 }

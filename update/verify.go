@@ -1,9 +1,12 @@
 package update
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -103,14 +106,22 @@ func verifyMetadata(opt VerifyOptions, roots [][]byte, timestamp, snapshot, targ
 		newRoot = data
 	}
 	seen := opt.Seen
-	if newRoot != nil && (keysChanged(first, tm.Root, metadata.TIMESTAMP) || keysChanged(first, tm.Root, metadata.SNAPSHOT)) {
+	keys := rolesKeysID(tm.Root)
+	reset := newRoot != nil && (keysChanged(first, tm.Root, metadata.TIMESTAMP) || keysChanged(first, tm.Root, metadata.SNAPSHOT))
+	if seen.Keys != "" {
+		// The versions say which keys they were accepted under: compare
+		// with those, not with the stored root, which an install that
+		// failed before its state write may have moved on already.
+		reset = seen.Keys != keys
+	}
+	if reset {
 		// Fast-forward recovery (client workflow 5.3.11): with new
 		// timestamp or snapshot keys the client forgets its trusted
 		// timestamp and snapshot, and with the snapshot the floor it kept
 		// for the targets version, so all three restart.
 		seen.Timestamp, seen.Snapshot, seen.Targets = 0, 0, 0
 	}
-	v := MetadataVersions{Root: tm.Root.Signed.Version}
+	v := MetadataVersions{Root: tm.Root.Signed.Version, Keys: keys}
 	if v.Root < seen.Root {
 		return nil, fmt.Errorf("trusted root version %d older than accepted %d: %w", v.Root, seen.Root, ErrRollback)
 	}
@@ -216,6 +227,23 @@ func verifyMetadata(opt VerifyOptions, roots [][]byte, timestamp, snapshot, targ
 }
 
 // keysChanged reports whether role's keys or threshold differ between two roots.
+// rolesKeysID identifies the timestamp and snapshot roles of root: their
+// thresholds and key ids, hashed.
+func rolesKeysID(root *metadata.Metadata[metadata.RootType]) string {
+	h := sha256.New()
+	for _, role := range []string{metadata.TIMESTAMP, metadata.SNAPSHOT} {
+		r := root.Signed.Roles[role]
+		if r == nil {
+			fmt.Fprintf(h, "%s:none;", role)
+			continue
+		}
+		ids := slices.Clone(r.KeyIDs)
+		slices.Sort(ids)
+		fmt.Fprintf(h, "%s:%d:%s;", role, r.Threshold, strings.Join(ids, ","))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
 func keysChanged(a, b *metadata.Metadata[metadata.RootType], role string) bool {
 	ra, rb := a.Signed.Roles[role], b.Signed.Roles[role]
 	if ra == nil || rb == nil || ra.Threshold != rb.Threshold || len(ra.KeyIDs) != len(rb.KeyIDs) {
