@@ -252,15 +252,8 @@ func (s *Store) finishInstall(vr *verifiedRelease) error {
 			return fmt.Errorf("release %q: slot %q: %w", m.ID, slot, err)
 		}
 	}
-	if vr.newRoot != nil {
-		// The rotated root is stored before the state moves, so the device
-		// never holds versions signed by keys it does not trust.
-		if err := s.hook(StepRoot, RootName); err != nil {
-			return err
-		}
-		if err := s.writeAtomic(s.dir, RootName, vr.newRoot, 0o600); err != nil {
-			return err
-		}
+	if err := s.storeRoot(vr); err != nil {
+		return err
 	}
 	wrote, err := s.putRelease(m)
 	if err != nil {
@@ -276,6 +269,19 @@ func (s *Store) finishInstall(vr *verifiedRelease) error {
 		return err
 	}
 	return nil
+}
+
+// storeRoot stores the root vr rotated to, if any, as DIR/root.json. It
+// comes before the state moves, so the device never holds versions signed
+// by keys it does not trust.
+func (s *Store) storeRoot(vr *verifiedRelease) error {
+	if vr.newRoot == nil {
+		return nil
+	}
+	if err := s.hook(StepRoot, RootName); err != nil {
+		return err
+	}
+	return s.writeAtomic(s.dir, RootName, vr.newRoot, 0o600)
 }
 
 // removeUnreferencedRelease deletes the manifest of release id written by

@@ -161,13 +161,8 @@ func (s *Store) recordVersions(vr *verifiedRelease) error {
 	if st.Versions == vr.versions || st.Versions != vr.seen {
 		return nil // nothing new, or another install moved them meanwhile
 	}
-	if vr.newRoot != nil {
-		if err := s.hook(StepRoot, RootName); err != nil {
-			return err
-		}
-		if err := s.writeAtomic(s.dir, RootName, vr.newRoot, 0o600); err != nil {
-			return err
-		}
+	if err := s.storeRoot(vr); err != nil {
+		return err
 	}
 	st.Versions = vr.versions
 	return s.saveState(StepStatePending, st)
