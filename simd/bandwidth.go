@@ -1,8 +1,8 @@
 package simd
 
 import (
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,11 +24,12 @@ func readStreamGo(p []byte) {
 }
 
 // MeasureReadBandwidth returns the machine's read bandwidth in GB/s (1e9
-// bytes per second): threads goroutines each stream their share of a buffer
-// of the given size (use one far larger than the last-level cache) with the
-// widest vector loads the CPU has, as eight or four concurrent sequential
-// streams with software prefetch and as eight without: the access patterns
-// of the decode kernels. One pass warms the buffer (and faults in its pages), then
+// bytes per second): threads goroutines stream a buffer of the given size
+// (use one far larger than the last-level cache) in pieces of up to 1 MiB,
+// each taken by whichever thread is free, with the widest vector loads the
+// CPU has, as eight or four concurrent sequential streams with software
+// prefetch 1 to 2.5 KiB ahead and as eight without: the access patterns of
+// the decode kernels. One pass warms the buffer (and faults in its pages), then
 // five passes of each pattern are timed, interleaved, and the best is
 // returned: the figure a kernel's streaming speed can be held against.
 func MeasureReadBandwidth(threads int, bytes int) float64 {
@@ -46,36 +47,99 @@ func MeasureReadBandwidth(threads int, bytes int) float64 {
 // (for example the weights a benchmark is about to stream), so no second
 // large buffer is needed.
 func MeasureReadBandwidthOf(buf []byte, threads int) float64 {
-	if threads < 1 {
-		threads = 1
+	return NewReadProbe(buf, threads).Best()
+}
+
+// A ReadProbe measures the read bandwidth of a buffer again and again, with
+// the read loop that was fastest when the probe was made, in a few passes
+// at a time: a figure to take right before and after each short round of a
+// benchmark, on a machine whose bandwidth moves within a second (the
+// 2-vCPU VM of docs/PERFORMANCE.md switches between two levels about 25%
+// apart), where a measurement of fifteen passes would span more than one.
+//
+// A pass hands the buffer out in pieces of probePiece bytes to whichever
+// thread is free, as the Pool hands out an output head, rather than in one
+// half per thread: with fixed halves a pass lasts as long as the slower
+// thread, and the kernels, which balance their threads, read faster than
+// such a figure (docs/PERFORMANCE.md).
+type ReadProbe struct {
+	buf     []byte
+	threads int
+	piece   int // bytes a thread takes at a time, a multiple of 512
+	loop    func([]byte)
+	best    float64
+}
+
+// probePiece is the most a thread of a ReadProbe pass takes at a time.
+const probePiece = 1 << 20
+
+// NewReadProbe measures buf as MeasureReadBandwidthOf does (a warming pass,
+// then five passes of every read loop, interleaved) and keeps the fastest
+// loop for Measure. threads below 1 count as 1.
+func NewReadProbe(buf []byte, threads int) *ReadProbe {
+	threads = max(threads, 1)
+	p := &ReadProbe{buf: buf, threads: threads, piece: min(len(buf)/threads, probePiece) &^ 511, loop: readStreams[0]}
+	if p.piece == 0 {
+		return p
 	}
-	share := len(buf) / threads &^ 511
-	if share == 0 {
-		return 0
-	}
-	bytes := share * threads
-	pass := func(readStream func([]byte)) time.Duration {
-		var wg sync.WaitGroup
-		start := time.Now()
-		for t := 0; t < threads; t++ {
-			wg.Add(1)
-			go func(p []byte) {
-				defer wg.Done()
-				readStream(p)
-			}(buf[t*share : (t+1)*share])
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	pass(readStreams[0])
+	p.buf = buf[:len(buf)/p.piece*p.piece]
+	p.pass(readStreams[0])
 	// Five rounds of every read pattern, interleaved, so that a change in
 	// the machine's load hits them alike; the fastest pass counts.
-	times := make([]time.Duration, 0, 5*len(readStreams))
+	var best time.Duration
 	for range 5 {
 		for _, rs := range readStreams {
-			times = append(times, pass(rs))
+			if d := p.pass(rs); best == 0 || d < best {
+				best, p.loop = d, rs
+			}
 		}
 	}
-	best := slices.Min(times)
-	return float64(bytes) / best.Seconds() / 1e9
+	p.best = p.gbps(best)
+	return p
+}
+
+// Best is the figure NewReadProbe measured, in GB/s (0 for a buffer too
+// small to split over the threads).
+func (p *ReadProbe) Best() float64 { return p.best }
+
+// Measure times passes (at least one) passes over the buffer with the
+// loop NewReadProbe found fastest and returns the fastest in GB/s.
+func (p *ReadProbe) Measure(passes int) float64 {
+	if p.piece == 0 {
+		return 0
+	}
+	var best time.Duration
+	for range max(passes, 1) {
+		if d := p.pass(p.loop); best == 0 || d < best {
+			best = d
+		}
+	}
+	return p.gbps(best)
+}
+
+// pass streams the buffer with readStream, piece by piece, on p.threads
+// goroutines and returns how long it took.
+func (p *ReadProbe) pass(readStream func([]byte)) time.Duration {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	start := time.Now()
+	for range p.threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				o := int(next.Add(int64(p.piece))) - p.piece
+				if o >= len(p.buf) {
+					return
+				}
+				readStream(p.buf[o : o+p.piece])
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+func (p *ReadProbe) gbps(d time.Duration) float64 {
+	return float64(len(p.buf)) / d.Seconds() / 1e9
 }

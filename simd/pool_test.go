@@ -371,6 +371,16 @@ func TestMeasureReadBandwidth(t *testing.T) {
 	if !(gbps > 0.1 && gbps < 1e5) {
 		t.Errorf("MeasureReadBandwidth = %v GB/s", gbps)
 	}
+	p := NewReadProbe(make([]byte, 1<<20), 2)
+	for _, v := range []float64{p.Best(), p.Measure(1), p.Measure(3)} {
+		if !(v > 0.1 && v < 1e5) {
+			t.Errorf("ReadProbe: %v GB/s", v)
+		}
+	}
+	// A buffer too small to split (512 bytes a thread) measures nothing.
+	if p := NewReadProbe(make([]byte, 1000), 2); p.Best() != 0 || p.Measure(2) != 0 {
+		t.Errorf("ReadProbe of 1000 bytes over 2 threads: %v, %v", p.Best(), p.Measure(2))
+	}
 }
 
 // A zero Impl runs the generic kernels rather than crashing a worker.

@@ -418,7 +418,8 @@ var readStreams = func() []func([]byte) {
 	if !hasAVX2 {
 		return []func([]byte){readStreamGo}
 	}
-	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4), pick(readStream512np, readStream256np)}
+	return []func([]byte){pick(readStream512, readStream256), pick(readStream512x4, readStream256x4), pick(readStream512np, readStream256np),
+		pick(readStream512p2, readStream256p2)}
 }()
 
 // The element loops of float.go and argmax.go (normVec).

@@ -9440,3 +9440,105 @@ readStream256np_loop:
 readStream256np_done:
 	VZEROUPPER
 	RET
+
+// func readStream512p2(p *byte, n int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·readStream512p2(SB), NOSPLIT, $0-16
+	MOVQ   p+0(FP), SI
+	MOVQ   n+8(FP), CX
+	SHRQ   $0x03, CX
+	LEAQ   (CX)(CX*2), R12
+	LEAQ   (SI)(CX*4), R15
+	MOVQ   SI, R14
+	MOVQ   CX, R13
+	SHRQ   $0x06, R13
+	JZ     readStream512p2_done
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+readStream512p2_loop:
+	PREFETCHT0 2048(R14)
+	VPXORQ     (R14), Z0, Z0
+	PREFETCHT0 2048(R14)(CX*1)
+	VPXORQ     (R14)(CX*1), Z1, Z1
+	PREFETCHT0 2048(R14)(CX*2)
+	VPXORQ     (R14)(CX*2), Z2, Z2
+	PREFETCHT0 2048(R14)(R12*1)
+	VPXORQ     (R14)(R12*1), Z3, Z3
+	PREFETCHT0 2048(R15)
+	VPXORQ     (R15), Z4, Z4
+	PREFETCHT0 2048(R15)(CX*1)
+	VPXORQ     (R15)(CX*1), Z5, Z5
+	PREFETCHT0 2048(R15)(CX*2)
+	VPXORQ     (R15)(CX*2), Z6, Z6
+	PREFETCHT0 2048(R15)(R12*1)
+	VPXORQ     (R15)(R12*1), Z7, Z7
+	ADDQ       $0x40, R14
+	ADDQ       $0x40, R15
+	DECQ       R13
+	JNZ        readStream512p2_loop
+
+readStream512p2_done:
+	VZEROUPPER
+	RET
+
+// func readStream256p2(p *byte, n int)
+// Requires: AVX, AVX2, MMX+
+TEXT ·readStream256p2(SB), NOSPLIT, $0-16
+	MOVQ  p+0(FP), SI
+	MOVQ  n+8(FP), CX
+	SHRQ  $0x03, CX
+	LEAQ  (CX)(CX*2), R12
+	LEAQ  (SI)(CX*4), R15
+	MOVQ  SI, R14
+	MOVQ  CX, R13
+	SHRQ  $0x06, R13
+	JZ    readStream256p2_done
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+
+readStream256p2_loop:
+	PREFETCHT0 2048(R14)
+	VPXOR      (R14), Y0, Y0
+	VPXOR      32(R14), Y0, Y0
+	PREFETCHT0 2048(R14)(CX*1)
+	VPXOR      (R14)(CX*1), Y1, Y1
+	VPXOR      32(R14)(CX*1), Y1, Y1
+	PREFETCHT0 2048(R14)(CX*2)
+	VPXOR      (R14)(CX*2), Y2, Y2
+	VPXOR      32(R14)(CX*2), Y2, Y2
+	PREFETCHT0 2048(R14)(R12*1)
+	VPXOR      (R14)(R12*1), Y3, Y3
+	VPXOR      32(R14)(R12*1), Y3, Y3
+	PREFETCHT0 2048(R15)
+	VPXOR      (R15), Y4, Y4
+	VPXOR      32(R15), Y4, Y4
+	PREFETCHT0 2048(R15)(CX*1)
+	VPXOR      (R15)(CX*1), Y5, Y5
+	VPXOR      32(R15)(CX*1), Y5, Y5
+	PREFETCHT0 2048(R15)(CX*2)
+	VPXOR      (R15)(CX*2), Y6, Y6
+	VPXOR      32(R15)(CX*2), Y6, Y6
+	PREFETCHT0 2048(R15)(R12*1)
+	VPXOR      (R15)(R12*1), Y7, Y7
+	VPXOR      32(R15)(R12*1), Y7, Y7
+	ADDQ       $0x40, R14
+	ADDQ       $0x40, R15
+	DECQ       R13
+	JNZ        readStream256p2_loop
+
+readStream256p2_done:
+	VZEROUPPER
+	RET

@@ -303,3 +303,13 @@ func readStream512np(p *byte, n int)
 //
 //go:noescape
 func readStream256np(p *byte, n int)
+
+// readStream512p2 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
+//
+//go:noescape
+func readStream512p2(p *byte, n int)
+
+// readStream256p2 reads n bytes (a multiple of 512) from p as 8 concurrent streams.
+//
+//go:noescape
+func readStream256p2(p *byte, n int)

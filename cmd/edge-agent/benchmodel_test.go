@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,16 +62,26 @@ func TestBenchModelSynthetic(t *testing.T) {
 		}
 		prefix := []string{"decode", "prefill"}[i]
 		if !strings.HasPrefix(r.Case, prefix) || r.Threads != 2 || r.WeightBytes != wb || r.Tier == "" ||
-			// KV at the timed tokens' mean position: four rounds of one
-			// untimed and one timed token after 16: 17, 19, 21, 23.
-			r.BytesPerToken != wb+kv*20 || r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 ||
+			// KV at the timed tokens' mean position: two rounds (the
+			// default, --tokens/2) of one untimed and two timed tokens
+			// after 16: 17, 18, 20, 21.
+			r.BytesPerToken != wb+kv*19 || r.DecodeTokensPerS <= 0 || r.PrefillTokensPerS <= 0 ||
 			r.GBps <= 0 || r.ReadBWGBps <= 0 || r.Ratio <= 0 {
 			t.Fatalf("line %d: %+v (weights %d, kv per position %d)", i, r, wb, kv)
 		}
 		if i == 0 {
-			// Decode: one ratio per round, the median reported.
-			if len(r.RoundRatios) != 4 || r.OverallRatio <= 0 || r.Ratio != round3(median(r.RoundRatios)) {
-				t.Fatalf("decode rounds %v, ratio %v, overall %v", r.RoundRatios, r.Ratio, r.OverallRatio)
+			// Decode: one ratio per round, the median reported; a
+			// bandwidth figure before each round and after the last, the
+			// highest of the run (with the first measurement) reported.
+			if len(r.RoundRatios) != 2 || r.OverallRatio <= 0 || r.Ratio != round3(median(r.RoundRatios)) ||
+				len(r.RoundBWGBps) != 3 || slices.Max(r.RoundBWGBps) > r.ReadBWGBps || slices.Min(r.RoundBWGBps) <= 0 {
+				t.Fatalf("decode rounds %v, bandwidth %v (highest %v), ratio %v, overall %v",
+					r.RoundRatios, r.RoundBWGBps, r.ReadBWGBps, r.Ratio, r.OverallRatio)
+			}
+			// Each round against the higher figure next to it: the
+			// whole decode against the highest cannot be above them all.
+			if r.OverallRatio > slices.Max(r.RoundRatios)+0.001 {
+				t.Fatalf("overall %v above every round's ratio %v", r.OverallRatio, r.RoundRatios)
 			}
 		} else if r.RoundRatios != nil || r.OverallRatio != 0 {
 			t.Fatalf("prefill with round ratios: %+v", r)

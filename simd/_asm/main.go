@@ -2451,7 +2451,7 @@ func readStream() {
 		streams  int
 		prefetch int
 	}{{"readStream512", true, 8, 1024}, {"readStream256", false, 8, 1024}, {"readStream512x4", true, 4, 2560}, {"readStream256x4", false, 4, 2560},
-		{"readStream512np", true, 8, 0}, {"readStream256np", false, 8, 0}} {
+		{"readStream512np", true, 8, 0}, {"readStream256np", false, 8, 0}, {"readStream512p2", true, 8, 2048}, {"readStream256p2", false, 8, 2048}} {
 		TEXT(v.name, NOSPLIT, "func(p *byte, n int)")
 		Pragma("noescape")
 		Doc(fmt.Sprintf("%s reads n bytes (a multiple of 512) from p as %d concurrent streams.", v.name, v.streams))
