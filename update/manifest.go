@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 )
 
@@ -314,6 +315,44 @@ func SameShapes(running, next *ReleaseManifest) error {
 		}
 		if err := compareTensors(rc.Tensors, next.Slots[name].Tensors); err != nil {
 			return fmt.Errorf("release %q: slot %q: %v: %w", next.ID, name, err, ErrShape)
+		}
+	}
+	return nil
+}
+
+// SameTensors checks next against a model that is not a release of the
+// store (the file an agent was started with, before its first update):
+// the same architecture, and across all of next's slots the same tensors
+// (names, dtypes, shapes) as tensors, in any order and any split into
+// components. what names the model in errors.
+func SameTensors(what, arch string, tensors []TensorShape, next *ReleaseManifest) error {
+	if arch != next.Arch {
+		return fmt.Errorf("release %q: arch %q, %s has %q: %w", next.ID, next.Arch, what, arch, ErrShape)
+	}
+	want := make(map[string]TensorShape, len(tensors))
+	for _, t := range tensors {
+		want[t.Name] = t
+	}
+	seen := make(map[string]bool, len(want))
+	for _, name := range next.SlotNames() {
+		for _, g := range next.Slots[name].Tensors {
+			w, ok := want[g.Name]
+			switch {
+			case seen[g.Name]:
+				return fmt.Errorf("release %q: slot %q: tensor %q listed twice: %w", next.ID, name, g.Name, ErrShape)
+			case !ok:
+				return fmt.Errorf("release %q: slot %q: tensor %q unknown to %s: %w", next.ID, name, g.Name, what, ErrShape)
+			case w.DType != g.DType:
+				return fmt.Errorf("release %q: slot %q: tensor %q: dtype %s, %s has %s: %w", next.ID, name, g.Name, g.DType, what, w.DType, ErrShape)
+			case !slices.Equal(w.Shape, g.Shape):
+				return fmt.Errorf("release %q: slot %q: tensor %q: shape %v, %s has %v: %w", next.ID, name, g.Name, g.Shape, what, w.Shape, ErrShape)
+			}
+			seen[g.Name] = true
+		}
+	}
+	for _, t := range tensors {
+		if !seen[t.Name] {
+			return fmt.Errorf("release %q: tensor %q of %s missing: %w", next.ID, t.Name, what, ErrShape)
 		}
 	}
 	return nil

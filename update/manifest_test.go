@@ -79,3 +79,40 @@ func TestSameShapes(t *testing.T) {
 		t.Fatalf("other arch: %v", err)
 	}
 }
+
+func TestSameTensors(t *testing.T) {
+	ts := func(name, dtype string, shape ...int64) TensorShape {
+		return TensorShape{Name: name, DType: dtype, Shape: shape}
+	}
+	served := []TensorShape{ts("emb", "f16", 8, 4), ts("w0", "t2", 4, 4), ts("w1", "t2", 4, 4)}
+	rel := func(arch string, slots map[string][]TensorShape) *ReleaseManifest {
+		m := &ReleaseManifest{ID: "next", Arch: arch, Slots: map[string]Component{}}
+		for name, tensors := range slots {
+			m.Slots[name] = Component{Tensors: tensors}
+		}
+		return m
+	}
+	ok := rel("bitnet", map[string][]TensorShape{
+		"embed":  {ts("emb", "f16", 8, 4)},
+		"block0": {ts("w1", "t2", 4, 4), ts("w0", "t2", 4, 4)}, // any order, any split
+	})
+	if err := SameTensors("the served model", "bitnet", served, ok); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		m    *ReleaseManifest
+		want string
+	}{
+		"arch":      {func() *ReleaseManifest { m := *ok; m.Arch = "mlp"; return &m }(), `arch "mlp", the served model has "bitnet"`},
+		"dtype":     {rel("bitnet", map[string][]TensorShape{"a": {ts("emb", "f32", 8, 4), ts("w0", "t2", 4, 4), ts("w1", "t2", 4, 4)}}), `tensor "emb": dtype f32, the served model has f16`},
+		"shape":     {rel("bitnet", map[string][]TensorShape{"a": {ts("emb", "f16", 8, 4), ts("w0", "t2", 4, 8), ts("w1", "t2", 4, 4)}}), `tensor "w0": shape [4 8], the served model has [4 4]`},
+		"extra":     {rel("bitnet", map[string][]TensorShape{"a": {ts("emb", "f16", 8, 4), ts("w0", "t2", 4, 4), ts("w1", "t2", 4, 4), ts("w2", "t2", 4, 4)}}), `tensor "w2" unknown to the served model`},
+		"missing":   {rel("bitnet", map[string][]TensorShape{"a": {ts("emb", "f16", 8, 4), ts("w0", "t2", 4, 4)}}), `tensor "w1" of the served model missing`},
+		"duplicate": {rel("bitnet", map[string][]TensorShape{"a": {ts("emb", "f16", 8, 4), ts("w0", "t2", 4, 4)}, "b": {ts("w0", "t2", 4, 4)}}), `tensor "w0" listed twice`},
+	} {
+		err := SameTensors("the served model", "bitnet", served, c.m)
+		if !errors.Is(err, ErrShape) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrShape and %q", name, err, c.want)
+		}
+	}
+}

@@ -78,6 +78,18 @@ type Store struct {
 	verified map[string]bool // hashes verified by this process
 }
 
+// SetCompat replaces the CompatCheck that bundles are checked with from
+// now on (nil: SameShapes). An agent that serves a model from outside the
+// store sets one that knows that model.
+func (s *Store) SetCompat(c CompatCheck) {
+	if c == nil {
+		c = SameShapes
+	}
+	s.mu.Lock()
+	s.opt.Compat = c
+	s.mu.Unlock()
+}
+
 // Open opens (creating if needed) the store in dir.
 func Open(dir string, opt Options) (*Store, error) {
 	if opt.FS == nil {

@@ -356,6 +356,10 @@ func ComponentTensors(path string) ([]update.TensorShape, error) {
 		return nil, err
 	}
 	defer m.Close()
+	return tensorShapes(m), nil
+}
+
+func tensorShapes(m *mmapmodel.Model) []update.TensorShape {
 	var out []update.TensorShape
 	for _, t := range m.Tensors() {
 		shape := make([]int64, len(t.Shape))
@@ -364,7 +368,18 @@ func ComponentTensors(path string) ([]update.TensorShape, error) {
 		}
 		out = append(out, update.TensorShape{Name: t.Name, DType: string(t.DType), Shape: shape})
 	}
-	return out, nil
+	return out
+}
+
+// ModelTensors returns the architecture and the tensors (names, dtypes,
+// shapes) of the model file or release directory at path.
+func ModelTensors(path string) (string, []update.TensorShape, error) {
+	m, err := mmapmodel.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer m.Close()
+	return m.Arch(), tensorShapes(m), nil
 }
 
 // VerifyFile is update.Options.Verify for model files: every checksum and

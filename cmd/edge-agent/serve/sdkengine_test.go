@@ -220,3 +220,77 @@ func TestSDKGenerateKVF16(t *testing.T) {
 		t.Fatalf("greedy output differs: %q then %q", texts[0], texts[1])
 	}
 }
+
+// Before its first update an agent serves the model given on the command
+// line, and the store has no current release: a bundle is checked against
+// the model being served. One with other shapes (the 64-wide MLP pushed to
+// an agent serving the 1024-wide one) is refused before anything is
+// written, and the served model stays; the same tensors split into
+// components (the release form of the file being served) are taken.
+func TestFirstUpdateCheckedAgainstServedModel(t *testing.T) {
+	release, err := filepath.Abs("../../../testdata/mlp-tiny-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if err := update.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := os.ReadFile(filepath.Join(keys, update.RootName))
+	m, files, err := ReleaseFromModel(release, "mlp-64")
+	if err != nil {
+		t.Skip("shipped test model missing:", err)
+	}
+	bundle := filepath.Join(dir, "mlp-64.bwb")
+	if err := update.BuildBundle(keys, m, files, 1, time.Now().Add(time.Hour), bundle); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(bundle)
+	for _, c := range []struct {
+		served string
+		code   int
+		want   string
+	}{
+		{"mnist-mlp.bwm", 422, `the model being served (cmdline) has`},
+		{"mlp-tiny.bwm", 200, `"release":"mlp-64"`},
+	} {
+		t.Run(c.served, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state")
+			store, err := update.Open(state, update.Options{Verify: VerifyFile, Shapes: ComponentTensors})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}}, Store: store, TrustedRoot: root, DrainTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(context.Background(), Source{ID: "cmdline", Path: filepath.Join(filepath.Dir(release), c.served)}); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close(context.Background())
+			rec := httptest.NewRecorder()
+			srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/admin/v1/updates", strings.NewReader(string(data))))
+			if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.want) {
+				t.Fatalf("update: %d %s, want %d and %s", rec.Code, rec.Body, c.code, c.want)
+			}
+			st, err := store.State()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.code != 200 {
+				if srv.Live().Current() != "cmdline" || st.Current != "" || st.Pending != "" {
+					t.Fatalf("after a refused bundle: live %q, state %+v", srv.Live().Current(), st)
+				}
+				objs, _ := os.ReadDir(filepath.Join(state, update.ObjectsDir))
+				if len(objs) != 0 {
+					t.Fatalf("a refused bundle left %d objects in the store", len(objs))
+				}
+				return
+			}
+			if srv.Live().Current() != "mlp-64" || st.Current != "mlp-64" {
+				t.Fatalf("after the update: live %q, state %+v", srv.Live().Current(), st)
+			}
+		})
+	}
+}

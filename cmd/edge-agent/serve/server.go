@@ -98,6 +98,32 @@ type Server struct {
 
 	mu         sync.Mutex
 	lastUpdate *UpdateResult
+
+	// outside describes the model Start served from outside the store
+	// (--model), nil when none was served or it could not be read: while
+	// it is live, bundles are checked against it, not against the store's
+	// current release (compat).
+	outside atomic.Pointer[outsideModel]
+}
+
+// outsideModel is the architecture and tensors of a model served from
+// outside the store.
+type outsideModel struct {
+	id      string
+	arch    string
+	tensors []update.TensorShape
+}
+
+// compat is the store's CompatCheck while the server runs: a release must
+// have the shapes of what is live. That is the store's current release
+// (update.SameShapes against running) unless the model given on the
+// command line is live: before the first update, or after the store's
+// current release failed to open at start.
+func (s *Server) compat(running, next *update.ReleaseManifest) error {
+	if o := s.outside.Load(); o != nil && s.live.Current() == o.id {
+		return update.SameTensors(fmt.Sprintf("the model being served (%s)", o.id), o.arch, o.tensors, next)
+	}
+	return update.SameShapes(running, next)
 }
 
 // New returns a Server with nothing live yet; call Start.
@@ -167,6 +193,9 @@ func New(cfg Config) (*Server, error) {
 		},
 	})
 	s.metrics = newMetrics(s)
+	if cfg.Store != nil {
+		cfg.Store.SetCompat(s.compat)
+	}
 	return s, nil
 }
 
@@ -219,6 +248,13 @@ func (s *Server) Start(ctx context.Context, initial Source) error {
 			r.Discard()
 			return err
 		}
+		if s.cfg.Store != nil {
+			if arch, tensors, err := ModelTensors(initial.Path); err != nil {
+				s.log.Warn("the served model's shapes cannot be read: an update bundle will not be checked against them", "model", initial.Path, "error", err)
+			} else {
+				s.outside.Store(&outsideModel{id: initial.ID, arch: arch, tensors: tensors})
+			}
+		}
 		if _, err := s.live.Swap(ctx, r); err != nil {
 			r.Discard()
 			return err
@@ -255,6 +291,7 @@ func (s *Server) openAndSwap(ctx context.Context, id string) error {
 		r.Discard()
 		return err
 	}
+	s.outside.Store(nil)
 	return nil
 }
 
@@ -310,6 +347,7 @@ func (s *Server) activatePending(ctx context.Context) error {
 		r.Discard()
 		return err
 	}
+	s.outside.Store(nil) // a store release is live: compat uses the store's
 	s.cleanupStore()
 	return nil
 }
