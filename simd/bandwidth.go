@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-var streamSink uint64
+// streamSink keeps readStreamGo's sums alive; goroutines of one pass add
+// to it at once, hence atomically.
+var streamSink atomic.Uint64
 
 // readStreamGo is the portable read loop: eight independent 64-bit sums so
 // the loop is bound by loads, not by one add chain.
@@ -20,7 +22,7 @@ func readStreamGo(p []byte) {
 		}
 		p = p[64:]
 	}
-	streamSink += s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7]
+	streamSink.Add(s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7])
 }
 
 // MeasureReadBandwidth returns the machine's read bandwidth in GB/s (1e9

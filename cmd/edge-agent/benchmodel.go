@@ -33,7 +33,8 @@ model with random ternary weights at a published model's exact shapes:
 bitnet-2b4t, bitnet-large, mmfree-370m (and bitnet-tiny, mmfree-tiny).
 
 The decode runs in --rounds rounds of equal numbers of tokens (default
---tokens/2: rounds of two tokens), each after one untimed token, and is
+--tokens/2: rounds of two tokens, the first of three when --tokens is
+odd), each after one untimed token, and is
 held against the machine's read bandwidth taken right next to it. First
 simd.NewReadProbe times several read loops over a buffer 4× the
 last-level cache (at most 1 GiB; --bw-mib sets it) and keeps the fastest;
@@ -240,7 +241,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		for i := range bwBuf {
 			bwBuf[i] = byte(i)
 		}
-		probe := simd.NewReadProbe(bwBuf, th)
+		probe := newBandwidthProbe(bwBuf, th)
 		bwFirst = probe.Best()
 		measure = func() { bws = append(bws, probe.Measure(probePasses)) }
 	}
@@ -393,6 +394,17 @@ func median(xs []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// bandwidthProbe measures the read bandwidth for bench model: Best once,
+// when made, and Measure next to each decode round (simd.ReadProbe).
+type bandwidthProbe interface {
+	Best() float64
+	Measure(passes int) float64
+}
+
+// newBandwidthProbe makes bench model's probe (a variable so that tests
+// can script the figures).
+var newBandwidthProbe = func(buf []byte, threads int) bandwidthProbe { return simd.NewReadProbe(buf, threads) }
 
 // openBenchModel opens the model of bench model (a variable so that tests
 // can place it on a fake GPU).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,8 +26,29 @@ func withTelemetry(t *testing.T, open func() (telemetry.Telemetry, error)) {
 
 func noTelemetry() (telemetry.Telemetry, error) { return nil, telemetry.ErrNoSource }
 
+// scriptedProbe is a bandwidth probe whose figures are given: best, then
+// one of figures per Measure.
+type scriptedProbe struct {
+	best    float64
+	figures []float64
+}
+
+func (p *scriptedProbe) Best() float64 { return p.best }
+
+func (p *scriptedProbe) Measure(int) float64 {
+	v := p.figures[0]
+	p.figures = p.figures[1:]
+	return v
+}
+
 func TestBenchModelSynthetic(t *testing.T) {
 	withTelemetry(t, noTelemetry)
+	// The bandwidth figures are scripted so that each round's neighbours
+	// differ and the first measurement is the highest: 40 before the
+	// first round, 10 between them, 25 after the second.
+	saved := newBandwidthProbe
+	t.Cleanup(func() { newBandwidthProbe = saved })
+	newBandwidthProbe = func([]byte, int) bandwidthProbe { return &scriptedProbe{best: 50, figures: []float64{40, 10, 25}} }
 	dir := t.TempDir()
 	args := []string{"bench", "model", "--synthetic", "bitnet-tiny", "--cache-dir", dir, "--json", "--tokens", "4", "--prefill", "16", "--bw-mib", "4", "--threads", "2"}
 	code, out, errs := runCmd(t, args...)
@@ -73,15 +95,21 @@ func TestBenchModelSynthetic(t *testing.T) {
 			// Decode: one ratio per round, the median reported; a
 			// bandwidth figure before each round and after the last, the
 			// highest of the run (with the first measurement) reported.
-			if len(r.RoundRatios) != 2 || r.OverallRatio <= 0 || r.Ratio != round3(median(r.RoundRatios)) ||
-				len(r.RoundBWGBps) != 3 || slices.Max(r.RoundBWGBps) > r.ReadBWGBps || slices.Min(r.RoundBWGBps) <= 0 {
+			if len(r.RoundRatios) != 2 || r.Ratio != round3(median(r.RoundRatios)) ||
+				!slices.Equal(r.RoundBWGBps, []float64{40, 10, 25}) || r.ReadBWGBps != 50 || r.OverallRatio != round3(r.GBps/50) {
 				t.Fatalf("decode rounds %v, bandwidth %v (highest %v), ratio %v, overall %v",
 					r.RoundRatios, r.RoundBWGBps, r.ReadBWGBps, r.Ratio, r.OverallRatio)
 			}
-			// Each round against the higher figure next to it: the
-			// whole decode against the highest cannot be above them all.
-			if r.OverallRatio > slices.Max(r.RoundRatios)+0.001 {
-				t.Fatalf("overall %v above every round's ratio %v", r.OverallRatio, r.RoundRatios)
+			// Each round (two tokens) against the higher figure next to
+			// it, 40 and 25: the rounds' GB/s, ratio × that figure, must
+			// make up the whole decode's (its bytes over the rounds'
+			// summed times).
+			var secs float64
+			for i, q := range r.RoundRatios {
+				secs += 2 * float64(r.BytesPerToken) / (q * []float64{40, 25}[i] * 1e9)
+			}
+			if got := 4 * float64(r.BytesPerToken) / secs / 1e9; math.Abs(got/r.GBps-1) > 0.01 {
+				t.Fatalf("rounds %v against %v make %.4g GB/s, the decode %v", r.RoundRatios, r.RoundBWGBps, got, r.GBps)
 			}
 		} else if r.RoundRatios != nil || r.OverallRatio != 0 {
 			t.Fatalf("prefill with round ratios: %+v", r)
@@ -272,7 +300,7 @@ func TestBenchModelOnGPUReportsNoHostRatio(t *testing.T) {
 		if r["backend"] != "cuda" || r["decode_tokens_per_s"] == nil {
 			t.Errorf("line %s", line)
 		}
-		for _, k := range []string{"ratio", "read_bw_gbps", "round_ratios", "overall_ratio"} {
+		for _, k := range []string{"ratio", "read_bw_gbps", "round_ratios", "round_bw_gbps", "overall_ratio"} {
 			if _, ok := r[k]; ok {
 				t.Errorf("a GPU run reports %q: %s", k, line)
 			}

@@ -2438,12 +2438,12 @@ func quantKernels() {
 // Streaming reads for the read-bandwidth measurement, with the access
 // patterns of the decode kernels: eight concurrent sequential streams with
 // a software prefetch 1 KiB ahead, four (the four streams of the decode
-// kernels) with one 2.5 KiB ahead, and eight with none (the hardware
-// prefetchers alone, at times the fastest here); 64 bytes from each stream
-// per iteration. n is a multiple
-// of 512; the streams are the consecutive eighths or quarters of the
-// buffer. MeasureReadBandwidth keeps the faster, so that no kernel reads
-// faster than the figure it is held against.
+// kernels) with one 2.5 KiB ahead, eight with none (the hardware
+// prefetchers alone, at times the fastest here) and eight 2 KiB ahead (the
+// distance of the eight-stream 2-bit kernel); 64 bytes from each stream per
+// iteration. n is a multiple of 512; the streams are the consecutive
+// eighths or quarters of the piece. MeasureReadBandwidth keeps the fastest,
+// so that no kernel reads faster than the figure it is held against.
 func readStream() {
 	for _, v := range []struct {
 		name     string
