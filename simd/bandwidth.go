@@ -52,12 +52,12 @@ func MeasureReadBandwidthOf(buf []byte, threads int) float64 {
 	return NewReadProbe(buf, threads).Best()
 }
 
-// A ReadProbe measures the read bandwidth of a buffer again and again, with
-// the read loop that was fastest when the probe was made, in a few passes
-// at a time: a figure to take right before and after each short round of a
-// benchmark, on a machine whose bandwidth moves within a second (the
-// 2-vCPU VM of docs/PERFORMANCE.md switches between two levels about 25%
-// apart), where a measurement of fifteen passes would span more than one.
+// A ReadProbe measures the read bandwidth of a buffer again and again, in
+// one short pass of every read loop at a time: a figure to take right
+// before and after each short round of a benchmark, on a machine whose
+// bandwidth moves within a second (the 2-vCPU VM of docs/PERFORMANCE.md
+// switches between two levels about 25% apart), where a measurement of
+// fifteen passes would span more than one.
 //
 // A pass hands the buffer out in pieces of probePiece bytes to whichever
 // thread is free, as the Pool hands out an output head, rather than in one
@@ -68,35 +68,24 @@ type ReadProbe struct {
 	buf     []byte
 	threads int
 	piece   int // bytes a thread takes at a time, a multiple of 512
-	loop    func([]byte)
 	best    float64
 }
 
 // probePiece is the most a thread of a ReadProbe pass takes at a time.
 const probePiece = 1 << 20
 
-// NewReadProbe measures buf as MeasureReadBandwidthOf does (a warming pass,
-// then five passes of every read loop, interleaved) and keeps the fastest
-// loop for Measure. threads below 1 count as 1.
+// NewReadProbe measures buf as MeasureReadBandwidthOf does: a warming
+// pass, then five passes of every read loop, interleaved, the fastest
+// counting (Best). threads below 1 count as 1.
 func NewReadProbe(buf []byte, threads int) *ReadProbe {
 	threads = max(threads, 1)
-	p := &ReadProbe{buf: buf, threads: threads, piece: min(len(buf)/threads, probePiece) &^ 511, loop: readStreams[0]}
+	p := &ReadProbe{buf: buf, threads: threads, piece: min(len(buf)/threads, probePiece) &^ 511}
 	if p.piece == 0 {
 		return p
 	}
 	p.buf = buf[:len(buf)/p.piece*p.piece]
 	p.pass(readStreams[0])
-	// Five rounds of every read pattern, interleaved, so that a change in
-	// the machine's load hits them alike; the fastest pass counts.
-	var best time.Duration
-	for range 5 {
-		for _, rs := range readStreams {
-			if d := p.pass(rs); best == 0 || d < best {
-				best, p.loop = d, rs
-			}
-		}
-	}
-	p.best = p.gbps(best)
+	p.best = p.Measure(5)
 	return p
 }
 
@@ -104,16 +93,20 @@ func NewReadProbe(buf []byte, threads int) *ReadProbe {
 // small to split over the threads).
 func (p *ReadProbe) Best() float64 { return p.best }
 
-// Measure times passes (at least one) passes over the buffer with the
-// loop NewReadProbe found fastest and returns the fastest in GB/s.
-func (p *ReadProbe) Measure(passes int) float64 {
+// Measure times rounds (at least one) passes of every read loop,
+// interleaved so that a change in the machine's load hits them alike, and
+// returns the fastest in GB/s: the figure a kernel's streaming speed can
+// be held against.
+func (p *ReadProbe) Measure(rounds int) float64 {
 	if p.piece == 0 {
 		return 0
 	}
 	var best time.Duration
-	for range max(passes, 1) {
-		if d := p.pass(p.loop); best == 0 || d < best {
-			best = d
+	for range max(rounds, 1) {
+		for _, rs := range readStreams {
+			if d := p.pass(rs); best == 0 || d < best {
+				best = d
+			}
 		}
 	}
 	return p.gbps(best)

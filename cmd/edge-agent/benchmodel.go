@@ -36,10 +36,10 @@ The decode runs in --rounds rounds of equal numbers of tokens (default
 --tokens/2: rounds of two tokens, the first of three when --tokens is
 odd), each after one untimed token, and is
 held against the machine's read bandwidth taken right next to it. First
-simd.NewReadProbe times several read loops over a buffer 4× the
-last-level cache (at most 1 GiB; --bw-mib sets it) and keeps the fastest;
-then two passes of that loop over the buffer (the faster counts) are timed
-right before each round and after the last. A round's ratio is its decode
+simd.NewReadProbe times five passes of each of its read loops over a
+buffer 4× the last-level cache (at most 1 GiB; --bw-mib sets it); then one
+pass of each loop (the fastest counts) is timed right before each round
+and after the last. A round's ratio is its decode
 GB/s over the higher of the two figures next to it, and the ratio reported
 is the median of the rounds' (the lowest and highest are printed, and all
 are in the JSON). Rounds this short are compared with figures this close
@@ -243,7 +243,7 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		probe := newBandwidthProbe(bwBuf, th)
 		bwFirst = probe.Best()
-		measure = func() { bws = append(bws, probe.Measure(probePasses)) }
+		measure = func() { bws = append(bws, probe.Measure(probeRounds)) }
 	}
 	measure()
 	var prof *os.File
@@ -375,11 +375,12 @@ func runBenchModel(args []string, stdout, stderr io.Writer) (err error) {
 	return nil
 }
 
-// probePasses is how many passes of the read loop each measurement next
-// to a decode round times (the faster counts): two passes over 1 GiB take
-// about 60 ms with 2 threads on the machine of docs/PERFORMANCE.md, short
-// against the seconds its bandwidth keeps one level.
-const probePasses = 2
+// probeRounds is how many passes of every read loop each measurement next
+// to a decode round times (the fastest counts): one pass of each of the
+// four loops over 1 GiB takes about 110 ms with 2 threads on the machine
+// of docs/PERFORMANCE.md, short against the seconds its bandwidth keeps
+// one level.
+const probeRounds = 1
 
 // median returns the median of xs (the mean of the middle two for an even
 // count).
@@ -399,7 +400,7 @@ func median(xs []float64) float64 {
 // when made, and Measure next to each decode round (simd.ReadProbe).
 type bandwidthProbe interface {
 	Best() float64
-	Measure(passes int) float64
+	Measure(rounds int) float64
 }
 
 // newBandwidthProbe makes bench model's probe (a variable so that tests
