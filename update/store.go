@@ -79,15 +79,17 @@ type Store struct {
 }
 
 // SetCompat replaces the CompatCheck that bundles are checked with from
-// now on (nil: SameShapes). An agent that serves a model from outside the
-// store sets one that knows that model.
-func (s *Store) SetCompat(c CompatCheck) {
+// now on (nil: SameShapes) and returns the one it replaces. An agent that
+// serves a model from outside the store sets one that knows that model
+// and hands the rest to the previous check.
+func (s *Store) SetCompat(c CompatCheck) (previous CompatCheck) {
 	if c == nil {
 		c = SameShapes
 	}
 	s.mu.Lock()
-	s.opt.Compat = c
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	previous, s.opt.Compat = s.opt.Compat, c
+	return previous
 }
 
 // Open opens (creating if needed) the store in dir.

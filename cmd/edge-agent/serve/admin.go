@@ -371,17 +371,6 @@ func tensorShapes(m *mmapmodel.Model) []update.TensorShape {
 	return out
 }
 
-// ModelTensors returns the architecture and the tensors (names, dtypes,
-// shapes) of the model file or release directory at path.
-func ModelTensors(path string) (string, []update.TensorShape, error) {
-	m, err := mmapmodel.Open(path)
-	if err != nil {
-		return "", nil, err
-	}
-	defer m.Close()
-	return m.Arch(), tensorShapes(m), nil
-}
-
 // VerifyFile is update.Options.Verify for model files: every checksum and
 // every padding byte.
 func VerifyFile(path string) error {

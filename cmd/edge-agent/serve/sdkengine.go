@@ -8,6 +8,7 @@ import (
 
 	"github.com/speakez/barewire/sdk"
 	"github.com/speakez/barewire/sdk/tokenizer"
+	"github.com/speakez/barewire/update"
 	"github.com/speakez/barewire/update/live"
 )
 
@@ -105,6 +106,13 @@ func (e *SDKEngine) Check(ctx context.Context, r *Release) error {
 	}
 	_, err := e.Complete(ctx, r, "a", GenParams{MaxTokens: 1}, func([]byte) error { return nil })
 	return err
+}
+
+// Shapes describes the release's model as mapped (ModelShaper): its
+// architecture and every tensor's name, dtype and shape.
+func (e *SDKEngine) Shapes(r *Release) (string, []update.TensorShape, error) {
+	f := e.model(r).m.File()
+	return f.Arch(), tensorShapes(f), nil
 }
 
 // Info describes the release's model.

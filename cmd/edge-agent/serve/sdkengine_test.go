@@ -226,71 +226,112 @@ func TestSDKGenerateKVF16(t *testing.T) {
 // the model being served. One with other shapes (the 64-wide MLP pushed to
 // an agent serving the 1024-wide one) is refused before anything is
 // written, and the served model stays; the same tensors split into
-// components (the release form of the file being served) are taken.
+// components (the release form of the file being served) are taken. The
+// same holds when the store's current release cannot be opened at start
+// and the agent falls back to the command line's model.
 func TestFirstUpdateCheckedAgainstServedModel(t *testing.T) {
 	release, err := filepath.Abs("../../../testdata/mlp-tiny-release")
 	if err != nil {
 		t.Fatal(err)
 	}
+	testdata := filepath.Dir(release)
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	if err := update.Keygen(keys); err != nil {
 		t.Fatal(err)
 	}
 	root, _ := os.ReadFile(filepath.Join(keys, update.RootName))
-	m, files, err := ReleaseFromModel(release, "mlp-64")
-	if err != nil {
-		t.Skip("shipped test model missing:", err)
+	bundle := func(id string, version int64) []byte {
+		m, files, err := ReleaseFromModel(release, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, id+".bwb")
+		if err := update.BuildBundle(keys, m, files, version, time.Now().Add(time.Hour), out); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
 	}
-	bundle := filepath.Join(dir, "mlp-64.bwb")
-	if err := update.BuildBundle(keys, m, files, 1, time.Now().Add(time.Hour), bundle); err != nil {
-		t.Fatal(err)
+	start := func(state, served string) (*Server, *update.Store) {
+		store, err := update.Open(state, update.Options{Verify: VerifyFile, Shapes: ComponentTensors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}}, Store: store, TrustedRoot: root, DrainTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background(), Source{ID: "cmdline", Path: filepath.Join(testdata, served)}); err != nil {
+			t.Fatal(err)
+		}
+		return srv, store
 	}
-	data, _ := os.ReadFile(bundle)
-	for _, c := range []struct {
-		served string
-		code   int
-		want   string
-	}{
-		{"mnist-mlp.bwm", 422, `the model being served (cmdline) has`},
-		{"mlp-tiny.bwm", 200, `"release":"mlp-64"`},
-	} {
-		t.Run(c.served, func(t *testing.T) {
-			state := filepath.Join(t.TempDir(), "state")
-			store, err := update.Open(state, update.Options{Verify: VerifyFile, Shapes: ComponentTensors})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := New(Config{Engine: &SDKEngine{Options: []sdk.Option{sdk.WithThreads(1)}}, Store: store, TrustedRoot: root, DrainTimeout: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(context.Background(), Source{ID: "cmdline", Path: filepath.Join(filepath.Dir(release), c.served)}); err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close(context.Background())
-			rec := httptest.NewRecorder()
-			srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/admin/v1/updates", strings.NewReader(string(data))))
-			if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.want) {
-				t.Fatalf("update: %d %s, want %d and %s", rec.Code, rec.Body, c.code, c.want)
-			}
-			st, err := store.State()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.code != 200 {
-				if srv.Live().Current() != "cmdline" || st.Current != "" || st.Pending != "" {
-					t.Fatalf("after a refused bundle: live %q, state %+v", srv.Live().Current(), st)
-				}
-				objs, _ := os.ReadDir(filepath.Join(state, update.ObjectsDir))
-				if len(objs) != 0 {
-					t.Fatalf("a refused bundle left %d objects in the store", len(objs))
-				}
-				return
-			}
-			if srv.Live().Current() != "mlp-64" || st.Current != "mlp-64" {
-				t.Fatalf("after the update: live %q, state %+v", srv.Live().Current(), st)
-			}
-		})
+	push := func(srv *Server, data []byte) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		srv.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/admin/v1/updates", strings.NewReader(string(data))))
+		return rec
 	}
+	const refused = `the model being served (cmdline, `
+	mlp64 := bundle("mlp-64", 1)
+
+	t.Run("other shapes refused", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "state")
+		srv, store := start(state, "mnist-mlp.bwm")
+		defer srv.Close(context.Background())
+		if rec := push(srv, mlp64); rec.Code != 422 || !strings.Contains(rec.Body.String(), refused+filepath.Join(testdata, "mnist-mlp.bwm")+`) has`) {
+			t.Fatalf("update: %d %s, want 422 naming the served model", rec.Code, rec.Body)
+		}
+		st, err := store.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if srv.Live().Current() != "cmdline" || st.Current != "" || st.Pending != "" {
+			t.Fatalf("after a refused bundle: live %q, state %+v", srv.Live().Current(), st)
+		}
+		if objs, _ := os.ReadDir(filepath.Join(state, update.ObjectsDir)); len(objs) != 0 {
+			t.Fatalf("a refused bundle left %d objects in the store", len(objs))
+		}
+	})
+
+	t.Run("same tensors taken, then fallback checked", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "state")
+		srv, store := start(state, "mlp-tiny.bwm")
+		if rec := push(srv, mlp64); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"release":"mlp-64"`) {
+			t.Fatalf("update: %d %s", rec.Code, rec.Body)
+		}
+		st, err := store.State()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if srv.Live().Current() != "mlp-64" || st.Current != "mlp-64" || srv.outside.Load() != nil {
+			t.Fatalf("after the update: live %q, state %+v, outside model %v", srv.Live().Current(), st, srv.outside.Load())
+		}
+		srv.Close(context.Background())
+		// Lose the current release's components: at the next start it
+		// does not verify, and the agent serves its --model, here the
+		// 1024-wide MLP. A bundle of the 64-wide one (the shapes of the
+		// store's current release, its components brought anew) must be
+		// checked against that.
+		objs, _ := filepath.Glob(filepath.Join(state, update.ObjectsDir, "*"))
+		if len(objs) == 0 {
+			t.Fatal("no objects in the store")
+		}
+		for _, o := range objs {
+			if err := os.Remove(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv2, _ := start(state, "mnist-mlp.bwm")
+		defer srv2.Close(context.Background())
+		if srv2.Live().Current() != "cmdline" {
+			t.Fatalf("serving %q, want the fallback to --model", srv2.Live().Current())
+		}
+		if rec := push(srv2, bundle("mlp-64b", 2)); rec.Code != 422 || !strings.Contains(rec.Body.String(), refused) {
+			t.Fatalf("update in fallback: %d %s, want 422 naming the served model", rec.Code, rec.Body)
+		}
+	})
 }

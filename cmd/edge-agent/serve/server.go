@@ -100,30 +100,48 @@ type Server struct {
 	lastUpdate *UpdateResult
 
 	// outside describes the model Start served from outside the store
-	// (--model), nil when none was served or it could not be read: while
-	// it is live, bundles are checked against it, not against the store's
-	// current release (compat).
+	// (--model), nil when none is live or the engine cannot describe
+	// models: while it is live, bundles are checked against it, not
+	// against the store's current release (compat).
 	outside atomic.Pointer[outsideModel]
+	// storeCompat is the check the store had before New replaced it with
+	// compat; compat hands it everything else.
+	storeCompat update.CompatCheck
 }
 
 // outsideModel is the architecture and tensors of a model served from
-// outside the store.
+// outside the store, or why they could not be had.
 type outsideModel struct {
-	id      string
-	arch    string
-	tensors []update.TensorShape
+	id, path string
+	arch     string
+	tensors  []update.TensorShape
+	err      error
+}
+
+// A ModelShaper is an Engine that can describe the model of a release it
+// opened: its architecture and tensors. With one, a server checks every
+// bundle against the model it serves from outside its store (the
+// command line's --model, before the first update) as it checks them
+// against the store's releases; without one, only against the store's.
+type ModelShaper interface {
+	Shapes(r *Release) (arch string, tensors []update.TensorShape, err error)
 }
 
 // compat is the store's CompatCheck while the server runs: a release must
 // have the shapes of what is live. That is the store's current release
-// (update.SameShapes against running) unless the model given on the
-// command line is live: before the first update, or after the store's
-// current release failed to open at start.
+// (the store's own check, update.SameShapes by default, against running)
+// unless the model given on the command line is live: before the first
+// update, or after the store's current release failed to open at start.
 func (s *Server) compat(running, next *update.ReleaseManifest) error {
-	if o := s.outside.Load(); o != nil && s.live.Current() == o.id {
-		return update.SameTensors(fmt.Sprintf("the model being served (%s)", o.id), o.arch, o.tensors, next)
+	o := s.outside.Load()
+	if o == nil || s.live.Current() != o.id {
+		return s.storeCompat(running, next)
 	}
-	return update.SameShapes(running, next)
+	what := fmt.Sprintf("the model being served (%s, %s)", o.id, o.path)
+	if o.err != nil {
+		return fmt.Errorf("release %q: %s cannot be described, so no bundle can be checked against it: %v: %w", next.ID, what, o.err, update.ErrShape)
+	}
+	return update.SameTensors(what, o.arch, o.tensors, next)
 }
 
 // New returns a Server with nothing live yet; call Start.
@@ -194,7 +212,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.metrics = newMetrics(s)
 	if cfg.Store != nil {
-		cfg.Store.SetCompat(s.compat)
+		s.storeCompat = cfg.Store.SetCompat(s.compat)
 	}
 	return s, nil
 }
@@ -248,12 +266,12 @@ func (s *Server) Start(ctx context.Context, initial Source) error {
 			r.Discard()
 			return err
 		}
-		if s.cfg.Store != nil {
-			if arch, tensors, err := ModelTensors(initial.Path); err != nil {
-				s.log.Warn("the served model's shapes cannot be read: an update bundle will not be checked against them", "model", initial.Path, "error", err)
-			} else {
-				s.outside.Store(&outsideModel{id: initial.ID, arch: arch, tensors: tensors})
+		if sh, ok := s.cfg.Engine.(ModelShaper); ok && s.cfg.Store != nil {
+			o := &outsideModel{id: initial.ID, path: initial.Path}
+			if o.arch, o.tensors, o.err = sh.Shapes(r); o.err != nil {
+				s.log.Warn("the served model cannot be described: update bundles are refused until a store release is live", "model", initial.Path, "error", o.err)
 			}
+			s.outside.Store(o)
 		}
 		if _, err := s.live.Swap(ctx, r); err != nil {
 			r.Discard()

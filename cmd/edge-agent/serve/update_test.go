@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -629,5 +630,68 @@ func TestUpdateConcurrentIsBusy(t *testing.T) {
 	}
 	if e.srv.live.Current() != "r0" {
 		t.Fatal("busy update changed the release")
+	}
+}
+
+// shapedEngine is the fake engine with ModelShaper: it describes every
+// release as arch "fake" with the tensors given, or fails with err.
+type shapedEngine struct {
+	*fakeEngine
+	tensors []update.TensorShape
+	err     error
+}
+
+func (e *shapedEngine) Shapes(*Release) (string, []update.TensorShape, error) {
+	return "fake", e.tensors, e.err
+}
+
+// With an engine that describes models, a bundle pushed while the command
+// line's model is live is checked against that model (the fixture's
+// releases have tensors that one-tensor model lacks), not by the store's
+// own check; an engine that cannot describe
+// it refuses bundles, naming why; with an engine that does not describe
+// models the store's own check (here a counting one) decides.
+func TestOutsideModelCheck(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		eng  Engine
+		want string // "" : taken
+	}{
+		{"described", &shapedEngine{fakeEngine: newFakeEngine(0), tensors: []update.TensorShape{{Name: "w", DType: "t2", Shape: []int64{4, 4}}}},
+			`tensor "block.0.weight" unknown to the model being served (r0, /models/r0)`},
+		{"undescribed", &shapedEngine{fakeEngine: newFakeEngine(0), err: errors.New("no header")},
+			`the model being served (r0, /models/r0) cannot be described, so no bundle can be checked against it: no header`},
+		{"no shaper", newFakeEngine(0), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fx := newFixture(t)
+			calls := 0
+			fx.store.SetCompat(func(running, next *update.ReleaseManifest) error {
+				calls++
+				return update.SameShapes(running, next)
+			})
+			srv, err := New(Config{Engine: c.eng, Store: fx.store, TrustedRoot: fx.root, DrainTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(context.Background(), Source{ID: "r0", Path: "/models/r0"}); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close(context.Background())
+			p, _ := fx.bundle("r1", releaseSlots(1), 64)
+			_, err = srv.ApplyBundle(context.Background(), p)
+			if c.want == "" {
+				if err != nil || srv.Live().Current() != "r1" || calls != 1 {
+					t.Fatalf("bundle: %v, live %q, store check called %d times, want r1 live after one", err, srv.Live().Current(), calls)
+				}
+				return
+			}
+			if !errors.Is(err, update.ErrShape) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("bundle against the served model: %v, want ErrShape and %q", err, c.want)
+			}
+			if srv.Live().Current() != "r0" || calls != 0 {
+				t.Fatalf("live %q, store check called %d times", srv.Live().Current(), calls)
+			}
+		})
 	}
 }
